@@ -1,0 +1,1 @@
+"""Plain numpy numerics shared by the topic modules. Nothing here imports matplotlib."""
