@@ -1,0 +1,241 @@
+"""Layout and colour checks applied to every figure by the tests.
+
+They inspect what is actually drawn: `drawn_texts` records each Text artist as the renderer draws
+it (tick labels outside the view are not drawn, so they are not checked).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from unittest import mock
+
+import numpy as np
+from matplotlib.collections import Collection, PathCollection
+from matplotlib.colors import to_rgb
+from matplotlib.image import AxesImage
+from matplotlib.legend import Legend
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
+
+MIN_FONT_PT = 7.0
+MAX_FONT_PT = 9.0
+OVERLAP_TOLERANCE_PT = 0.5   # overlap smaller than this in both directions is not an overlap
+MIN_CVD_DELTA_E = 12.0       # CAM02-UCS distance between distinct series colours
+
+
+@dataclass
+class DrawnText:
+    text: str
+    bbox: Bbox          # display pixels: the text, or its box (bbox patch) when it has one
+    fontsize: float     # points, i.e. printed points since figures are made at print size
+    artist: Text
+
+    def __str__(self):
+        return repr(self.text.replace("\n", " ")[:40])
+
+
+def drawn_texts(fig) -> list[DrawnText]:
+    """Draw `fig` and return every non-empty text the renderer actually drew."""
+    drawn: list[Text] = []
+    original = Text.draw
+
+    def recording_draw(self, renderer):
+        if self.get_visible() and self.get_text().strip() and self.get_alpha() != 0:
+            drawn.append(self)
+        return original(self, renderer)
+
+    with mock.patch.object(Text, "draw", recording_draw):
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    result = []
+    for artist in dict.fromkeys(drawn):  # each artist once, in drawing order
+        bbox = Text.get_window_extent(artist, renderer)
+        patch = artist.get_bbox_patch()
+        if patch is not None and patch.get_visible():
+            bbox = Bbox.union([bbox, patch.get_window_extent(renderer)])
+        result.append(DrawnText(artist.get_text(), bbox, artist.get_fontsize(), artist))
+    return result
+
+
+def _px_per_pt(fig) -> float:
+    return fig.dpi / 72.0
+
+
+def text_overlaps(fig, texts) -> list[str]:
+    tol = OVERLAP_TOLERANCE_PT * _px_per_pt(fig)
+    problems = []
+    for a, b in itertools.combinations(texts, 2):
+        w = min(a.bbox.x1, b.bbox.x1) - max(a.bbox.x0, b.bbox.x0)
+        h = min(a.bbox.y1, b.bbox.y1) - max(a.bbox.y0, b.bbox.y0)
+        if w > tol and h > tol:
+            problems.append(f"text {a} overlaps text {b}")
+    return problems
+
+
+def texts_off_canvas(fig, texts) -> list[str]:
+    tol = OVERLAP_TOLERANCE_PT * _px_per_pt(fig)
+    width, height = fig.canvas.get_width_height()
+    return [f"text {t} crosses the canvas edge ({_fmt(t.bbox)} vs {width}x{height} px)"
+            for t in texts
+            if t.bbox.x0 < -tol or t.bbox.y0 < -tol or t.bbox.x1 > width + tol
+            or t.bbox.y1 > height + tol]
+
+
+def font_sizes(texts) -> list[str]:
+    return [f"text {t} is {t.fontsize:.1f} pt; print sizes must be {MIN_FONT_PT:g}-{MAX_FONT_PT:g} pt"
+            for t in texts if not MIN_FONT_PT - 1e-9 <= t.fontsize <= MAX_FONT_PT + 1e-9]
+
+
+def _densify(points: np.ndarray, step_px: float = 2.0) -> np.ndarray:
+    """Points along a polyline every `step_px` pixels, so a legend over a segment is caught."""
+    points = points[np.all(np.isfinite(points), axis=1)]
+    if len(points) < 2:
+        return points
+    out = [points[:1]]
+    for p, q in zip(points[:-1], points[1:]):
+        n = int(min(np.hypot(*(q - p)) / step_px, 2000)) + 1
+        out.append(p + (q - p) * (np.arange(1, n + 1) / n)[:, None])
+    return np.concatenate(out)
+
+
+def _data_points(ax) -> list[tuple[str, np.ndarray]]:
+    """Display coordinates of what is plotted in `ax`, clipped to its visible area."""
+    clip = ax.get_window_extent()
+    found = []
+    for line in ax.get_lines():
+        if not line.get_visible() or len(line.get_xydata()) == 0:
+            continue
+        pts = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+        pts = _densify(pts) if line.get_linestyle() not in ("None", "none", "") else pts
+        found.append((f"line {line.get_label()!r}", pts))
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
+            pts = coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float))
+            found.append((f"points {coll.get_label()!r}", pts))
+    result = []
+    for label, pts in found:
+        inside = ((pts[:, 0] >= clip.x0) & (pts[:, 0] <= clip.x1)
+                  & (pts[:, 1] >= clip.y0) & (pts[:, 1] <= clip.y1))
+        result.append((label, pts[inside]))
+    return result
+
+
+def legends(fig) -> list[Legend]:
+    found = list(fig.legends)
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            found.append(legend)
+    return found
+
+
+def legend_hides_data(fig) -> list[str]:
+    """Legends drawn over plotted lines, points or bars of any axes."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems = []
+    for legend in legends(fig):
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            for label, pts in _data_points(ax):
+                hidden = ((pts[:, 0] > box.x0) & (pts[:, 0] < box.x1)
+                          & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1))
+                if hidden.any():
+                    problems.append(f"legend hides {hidden.sum()} point(s) of {label}")
+            for patch in ax.patches:
+                if isinstance(patch, Rectangle) and patch.get_visible() and patch.get_fill():
+                    overlap = Bbox.intersection(box, patch.get_window_extent(renderer))
+                    if overlap is not None and overlap.width > 1 and overlap.height > 1:
+                        problems.append(f"legend hides part of a bar ({patch.get_label()!r})")
+    return problems
+
+
+def text_hides_data(fig, texts) -> list[str]:
+    """Labels and annotations written over the lines or points of their axes."""
+    shrink = OVERLAP_TOLERANCE_PT * _px_per_pt(fig)
+    problems = []
+    for ax in fig.axes:
+        own = [t for t in texts if t.artist in ax.texts]
+        if not own:
+            continue
+        points = _data_points(ax)
+        for t in own:
+            box = t.bbox
+            for label, pts in points:
+                hidden = ((pts[:, 0] > box.x0 + shrink) & (pts[:, 0] < box.x1 - shrink)
+                          & (pts[:, 1] > box.y0 + shrink) & (pts[:, 1] < box.y1 - shrink))
+                if hidden.any():
+                    problems.append(f"text {t} is written over {label}")
+    return problems
+
+
+def series_colors(fig) -> list[list[tuple]]:
+    """Groups of colours that must be told apart: the entries of each legend, and the coloured
+    lines of each axes."""
+    groups = []
+    for legend in legends(fig):
+        colors = []
+        for handle in legend.legend_handles:
+            if isinstance(handle, Line2D):
+                colors.append(to_rgb(handle.get_color()))
+            elif hasattr(handle, "get_facecolor"):
+                face = np.asarray(handle.get_facecolor(), float).reshape(-1, 4)
+                if len(face) and face[0, 3] > 0:
+                    colors.append(tuple(face[0, :3]))
+        groups.append(colors)
+    for ax in fig.axes:
+        groups.append([to_rgb(line.get_color()) for line in ax.get_lines()
+                       if line.get_visible() and len(line.get_xydata()) >= 3])
+    return groups
+
+
+def cvd_distance(c1, c2, cvd: str | None) -> float:
+    """CAM02-UCS colour difference of two sRGB colours as seen with full deuteranomaly or
+    protanomaly (Machado et al. 2009, via colorspacious), or with normal vision (cvd=None)."""
+    from colorspacious import cspace_convert
+
+    pair = np.array([c1, c2], float)
+    if cvd is not None:
+        pair = np.clip(cspace_convert(pair, {"name": "sRGB1+CVD", "cvd_type": cvd,
+                                             "severity": 100}, "sRGB1"), 0, 1)
+    ucs = cspace_convert(pair, "sRGB1", "CAM02-UCS")
+    return float(np.linalg.norm(ucs[0] - ucs[1]))
+
+
+def colour_problems(fig) -> list[str]:
+    problems = []
+    for group in series_colors(fig):
+        distinct = list(dict.fromkeys(tuple(round(v, 4) for v in c) for c in group))
+        for c1, c2 in itertools.combinations(distinct, 2):
+            for cvd in (None, "deuteranomaly", "protanomaly"):
+                d = cvd_distance(c1, c2, cvd)
+                if d < MIN_CVD_DELTA_E:
+                    problems.append(f"colours {_hex(c1)} and {_hex(c2)} differ by only {d:.1f} "
+                                    f"(CAM02-UCS) under {cvd or 'normal vision'}")
+    for ax in fig.axes:
+        for artist in ax.get_children():
+            if isinstance(artist, (AxesImage, Collection)) and artist.get_array() is not None:
+                from .palette import ALLOWED_CMAPS
+
+                name = artist.get_cmap().name.removesuffix("_r")
+                if name not in ALLOWED_CMAPS:
+                    problems.append(f"colour map {name!r} is not among {sorted(ALLOWED_CMAPS)}")
+    return problems
+
+
+def layout_problems(fig) -> list[str]:
+    """Every layout problem of a figure: overlapping, clipped or wrongly sized text, legends
+    or labels over data."""
+    texts = drawn_texts(fig)
+    return (text_overlaps(fig, texts) + texts_off_canvas(fig, texts) + font_sizes(texts)
+            + legend_hides_data(fig) + text_hides_data(fig, texts))
+
+
+def _fmt(bbox: Bbox) -> str:
+    return f"[{bbox.x0:.0f},{bbox.y0:.0f},{bbox.x1:.0f},{bbox.y1:.0f}]"
+
+
+def _hex(color) -> str:
+    return "#" + "".join(f"{round(v * 255):02X}" for v in color)

@@ -1,0 +1,112 @@
+"""The command line every topic module shares: `python scripts/<topic>.py [options]`."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import latex, save, style
+from .sizes import DEFAULT_TEXTWIDTH, LengthError, textwidth_inches
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one clear line, exit code 2, nothing written."""
+
+
+def parse_args(registry, argv):
+    parser = argparse.ArgumentParser(
+        prog=f"{registry.topic}.py",
+        description=f"Write the {registry.topic} figures (PNG 300 DPI + PDF) with figures.tex "
+                    f"and numbers.tex into images/{registry.topic}/.")
+    parser.add_argument("--list", action="store_true", help="list figure names and captions, then exit")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="build only these figures")
+    parser.add_argument("--outdir", type=Path, default=registry.default_outdir,
+                        help=f"output folder (default: images/{registry.topic})")
+    parser.add_argument("--format", default=",".join(save.FORMATS),
+                        help="comma-separated formats among png,pdf (default: png,pdf)")
+    parser.add_argument("--textwidth", default=None, metavar="W",
+                        help=f"the document's \\textwidth, e.g. 6.5in, 16cm, 165mm "
+                             f"(default: {DEFAULT_TEXTWIDTH})")
+    return parser.parse_args(argv)
+
+
+def validate(registry, args):
+    """Check every input before anything is drawn or written; raise UsageError."""
+    names = args.only or registry.names
+    unknown = [name for name in names if name not in registry.names]
+    if unknown:
+        raise UsageError(f"unknown figure name(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(registry.names)}")
+    formats = [fmt.strip() for fmt in args.format.split(",") if fmt.strip()]
+    bad = [fmt for fmt in formats if fmt not in save.FORMATS]
+    if bad or not formats:
+        raise UsageError(f"unknown format(s) {args.format!r}; choose from {','.join(save.FORMATS)}")
+    try:
+        textwidth_in = textwidth_inches(args.textwidth)
+    except LengthError as error:
+        raise UsageError(str(error)) from None
+    return list(dict.fromkeys(names)), formats, textwidth_in
+
+
+def prepare_outdir(outdir: Path) -> Path:
+    """Create the output folder and prove it writable, or raise UsageError."""
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=outdir):
+            pass
+    except OSError as error:
+        reason = error.strerror or error.__class__.__name__
+        raise UsageError(f"cannot write to output folder {outdir}: {reason}") from None
+    return outdir
+
+
+def run(registry, argv=None) -> None:
+    args = parse_args(registry, argv)
+    if args.list:
+        for spec in registry.specs:
+            print(f"{spec.name:32s} {spec.caption}")
+        return
+    names, formats, textwidth_in = validate(registry, args)
+    outdir = prepare_outdir(args.outdir)
+
+    numbers_path = outdir / "numbers.tex"
+    blocks: dict = {}
+    if set(names) != set(registry.names) and numbers_path.is_file():
+        blocks.update(latex.parse_numbers_tex(numbers_path.read_text()))  # keep the others
+
+    start = time.perf_counter()
+    with style.applied():
+        for index, name in enumerate(names, 1):
+            t0 = time.perf_counter()
+            fig, numbers = registry.build(name, textwidth_in)
+            save.save(fig, outdir / name, formats)
+            blocks[name] = numbers
+            print(f"[{index:2d}/{len(names)}] {registry.topic}/{name}  "
+                  f"{time.perf_counter() - t0:5.2f} s", flush=True)
+
+    save.write_atomic(outdir / "figures.tex",
+                      latex.figures_tex(registry.topic, registry.specs).encode())
+    save.write_atomic(numbers_path,
+                      latex.numbers_tex(registry.topic, registry.names, blocks).encode())
+    print(f"{registry.topic}: {len(names)} figure(s) in {time.perf_counter() - start:.2f} s "
+          f"-> {_shown(outdir)}", flush=True)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def main(registry, argv=None) -> int:
+    try:
+        run(registry, argv)
+    except UsageError as error:
+        print(f"{registry.topic}.py: error: {error}", file=sys.stderr)
+        return 2
+    return 0

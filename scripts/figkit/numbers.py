@@ -1,0 +1,69 @@
+"""Numbers a figure annotates, exported to numbers.tex so the prose quotes the very same values.
+
+A drawing function asks `numbers.add("GradientRatio", 1234.5, ",.0f")` and writes the returned
+string on the figure; numbers.tex gets `\\newcommand{\\FineTuningGradientRatio}{1,234}`.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+_KEY = re.compile(r"^[A-Z][A-Za-z]*$")
+
+
+def format_number(value: float, fmt: str) -> tuple[str, str]:
+    """(figure text, LaTeX text) of `value`.
+
+    `fmt` is a Python format spec (".2f", ",.0f", ".0%") or "sci<d>" for d decimals in scientific
+    notation, e.g. sci0 gives 3x10^-5 typeset as math. Figure text uses mathtext where math is
+    needed; the LaTeX text is wrapped in \\ensuremath so it works in and out of math mode.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot export non-finite number {value!r}")
+    if fmt.startswith("sci"):
+        decimals = int(fmt[3:] or 0)
+        exponent = math.floor(math.log10(abs(value))) if value else 0
+        mantissa = round(value / 10**exponent, decimals)
+        if abs(mantissa) >= 10:  # rounding carried into the next decade
+            mantissa, exponent = mantissa / 10, exponent + 1
+        if mantissa == 1 and decimals == 0:
+            math_text = f"10^{{{exponent}}}"
+        else:
+            math_text = f"{mantissa:.{decimals}f}\\times10^{{{exponent}}}"
+        return f"${math_text}$", f"\\ensuremath{{{math_text}}}"
+    text = format(value, fmt)
+    tex = text.replace("%", "\\%")
+    if text.startswith("-"):
+        return "$-$" + text[1:], "\\ensuremath{-}" + tex[1:]
+    return text, tex
+
+
+class Numbers:
+    """The annotated numbers of one figure, in the order they were added."""
+
+    def __init__(self):
+        self._items: dict[str, tuple[str, str, float]] = {}
+
+    def add(self, key: str, value: float, fmt: str = ".3g") -> str:
+        """Record `value` under `key` (CamelCase letters) and return its figure text."""
+        if not _KEY.match(key):
+            raise ValueError(f"number key {key!r} must be CamelCase letters (it becomes a LaTeX macro)")
+        text, tex = format_number(value, fmt)
+        if key in self._items and self._items[key][1] != tex:
+            raise ValueError(f"number {key!r} added twice with different values")
+        self._items[key] = (text, tex, float(value))
+        return text
+
+    def tex_items(self) -> list[tuple[str, str]]:
+        """[(key, LaTeX text)] in insertion order."""
+        return [(key, tex) for key, (_, tex, _) in self._items.items()]
+
+    def value(self, key: str) -> float:
+        return self._items[key][2]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)

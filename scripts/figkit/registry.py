@@ -1,0 +1,96 @@
+"""Registry of a topic's figures: each is a drawing function registered under its file name
+with a one-sentence caption, a width (fraction of \\textwidth) and an aspect (height / width)."""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .numbers import Numbers
+from .sizes import figsize
+
+ROOT = Path(__file__).resolve().parents[2]
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    caption: str
+    draw: Callable[[Figure, Numbers], None]
+    width: float
+    aspect: float
+
+    def size(self, textwidth_in: float) -> tuple[float, float]:
+        return figsize(textwidth_in, self.width, self.aspect)
+
+    @property
+    def source(self) -> str:
+        """Where the drawing code lives, e.g. 'scripts/lora.py: rank_comparison'."""
+        path = Path(inspect.getsourcefile(self.draw)).resolve()
+        try:
+            path = path.relative_to(ROOT)
+        except ValueError:
+            pass
+        return f"{path.as_posix()}: {self.draw.__name__}"
+
+
+class Registry:
+    """The figures of one topic, in registration order."""
+
+    def __init__(self, topic: str):
+        if not _NAME.match(topic):
+            raise ValueError(f"topic {topic!r} must be a lower_case module name")
+        self.topic = topic
+        self._specs: dict[str, FigureSpec] = {}
+
+    def figure(self, caption: str, width: float = 1.0, aspect: float = 0.5):
+        """Decorator: register `draw(fig, numbers)` under its function name."""
+        caption = " ".join(caption.split())
+        if not caption.endswith("."):
+            raise ValueError(f"caption must be a sentence ending with a full stop: {caption!r}")
+        figsize(6.0, width, aspect)  # validates width and aspect now, not at build time
+
+        def register(draw):
+            name = draw.__name__
+            if not _NAME.match(name) or name in self._specs:
+                raise ValueError(f"figure name {name!r} is invalid or registered twice")
+            self._specs[name] = FigureSpec(name, caption, draw, width, aspect)
+            return draw
+
+        return register
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    @property
+    def specs(self) -> list[FigureSpec]:
+        return list(self._specs.values())
+
+    def __getitem__(self, name: str) -> FigureSpec:
+        return self._specs[name]
+
+    @property
+    def default_outdir(self) -> Path:
+        return ROOT / "images" / self.topic
+
+    def build(self, name: str, textwidth_in: float) -> tuple[Figure, Numbers]:
+        """Draw figure `name` at print size. Call inside `figkit.style.applied()`: the style is
+        read while drawing and saving as well as while building."""
+        spec = self._specs[name]
+        fig = Figure(figsize=spec.size(textwidth_in))
+        FigureCanvasAgg(fig)
+        numbers = Numbers()
+        spec.draw(fig, numbers)
+        return fig, numbers
+
+    def main(self, argv=None) -> int:
+        from .cli import main
+
+        return main(self, argv)
