@@ -74,8 +74,8 @@ def learning_rate_comparison(fig, numbers):
     ax_b.text(cut + 15, schedules.STLR_ETA_MAX * 1.04, rf"cut = {schedules.STLR_CUT_FRAC:g}$\,T$, "
               rf"$\eta_{{\max}}$ = {schedules.STLR_ETA_MAX:g}", va="bottom")
     low = numbers.add("StlrMin", schedules.STLR_ETA_MAX / schedules.STLR_RATIO, "sci1")
-    ax_b.annotate(rf"end: $\eta_{{\max}}$/ratio = {low}", xy=(total, stlr[-1]),
-                  xytext=(0.62 * total, 0.85 * schedules.STLR_ETA_MAX), ha="center",
+    ax_b.annotate(rf"end: $\eta_{{\max}}/{schedules.STLR_RATIO}$ = {low}", xy=(total, stlr[-1]),
+                  xytext=(0.7 * total, 0.85 * schedules.STLR_ETA_MAX), ha="center",
                   va="bottom", arrowprops=dict(arrowstyle="-|>", color=INK, lw=0.6,
                                                mutation_scale=6, shrinkA=1, shrinkB=2))
     panel_title(ax_b, "b", "Slanted triangular (ULMFiT)")

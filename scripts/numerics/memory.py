@@ -232,11 +232,11 @@ def lora_target_layers(shape: TransformerShape, targets: LoraTargets) -> tuple[L
         if targets != ALL_LINEAR:
             raise ValueError(f"targets must be a sequence of names or {ALL_LINEAR!r}, got {targets!r}")
         return layers
+    wanted = set(targets)
     known = {m.name for m in layers}
-    unknown = set(targets) - known
-    if unknown:
-        raise ValueError(f"unknown LoRA targets {sorted(unknown)} for {shape.name}; known: {sorted(known)}")
-    return tuple(m for m in layers if m.name in set(targets))
+    if wanted - known:
+        raise ValueError(f"unknown LoRA targets {sorted(wanted - known)} for {shape.name}; known: {sorted(known)}")
+    return tuple(m for m in layers if m.name in wanted)
 
 
 def lora_parameters_per_matrix(layer: LinearLayer, rank: int) -> int:
@@ -504,7 +504,7 @@ def qlora_memory(
 
 
 # ---------------------------------------------------------------------------
-# ZeRO-DP: model states per device (arXiv 1910.02054, Fig. 1 and Sec. 5)
+# ZeRO-DP: model states per device (arXiv 1910.02054, Fig. 1)
 # ---------------------------------------------------------------------------
 
 

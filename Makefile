@@ -1,0 +1,78 @@
+# LLM Study Figures. `make help` lists the targets.
+#
+# make figures              regenerate every topic whose code, style or data changed
+# make figures TEXTWIDTH=W  ...at another \textwidth (pt, in, cm, mm)
+# make test                 the quality gates and unit tests
+SHELL := /bin/bash
+.DEFAULT_GOAL := figures
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := .build
+TEXTWIDTH ?=
+
+# One thread for BLAS: results do not depend on thread scheduling, and `make -j` does not
+# oversubscribe the cores.
+export OPENBLAS_NUM_THREADS := 1
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export MPLBACKEND := Agg
+
+#: Topic modules: scripts/<topic>.py writes images/<topic>/.
+TOPICS := fine_tuning
+#: What every topic depends on besides its own module: toolkit, style, shared numerics.
+SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py)
+
+.PHONY: figures $(TOPICS) test check bench clean distclean help FORCE
+
+## figures: regenerate the images of every topic that changed (all topics, PNG + PDF)
+figures: $(TOPICS)
+
+$(TOPICS): %: $(BUILD)/%.stamp
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# The text width in use, rewritten only when it changes, so changing it rebuilds everything.
+$(BUILD)/textwidth: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(TEXTWIDTH)' | cmp -s - $@ || echo '$(TEXTWIDTH)' > $@
+
+.SECONDEXPANSION:
+$(BUILD)/%.stamp: scripts/%.py $(SHARED) $(BUILD)/textwidth $(VENV)/.installed \
+                  $$(shell find data/$$* -type f 2>/dev/null)
+	$(PY) scripts/$*.py $(if $(TEXTWIDTH),--textwidth $(TEXTWIDTH))
+	@touch $@
+
+## test: run the quality gates and unit tests (sets up .venv with the test tools first)
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest
+
+## check: fail, naming the files, if a committed image differs from what the code produces
+check: $(VENV)/.installed
+	$(PY) scripts/check_images.py $(TOPICS)
+
+## bench: time regenerating the fine-tuning topic, each figure, and a no-op `make figures`
+bench: $(VENV)/.installed
+	$(PY) bench/bench.py
+
+## clean: remove generated images, figures.tex, numbers.tex and build stamps (not .venv)
+clean:
+	rm -rf $(BUILD)
+	for t in $(TOPICS); do rm -f images/$$t/*.png images/$$t/*.pdf images/$$t/figures.tex images/$$t/numbers.tex; done
+
+## distclean: clean, and remove .venv too
+distclean: clean
+	rm -rf $(VENV)
+
+## help: list the targets
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
+	@echo "variables: TEXTWIDTH=W (e.g. 6.5in, 16cm, 481.89pt)"

@@ -1,0 +1,90 @@
+"""The topic command line: bad input gives a clear message, exit code 2 and no file."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "scripts" / "fine_tuning.py"
+CHEAP = "transfer_learning_process"  # the quickest figure to draw
+
+
+def run(*args, cwd=None):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd)
+
+
+def files_under(path):
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*")) if path.exists() else []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--only", "no_such_figure"], "unknown figure name(s): no_such_figure"),
+    (["--only", CHEAP, "also_missing"], "unknown figure name(s): also_missing"),
+    (["--textwidth", "6.5 furlongs"], "cannot read text width"),
+    (["--textwidth", "2in"], "expected 3 to 8.5 in"),
+    (["--textwidth", "6.5"], "give a number with a unit"),
+    (["--format", "png,svg"], "unknown format"),
+])
+def test_bad_input_exits_2_with_a_message_and_writes_nothing(tmp_path, args, message):
+    outdir = tmp_path / "out"
+    result = run(*args, "--outdir", outdir)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not outdir.exists()
+
+
+def test_unwritable_output_folder_exits_2(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = run("--only", CHEAP, "--outdir", blocker / "images")
+    assert result.returncode == 2
+    assert "cannot write to output folder" in result.stderr
+    assert files_under(tmp_path) == ["a_file"]
+
+
+def test_argparse_errors_also_exit_2(tmp_path):
+    result = run("--no-such-option", "--outdir", tmp_path / "out")
+    assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_list_names_every_figure_with_its_caption():
+    from fine_tuning import FIGURES
+
+    result = run("--list")
+    assert result.returncode == 0
+    for spec in FIGURES.specs:
+        assert spec.name in result.stdout
+
+
+def test_only_writes_the_chosen_figure_and_keeps_other_numbers(tmp_path):
+    first = run("--only", "learning_rate_comparison", "--outdir", tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = run("--only", CHEAP, "--format", "png", "--textwidth", "16cm", "--outdir", tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert files_under(tmp_path) == sorted([
+        "figures.tex", "numbers.tex", "learning_rate_comparison.pdf",
+        "learning_rate_comparison.png", f"{CHEAP}.png"])
+    numbers = (tmp_path / "numbers.tex").read_text()
+    # the first run's block survives the second; shared values are defined once
+    assert "% figure: learning_rate_comparison" in numbers
+    assert r"\newcommand{\FineTuningPeakRatio}{10}" in numbers
+    assert numbers.count(r"\newcommand{\FineTuningPretrainPeak}") == 1
+    # one progress line per figure, with its time
+    assert second.stdout.count("fine_tuning/") == 1 and " s" in second.stdout
+
+
+def test_textwidth_sets_the_saved_size(tmp_path):
+    from PIL import Image
+
+    result = run("--only", CHEAP, "--format", "png", "--textwidth", "5in", "--outdir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / f"{CHEAP}.png") as image:
+        assert image.size[0] == 5 * 300

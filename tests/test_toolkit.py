@@ -1,0 +1,257 @@
+"""Unit tests of the figkit toolkit: sizes, numbers, LaTeX exports, saving, style, checks."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from conftest import ROOT
+from figkit import checks, latex, palette, save, style
+from figkit.numbers import Numbers, format_number
+from figkit.sizes import LengthError, figsize, parse_length, textwidth_inches
+
+
+# ---- sizes -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,inches", [
+    ("481.89pt", 481.89 / 72.27), ("6.5in", 6.5), ("16.51cm", 6.5), ("165.1mm", 6.5),
+    ("468bp", 6.5), (" 7 in ", 7.0),
+])
+def test_parse_length(text, inches):
+    assert parse_length(text) == pytest.approx(inches)
+
+
+def test_default_textwidth_is_the_study_documents():
+    # A4 (210 mm) minus two 0.8 in margins; LaTeX reports 481.89 pt (TeX rounds in scaled points).
+    a4_in = 210 / 25.4
+    assert textwidth_inches() == pytest.approx(a4_in - 1.6, abs=0.02 / 72.27)
+    assert textwidth_inches() * 72.27 == pytest.approx(481.89, abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", ["6.5", "6.5 furlongs", "in", "-6in", "", "1e3pt", "6,5in"])
+def test_unreadable_widths_are_rejected(bad):
+    with pytest.raises(LengthError, match="cannot read"):
+        textwidth_inches(bad)
+
+
+@pytest.mark.parametrize("bad", ["0pt", "2in", "9in", "30cm"])
+def test_implausible_widths_are_rejected(bad):
+    with pytest.raises(LengthError, match="expected 3 to 8.5 in"):
+        textwidth_inches(bad)
+
+
+def test_figsize_is_a_fraction_of_the_text_width():
+    assert figsize(6.0, 0.5, 0.8) == pytest.approx((3.0, 2.4))
+    with pytest.raises(ValueError):
+        figsize(6.0, 1.2, 0.5)
+
+
+# ---- numbers ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("value,fmt,text,tex", [
+    (3e-5, "sci0", r"$3\times10^{-5}$", r"\ensuremath{3\times10^{-5}}"),
+    (1e-3, "sci0", r"$10^{-3}$", r"\ensuremath{10^{-3}}"),
+    (9.96e-4, "sci1", r"$1.0\times10^{-3}$", r"\ensuremath{1.0\times10^{-3}}"),
+    (36703.49, ",.0f", "36,703", "36,703"),
+    (0.125, ".1%", "12.5%", r"12.5\%"),
+    (-0.5, ".2f", "$-$0.50", r"\ensuremath{-}0.50"),
+])
+def test_format_number(value, fmt, text, tex):
+    assert format_number(value, fmt) == (text, tex)
+
+
+def test_numbers_reject_bad_keys_nonfinite_and_conflicts():
+    numbers = Numbers()
+    assert numbers.add("Ratio", 2.5, ".1f") == "2.5"
+    assert numbers.add("Ratio", 2.5, ".1f") == "2.5"
+    with pytest.raises(ValueError):
+        numbers.add("Ratio", 3.5, ".1f")
+    for key in ("ratio", "Ratio2", "My_Ratio"):
+        with pytest.raises(ValueError):
+            numbers.add(key, 1.0)
+    with pytest.raises(ValueError):
+        numbers.add("Bad", float("nan"))
+
+
+# ---- LaTeX exports ---------------------------------------------------------------------------
+def test_numbers_tex_round_trips_and_keeps_other_figures():
+    a, b = Numbers(), Numbers()
+    a.add("Peak", 3e-5, "sci0")
+    b.add("Spread", 36703, ",.0f")
+    b.add("Peak", 3e-5, "sci0")  # shown on two figures: defined once
+    text = latex.numbers_tex("fine_tuning", ["fig_a", "fig_b"], {"fig_a": a, "fig_b": b})
+    assert text.count(r"\newcommand{\FineTuningPeak}") == 1
+    assert r"\newcommand{\FineTuningSpread}{36,703}" in text
+    blocks = latex.parse_numbers_tex(text)
+    assert set(blocks) == {"fig_a", "fig_b"}
+    assert latex.numbers_tex("fine_tuning", ["fig_a", "fig_b"], blocks) == text
+
+
+def test_numbers_tex_refuses_one_macro_with_two_values():
+    a, b = Numbers(), Numbers()
+    a.add("Peak", 3e-5, "sci0")
+    b.add("Peak", 2e-5, "sci0")
+    with pytest.raises(ValueError, match="different values"):
+        latex.numbers_tex("t", ["a", "b"], {"a": a, "b": b})
+
+
+def test_figures_tex_has_natural_size_caption_and_label():
+    from fine_tuning import FIGURES
+
+    text = latex.figures_tex("fine_tuning", FIGURES.specs)
+    for spec in FIGURES.specs:
+        assert f"\\includegraphics{{images/fine_tuning/{spec.name}}}" in text
+        assert f"\\label{{fig:fine_tuning:{spec.name}}}" in text
+        assert f"\\caption{{{spec.caption}}}" in text
+    assert "width=" not in text.replace("never with width=", "")
+
+
+# ---- saving ----------------------------------------------------------------------------------
+def _figure():
+    fig = Figure(figsize=(2, 1))
+    FigureCanvasAgg(fig)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    return fig
+
+
+def test_write_atomic_leaves_no_trace_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "a.png"
+    target.write_bytes(b"old")
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save.write_atomic(target, b"new bytes")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_write_atomic_skips_identical_bytes(tmp_path):
+    target = tmp_path / "a.txt"
+    assert save.write_atomic(target, b"x") is True
+    assert save.write_atomic(target, b"x") is False
+    assert save.write_atomic(target, b"y") is True and target.read_bytes() == b"y"
+
+
+def test_saved_files_carry_no_timestamps_or_versions():
+    with style.applied():
+        pdf = save.render(_figure(), "pdf")
+        png = save.render(_figure(), "png")
+    assert b"CreationDate" not in pdf and b"Producer" not in pdf
+    assert b"Software" not in png and b"pHYs" in png
+
+
+# ---- style -----------------------------------------------------------------------------------
+def test_importing_topics_changes_no_rcparams():
+    code = ("import matplotlib as mpl, copy; before = copy.deepcopy(dict(mpl.rcParams)); "
+            "import fine_tuning, figkit.style; "
+            "assert dict(mpl.rcParams) == before, 'import changed rcParams'")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "scripts"))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_style_is_applied_only_inside_the_block():
+    import matplotlib as mpl
+
+    before = mpl.rcParams["font.serif"]
+    with style.applied():
+        assert mpl.rcParams["font.serif"] == ["cmr10"]
+        assert mpl.rcParams["pdf.fonttype"] == 42
+        assert mpl.rcParams["mathtext.fontset"] == "cm"
+    assert mpl.rcParams["font.serif"] == before
+
+
+def test_style_ignores_the_users_matplotlibrc(tmp_path):
+    (tmp_path / "matplotlibrc").write_text("lines.linewidth: 9\naxes.grid: True\n")
+    code = ("import matplotlib as mpl; from figkit import style\n"
+            "with style.applied():\n"
+            "    assert mpl.rcParams['lines.linewidth'] == 1.2, mpl.rcParams['lines.linewidth']\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "scripts"), MPLCONFIGDIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+
+
+# ---- palette ---------------------------------------------------------------------------------
+def test_series_colours_stay_apart_for_colour_blind_readers():
+    from itertools import combinations
+    from matplotlib.colors import to_rgb
+
+    for cvd in (None, "deuteranomaly", "protanomaly"):
+        worst = min(checks.cvd_distance(to_rgb(a), to_rgb(b), cvd)
+                    for a, b in combinations(palette.SERIES_COLORS, 2))
+        assert worst >= 15, (cvd, worst)
+
+
+def test_series_styles_add_a_second_channel():
+    styles = palette.series(6)
+    assert len({str(s["linestyle"]) for s in styles}) == 6
+    assert len({s["marker"] for s in styles}) == 6
+
+
+# ---- the checks themselves must be able to fail ------------------------------------------------
+def _styled_figure(draw):
+    with style.applied():
+        fig = Figure(figsize=(4, 2.5))
+        FigureCanvasAgg(fig)
+        draw(fig)
+        return fig, checks.layout_problems(fig), checks.colour_problems(fig)
+
+
+def test_checks_pass_a_clean_figure():
+    def draw(fig):
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], label="a")
+        ax.plot([0, 1], [1, 0], label="b", color=palette.RED)
+        ax.set_xlabel("x")
+        fig.legend(loc="outside upper center", ncols=2)
+    _, layout, colours = _styled_figure(draw)
+    assert layout == [] and colours == []
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("overlap", "overlaps text"),
+    ("off_canvas", "crosses the canvas edge"),
+    ("tiny", "print sizes must be"),
+    ("huge", "print sizes must be"),
+    ("legend", "legend hides"),
+    ("label_on_line", "is written over"),
+])
+def test_checks_catch_layout_problems(case, expected):
+    def draw(fig):
+        ax = fig.add_subplot()
+        ax.plot(np.linspace(0, 1, 50), np.linspace(0, 1, 50), label="a long legend label")
+        if case == "overlap":
+            ax.text(0.1, 0.8, "first label")
+            ax.text(0.12, 0.8, "second label")
+        elif case == "off_canvas":
+            fig.text(0.98, 0.5, "runs off the right edge")
+        elif case == "tiny":
+            ax.set_xlabel("x", fontsize=5)
+        elif case == "huge":
+            ax.set_xlabel("x", fontsize=12)
+        elif case == "legend":
+            ax.legend(loc="center")
+        elif case == "label_on_line":
+            ax.text(0.5, 0.5, "on the line", ha="center", va="center")
+    _, layout, _ = _styled_figure(draw)
+    assert any(expected in p for p in layout), layout
+
+
+def test_checks_catch_red_green_series():
+    def draw(fig):
+        ax = fig.add_subplot()
+        ax.plot([0, 1, 2], [0, 1, 2], color="#D62728", label="red")
+        ax.plot([0, 1, 2], [2, 1, 0], color="#2CA02C", label="green")
+    _, _, colours = _styled_figure(draw)
+    assert any("deuteranomaly" in p for p in colours), colours
+
+
+def test_checks_catch_a_rainbow_colour_map():
+    def draw(fig):
+        fig.add_subplot().imshow(np.arange(9).reshape(3, 3), cmap="jet")
+    _, _, colours = _styled_figure(draw)
+    assert any("jet" in p for p in colours), colours
