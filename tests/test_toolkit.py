@@ -219,6 +219,7 @@ def test_checks_pass_a_clean_figure():
     ("huge", "print sizes must be"),
     ("legend", "legend hides"),
     ("label_on_line", "is written over"),
+    ("underscore", "cmr10 prints as other glyphs"),
 ])
 def test_checks_catch_layout_problems(case, expected):
     def draw(fig):
@@ -235,6 +236,8 @@ def test_checks_catch_layout_problems(case, expected):
             ax.set_xlabel("x", fontsize=12)
         elif case == "legend":
             ax.legend(loc="center")
+        elif case == "underscore":
+            ax.set_title("file_name.sh")
         elif case == "label_on_line":
             ax.text(0.5, 0.5, "on the line", ha="center", va="center")
     _, layout, _ = _styled_figure(draw)

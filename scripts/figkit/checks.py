@@ -6,6 +6,7 @@ it (tick labels outside the view are not drawn, so they are not checked).
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from unittest import mock
 
@@ -57,6 +58,26 @@ def drawn_texts(fig) -> list[DrawnText]:
             bbox = Bbox.union([bbox, patch.get_window_extent(renderer)])
         result.append(DrawnText(artist.get_text(), bbox, artist.get_fontsize(), artist))
     return result
+
+
+# cmr10 is a TeX (OT1) font: at these ASCII positions it holds other glyphs, so outside math
+# '_' prints as a dot accent, '<' as an inverted exclamation mark, '\\' as a quotation mark...
+# They must be written in math ($<$, $\\_$ is not safe either: rephrase).
+MISPRINTED_BY_CMR10 = set('"<>\\_{|}~')
+
+
+def glyph_problems(texts) -> list[str]:
+    """Characters the text font prints as a different glyph (outside $...$ math)."""
+    problems = []
+    for t in texts:
+        if "cmr10" not in [f.lower() for f in t.artist.get_fontfamily()] + \
+                [str(t.artist.get_fontname()).lower()]:
+            continue
+        plain = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", "", t.text)
+        bad = sorted(set(plain) & MISPRINTED_BY_CMR10)
+        if bad:
+            problems.append(f"text {t} uses {''.join(bad)!r}, which cmr10 prints as other glyphs")
+    return problems
 
 
 def _px_per_pt(fig) -> float:
@@ -146,7 +167,12 @@ def legend_hides_data(fig) -> list[str]:
                     problems.append(f"legend hides {hidden.sum()} point(s) of {label}")
             for patch in ax.patches:
                 if isinstance(patch, Rectangle) and patch.get_visible() and patch.get_fill():
-                    overlap = Bbox.intersection(box, patch.get_window_extent(renderer))
+                    shown = patch.get_window_extent(renderer)
+                    if patch.get_clip_on():  # only the part inside the axes is drawn
+                        shown = Bbox.intersection(shown, ax.get_window_extent(renderer))
+                        if shown is None:
+                            continue
+                    overlap = Bbox.intersection(box, shown)
                     if overlap is not None and overlap.width > 1 and overlap.height > 1:
                         problems.append(f"legend hides part of a bar ({patch.get_label()!r})")
     return problems
@@ -230,6 +256,7 @@ def layout_problems(fig) -> list[str]:
     or labels over data."""
     texts = drawn_texts(fig)
     return (text_overlaps(fig, texts) + texts_off_canvas(fig, texts) + font_sizes(texts)
+            + glyph_problems(texts)
             + legend_hides_data(fig) + text_hides_data(fig, texts))
 
 

@@ -14,7 +14,7 @@ _KEY = re.compile(r"^[A-Z][A-Za-z]*$")
 def format_number(value: float, fmt: str) -> tuple[str, str]:
     """(figure text, LaTeX text) of `value`.
 
-    `fmt` is a Python format spec (".2f", ",.0f", ".0%") or "sci<d>" for d decimals in scientific
+    `fmt` is a Python format spec (".2f", ",.0f", ".0%", ",d" for integers) or "sci<d>" for d decimals in scientific
     notation, e.g. sci0 gives 3x10^-5 typeset as math. Figure text uses mathtext where math is
     needed; the LaTeX text is wrapped in \\ensuremath so it works in and out of math mode.
     """
@@ -32,7 +32,12 @@ def format_number(value: float, fmt: str) -> tuple[str, str]:
         else:
             math_text = f"{mantissa:.{decimals}f}\\times10^{{{exponent}}}"
         return f"${math_text}$", f"\\ensuremath{{{math_text}}}"
-    text = format(value, fmt)
+    if fmt.endswith("d"):  # integers: refuse to silently round a fraction away
+        if value != int(value):
+            raise ValueError(f"format {fmt!r} needs an integer, got {value!r}")
+        text = format(int(value), fmt)
+    else:
+        text = format(value, fmt)
     tex = text.replace("%", "\\%")
     if text.startswith("-"):
         return "$-$" + text[1:], "\\ensuremath{-}" + tex[1:]

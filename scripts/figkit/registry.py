@@ -25,9 +25,13 @@ class FigureSpec:
     draw: Callable[[Figure, Numbers], None]
     width: float
     aspect: float
+    height: float | None = None
 
     def size(self, textwidth_in: float) -> tuple[float, float]:
-        return figsize(textwidth_in, self.width, self.aspect)
+        """(width, height) in inches; a fixed `height` (for tables and diagrams, whose text does
+        not shrink with the width) overrides the aspect."""
+        w, h = figsize(textwidth_in, self.width, self.aspect)
+        return (w, self.height if self.height is not None else h)
 
     @property
     def source(self) -> str:
@@ -49,8 +53,12 @@ class Registry:
         self.topic = topic
         self._specs: dict[str, FigureSpec] = {}
 
-    def figure(self, caption: str, width: float = 1.0, aspect: float = 0.5):
-        """Decorator: register `draw(fig, numbers)` under its function name."""
+    def figure(self, caption: str, width: float = 1.0, aspect: float = 0.5,
+               height: float | None = None):
+        """Decorator: register `draw(fig, numbers)` under its function name.
+
+        The figure is `width` x \\textwidth wide and `aspect` x its width high, or `height`
+        inches high when given."""
         caption = " ".join(caption.split())
         if not caption.endswith("."):
             raise ValueError(f"caption must be a sentence ending with a full stop: {caption!r}")
@@ -60,7 +68,7 @@ class Registry:
             name = draw.__name__
             if not _NAME.match(name) or name in self._specs:
                 raise ValueError(f"figure name {name!r} is invalid or registered twice")
-            self._specs[name] = FigureSpec(name, caption, draw, width, aspect)
+            self._specs[name] = FigureSpec(name, caption, draw, width, aspect, height)
             return draw
 
         return register

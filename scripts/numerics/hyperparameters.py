@@ -55,7 +55,7 @@ SOURCES: dict[str, str] = {
     "lora_s51": "LoRA (Hu et al. 2021), Sec. 5.1",
     "lora_code": "LoRA code, microsoft/LoRA examples/NLG/README.md (E2E command)",
     "qlora_b": "QLoRA (Dettmers et al. 2023), arXiv 2305.14314, Sec. 5.1 and App. B",
-    "qlora_code": "QLoRA code, artidoro/qlora scripts/finetune_guanaco_*.sh",
+    "qlora_code": "QLoRA code, artidoro/qlora, Guanaco fine-tuning scripts",
 }
 
 
