@@ -12,9 +12,11 @@ from functools import lru_cache
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+from matplotlib.patches import Rectangle
+
 from figkit import Registry, diagram
 from figkit.palette import (BLUE, CYAN, GREEN, INK, LIGHT, MUTED, PURPLE, RED, SEQUENTIAL_CMAP,
-                            YELLOW, series)
+                            YELLOW, series, tint)
 from numerics import fine_tuning_runs, hyperparameters, memory, quadratic, schedules
 
 FIGURES = Registry("fine_tuning")
@@ -80,8 +82,9 @@ def learning_rate_comparison(fig, numbers):
     ax_b.set_ylim(0, schedules.STLR_ETA_MAX * 1.25)
     ax_b.set_xlabel("iteration $t$ (of $T$ = 1000)")
     ax_b.set_ylabel("learning rate")
-    ax_b.text(cut + 15, schedules.STLR_ETA_MAX * 1.04, rf"cut = {schedules.STLR_CUT_FRAC:g}$\,T$, "
-              rf"$\eta_{{\max}}$ = {schedules.STLR_ETA_MAX:g}", va="bottom")
+    ax_b.text(cut + 15, schedules.STLR_ETA_MAX * 1.04,
+              rf"cut $= {schedules.STLR_CUT_FRAC:g}\,T$, $\eta_{{\max}} = "
+              rf"{schedules.STLR_ETA_MAX:g}$", va="bottom")
     low = numbers.add("StlrMin", schedules.STLR_ETA_MAX / schedules.STLR_RATIO, "sci1")
     ax_b.annotate(rf"end: $\eta_{{\max}}/{schedules.STLR_RATIO}$ = {low}", xy=(total, stlr[-1]),
                   xytext=(0.7 * total, 0.85 * schedules.STLR_ETA_MAX), ha="center",
@@ -176,25 +179,45 @@ def convergence_analysis(fig, numbers):
 # --------------------------------------------------------------------------------------------
 @FIGURES.figure(
     caption="Transfer learning in three stages, as in ULMFiT: general-domain pre-training, "
-            "target-domain fine-tuning of the language model, then task fine-tuning of a new head.",
-    width=1.0, aspect=0.3)
+            "target-domain fine-tuning of the language model, then task fine-tuning of a new "
+            "head with discriminative learning rates and gradual unfreezing.",
+    width=1.0, height=2.0)
 def transfer_learning_process(fig, numbers):
     ax = diagram.canvas(fig, (0, 3), (0, 1))
     pre = numbers.add("PretrainPeak", schedules.LLAMA_PEAK_LR, "sci0")
     ft = numbers.add("FinetunePeak", schedules.FINETUNE_PEAK_LR, "sci0")
+    n_layers = 4
+    # Stage 3 shades each layer by its discriminative rate (ULMFiT: /2.6 per layer down).
+    rates = schedules.discriminative_rates(1.0, n_layers)
     stages = [
-        ("1  Pre-training", "large general corpus\nnext-token prediction\n"
-         f"all weights, peak lr {pre}", BLUE),
-        ("2  Domain adaptation", "unlabelled target text\nsame objective\n"
-         f"all weights, peak lr {ft}", PURPLE),
-        ("3  Task fine-tuning", "labelled task data\nnew task head\n"
-         "discriminative rates,\ngradual unfreezing", GREEN),
+        ("1  Pre-training", "general text, next token", BLUE, np.ones(n_layers), "LM head",
+         f"all layers trained\npeak lr {pre}"),
+        ("2  Domain adaptation", "target-domain text", PURPLE, np.ones(n_layers), "LM head",
+         f"all layers trained\npeak lr {ft}"),
+        ("3  Task fine-tuning", "labelled task data", GREEN, rates / rates.max(), "new task head",
+         f"lr / {schedules.ULMFIT_LAYER_FACTOR:g} per layer down,\nunfrozen top-down"),
     ]
-    boxes = []
-    for i, (title, body, color) in enumerate(stages):
-        boxes.append(diagram.box(ax, 0.5 + i, 0.5, f"{title}\n\n{body}", color=color, fontsize=8))
-    for a, b in zip(boxes[:-1], boxes[1:]):
-        diagram.link(ax, a, b, (1, 0.5), (0, 0.5))
+    layer_h, gap, base, half_w = 0.09, 0.024, 0.2, 0.2
+    for i, (title, data, color, shade, head, note) in enumerate(stages):
+        cx = 0.5 + i
+        ax.text(cx, 0.97, title, ha="center", va="top", fontsize=8)
+        ax.text(cx, 0.86, data, ha="center", va="top", fontsize=7, color=MUTED)
+        for level, strength in enumerate(shade):
+            y = base + level * (layer_h + gap)
+            ax.add_patch(Rectangle((cx - half_w, y), 2 * half_w, layer_h,
+                                   facecolor=tint(color, 0.85 - 0.75 * strength),
+                                   edgecolor=color, lw=0.7))
+        y_head = base + n_layers * (layer_h + gap)
+        ax.add_patch(Rectangle((cx - half_w, y_head), 2 * half_w, layer_h * 0.9,
+                               facecolor="white", edgecolor=color, lw=0.9,
+                               linestyle="--" if i == 2 else "-"))
+        ax.text(cx, y_head + layer_h * 0.45, head, ha="center", va="center", fontsize=7)
+        ax.text(cx, base - 0.04, note, ha="center", va="top", fontsize=7)
+        if i < 2:
+            mid = base + 2 * (layer_h + gap)
+            diagram.arrow(ax, (cx + half_w + 0.06, mid), (cx + 1 - half_w - 0.06, mid))
+            ax.text(cx + 0.5, mid + 0.03, "copy weights", ha="center", va="bottom", fontsize=7,
+                    color=MUTED)
 
 
 # --------------------------------------------------------------------------------------------

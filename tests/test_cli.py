@@ -88,3 +88,19 @@ def test_textwidth_sets_the_saved_size(tmp_path):
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / f"{CHEAP}.png") as image:
         assert image.size[0] == 5 * 300
+
+
+def test_parallel_and_serial_runs_write_identical_bytes(tmp_path):
+    names = ["transfer_learning_process", "convergence_analysis"]
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    assert run("--only", *names, "--jobs", "1", "--outdir", serial).returncode == 0
+    assert run("--only", *names, "--jobs", "2", "--outdir", parallel).returncode == 0
+    assert files_under(serial) == files_under(parallel)
+    for name in files_under(serial):
+        assert (serial / name).read_bytes() == (parallel / name).read_bytes(), name
+
+
+def test_jobs_must_be_positive(tmp_path):
+    result = run("--jobs", "0", "--outdir", tmp_path / "out")
+    assert result.returncode == 2 and "--jobs must be at least 1" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -27,6 +28,8 @@ def parse_args(registry, argv):
                         help=f"output folder (default: images/{registry.topic})")
     parser.add_argument("--format", default=",".join(save.FORMATS),
                         help="comma-separated formats among png,pdf (default: png,pdf)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="figures drawn in parallel (default: one per CPU)")
     parser.add_argument("--textwidth", default=None, metavar="W",
                         help=f"the document's \\textwidth, e.g. 6.5in, 16cm, 165mm "
                              f"(default: {DEFAULT_TEXTWIDTH})")
@@ -44,6 +47,8 @@ def validate(registry, args):
     bad = [fmt for fmt in formats if fmt not in save.FORMATS]
     if bad or not formats:
         raise UsageError(f"unknown format(s) {args.format!r}; choose from {','.join(save.FORMATS)}")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     try:
         textwidth_in = textwidth_inches(args.textwidth)
     except LengthError as error:
@@ -79,14 +84,15 @@ def run(registry, argv=None) -> None:
         blocks.update(latex.parse_numbers_tex(numbers_path.read_text()))  # keep the others
 
     start = time.perf_counter()
-    with style.applied():
-        for index, name in enumerate(names, 1):
-            t0 = time.perf_counter()
-            fig, numbers = registry.build(name, textwidth_in)
-            save.save(fig, outdir / name, formats)
-            blocks[name] = numbers
-            print(f"[{index:2d}/{len(names)}] {registry.topic}/{name}  "
-                  f"{time.perf_counter() - t0:5.2f} s", flush=True)
+    jobs = min(args.jobs, len(names))
+    tasks = [(registry, name, textwidth_in, outdir, formats) for name in names]
+    if jobs > 1:  # fork: the workers share the imported modules, nothing is pickled but names
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs) as pool:
+            results = pool.imap_unordered(_draw_and_save, tasks)
+            _collect(registry, results, len(names), blocks)
+    else:
+        _collect(registry, map(_draw_and_save, tasks), len(names), blocks)
 
     save.write_atomic(outdir / "figures.tex",
                       latex.figures_tex(registry.topic, registry.specs).encode())
@@ -94,6 +100,23 @@ def run(registry, argv=None) -> None:
                       latex.numbers_tex(registry.topic, registry.names, blocks).encode())
     print(f"{registry.topic}: {len(names)} figure(s) in {time.perf_counter() - start:.2f} s "
           f"-> {_shown(outdir)}", flush=True)
+
+
+def _draw_and_save(task):
+    """Build one figure at print size and save it in every format; runs in a worker."""
+    registry, name, textwidth_in, outdir, formats = task
+    t0 = time.perf_counter()
+    with style.applied():
+        fig, numbers = registry.build(name, textwidth_in)
+        save.save(fig, outdir / name, formats)
+    return name, numbers, time.perf_counter() - t0
+
+
+def _collect(registry, results, total: int, blocks: dict) -> None:
+    """One progress line per figure, with its time, as each one is written."""
+    for index, (name, numbers, seconds) in enumerate(results, 1):
+        blocks[name] = numbers
+        print(f"[{index:2d}/{total}] {registry.topic}/{name}  {seconds:5.2f} s", flush=True)
 
 
 def _shown(path: Path) -> str:

@@ -44,7 +44,7 @@ def numbers_tex(topic: str, order, blocks: dict) -> str:
     """
     prefix = macro_prefix(topic)
     out = [_GENERATED.format(module=topic),
-           f"% Numbers the figures of images/{topic}/ annotate; quote them in the text, e.g. "
+           f"% Numbers the figures of images/{topic}/ show; quote them in the text, e.g. "
            f"\\{prefix}Name{{}}.\n"]
     defined: dict[str, str] = {}
     for name in order:

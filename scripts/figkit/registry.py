@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .numbers import Numbers
+from . import save
 from .sizes import figsize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +93,7 @@ class Registry:
         """Draw figure `name` at print size. Call inside `figkit.style.applied()`: the style is
         read while drawing and saving as well as while building."""
         spec = self._specs[name]
-        fig = Figure(figsize=spec.size(textwidth_in))
+        fig = Figure(figsize=spec.size(textwidth_in), dpi=save.DPI)
         FigureCanvasAgg(fig)
         numbers = Numbers()
         spec.draw(fig, numbers)

@@ -20,10 +20,19 @@ _METADATA = {
 }
 
 
+def freeze_layout(fig) -> None:
+    """Run the layout engine once and keep its result: every format then gets the very same
+    positions (whatever the order they are saved in), and none pays for the layout again."""
+    if fig.get_layout_engine() is not None:
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")
+
+
 def render(fig, fmt: str) -> bytes:
     """The bytes of `fig` in format `fmt` ('png' or 'pdf'), at its declared size."""
     if fmt not in _METADATA:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    freeze_layout(fig)
     # fontTools logs a harmless note about the TeX fonts' 1990s timestamps when it subsets them.
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     buffer = io.BytesIO()

@@ -1,0 +1,62 @@
+"""`make bench`: wall times of the figure build, printed (never asserted: this machine is shared).
+
+1. Regenerating the fine-tuning topic, PNG + PDF, into a scratch folder (parallel, the default,
+   and with --jobs 1), with each figure's own time from the progress lines.
+2. A no-op `make figures` (everything up to date).
+Times are the best of a few runs; compare them as ratios within one run.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPEATS = 3
+
+
+def timed(cmd, **kwargs) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, **kwargs)
+    return time.perf_counter() - t0, done.stdout
+
+
+def topic_run(jobs: int) -> tuple[float, dict[str, float]]:
+    best, per_figure = float("inf"), {}
+    for _ in range(REPEATS):
+        with tempfile.TemporaryDirectory() as out:
+            seconds, stdout = timed([sys.executable, "scripts/fine_tuning.py", "--outdir", out,
+                                     "--jobs", str(jobs)])
+        if seconds < best:
+            best = seconds
+            per_figure = {m.group(1): float(m.group(2)) for m in
+                          re.finditer(r"fine_tuning/(\w+)\s+([\d.]+) s", stdout)}
+    return best, per_figure
+
+
+def main() -> int:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    os.environ.update(env)
+    print(f"machine: {os.cpu_count()} CPUs; best of {REPEATS} runs each\n")
+    parallel, per_figure = topic_run(os.cpu_count() or 1)
+    serial, _ = topic_run(1)
+    print("fine_tuning topic, 10 figures, PNG (300 DPI) + PDF, computation included:")
+    print(f"  parallel (--jobs {os.cpu_count()}) {parallel:6.2f} s")
+    print(f"  serial   (--jobs 1) {serial:6.2f} s   (parallel/serial = {parallel / serial:.2f})")
+    print("  per figure (build + both formats, from the parallel run):")
+    for name, seconds in sorted(per_figure.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:34s} {seconds:5.2f} s")
+    subprocess.run(["make", "figures"], check=True, cwd=ROOT, capture_output=True)
+    noop = min(timed(["make", "figures"])[0] for _ in range(REPEATS))
+    print(f"\nno-op `make figures` (all up to date): {noop:.3f} s")
+    print("\nFor scale (issue #2): a plain script rendering these ten figures as PNG only at "
+          "12-14 in wide takes about 6 s on this machine.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
