@@ -408,8 +408,9 @@ def memory_comparison(fig, numbers):
     table = memory_table()
     ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.7, 1]})
     methods = ("full fine-tuning", "LoRA", "QLoRA")
-    colors = (RED, BLUE, GREEN)
-    hatches = ("", "//", "..")
+    # Greys for the methods: colour is kept for the components of panel (b).
+    colors = ("#4D4D4D", "#8C8C8C", "#C8C8C8")
+    hatches = ("", "////", "....")
     x = np.arange(len(table))
     width = 0.26
     for j, (method, color, hatch) in enumerate(zip(methods, colors, hatches)):
@@ -435,8 +436,10 @@ def memory_comparison(fig, numbers):
     numbers.add("QloraSixtyFiveGB", memory.bytes_to_gb(qlora65.total), ".1f")
     numbers.add("BytesPerParamFull", memory.MIXED_PRECISION_ADAM.bytes_per_param, "g")
 
-    components = [("weights", ("weights",), BLUE), ("quant. constants",
-                  ("quantization_constants",), CYAN), ("gradients", ("gradients",), RED),
+    constants = memory.bytes_to_gb(table[memory.LLAMA_7B.name][2].quantization_constants)
+    components = [("weights", ("weights",), BLUE),
+                  (f"quant. constants ({constants:.1f} GB)", ("quantization_constants",), CYAN),
+                  ("gradients", ("gradients",), RED),
                   ("optimizer states", ("optimizer_states",), YELLOW),
                   ("adapters (all states)", ("adapter_weights", "adapter_gradients",
                                              "adapter_optimizer_states"), GREEN)]
