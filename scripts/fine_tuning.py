@@ -15,6 +15,7 @@ from matplotlib.ticker import NullFormatter
 from matplotlib.patches import Rectangle
 
 from figkit import Registry, diagram
+from figkit.annotate import arrow_props, legend_above, panel_title
 from figkit.palette import (BLUE, CYAN, GREEN, INK, LIGHT, MUTED, PURPLE, RED, SEQUENTIAL_CMAP,
                             YELLOW, series, tint)
 from numerics import fine_tuning_runs, hyperparameters, memory, quadratic, schedules
@@ -26,10 +27,6 @@ FIGURES = Registry("fine_tuning")
 forgetting_run = lru_cache(maxsize=1)(fine_tuning_runs.forgetting)
 gradient_flow_run = lru_cache(maxsize=1)(fine_tuning_runs.gradient_flow)
 loss_curve_runs = lru_cache(maxsize=1)(fine_tuning_runs.loss_curve_runs)
-
-
-def panel_title(ax, letter: str, text: str) -> None:
-    ax.set_title(f"({letter}) {text}", loc="left")
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,7 +64,7 @@ def learning_rate_comparison(fig, numbers):
     x_arrow = schedules.FINETUNE_WARMUP_FRACTION
     ax_a.annotate("", xy=(x_arrow, schedules.FINETUNE_PEAK_LR * 0.98),
                   xytext=(x_arrow, schedules.LLAMA_PEAK_LR * 0.99),
-                  arrowprops=dict(arrowstyle="<->", color=INK, lw=0.7, shrinkA=0, shrinkB=0))
+                  arrowprops=arrow_props(arrowstyle="<->", shrinkA=0, shrinkB=0))
     ax_a.text(x_arrow + 0.02, np.sqrt(schedules.LLAMA_PEAK_LR * schedules.FINETUNE_PEAK_LR),
               rf"{ratio}$\times$ lower" "\npeak", va="center")
     panel_title(ax_a, "a", "Pre-training vs. fine-tuning")
@@ -83,13 +80,12 @@ def learning_rate_comparison(fig, numbers):
     ax_b.set_xlabel("iteration $t$ (of $T$ = 1000)")
     ax_b.set_ylabel("learning rate")
     ax_b.text(cut + 15, schedules.STLR_ETA_MAX * 1.04,
-              rf"cut $= {schedules.STLR_CUT_FRAC:g}\,T$, $\eta_{{\max}} = "
+              rf"peak at $t = {schedules.STLR_CUT_FRAC:g}\,T$: $\eta_{{\max}} = "
               rf"{schedules.STLR_ETA_MAX:g}$", va="bottom")
     low = numbers.add("StlrMin", schedules.STLR_ETA_MAX / schedules.STLR_RATIO, "sci1")
     ax_b.annotate(rf"end: $\eta_{{\max}}/{schedules.STLR_RATIO}$ = {low}", xy=(total, stlr[-1]),
                   xytext=(0.7 * total, 0.85 * schedules.STLR_ETA_MAX), ha="center",
-                  va="bottom", arrowprops=dict(arrowstyle="-|>", color=INK, lw=0.6,
-                                               mutation_scale=6, shrinkA=1, shrinkB=2))
+                  va="bottom", arrowprops=arrow_props())
     panel_title(ax_b, "b", "Slanted triangular (ULMFiT)")
 
 
@@ -163,8 +159,7 @@ def convergence_analysis(fig, numbers):
     ax_a.set_xlim(0, steps)
     ax_a.set_xlabel("iteration $k$")
     ax_a.set_ylabel(r"$f(x_k) - f^*$")
-    fig.legend(*ax_a.get_legend_handles_labels(), loc="outside upper center",
-               ncols=4 if fig.get_figwidth() > 6 else 2, columnspacing=1.2)
+    legend_above(fig, ax_a, ncols=4, columnspacing=1.2)
     ax_a.set_ylim(1e-9, 1e8)
     panel_title(ax_a, "a", "Suboptimality")
 
@@ -246,15 +241,10 @@ def gradient_flow_analysis(fig, numbers):
     ax.set_xlabel("layer (1 = input side)")
     ax.set_ylabel(r"$\|\partial L / \partial W_l\|_F$")
     ax.set_xticks(run.layer[::2])
-    ax.set_ylim(mean_floor(run.sigmoid_norms) / 1e3, run.residual_norms.max() * 30)
+    ax.set_ylim(run.sigmoid_norms.min() / 1e3, run.residual_norms.max() * 30)
     n_seeds = numbers.add("GradFlowSeeds", len(run.sigmoid_norms), "d")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center",
-               ncols=2 if fig.get_figwidth() > 5.5 else 1,
-               title=f"thin lines: {n_seeds} seeds; thick: their geometric mean")
-
-
-def mean_floor(values) -> float:
-    return float(np.min(values))
+    legend_above(fig, ax, ncols=2, title=f"thin lines: {n_seeds} seeds; thick: their "
+                                         "geometric mean")
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,7 +281,7 @@ def catastrophic_forgetting(fig, numbers):
         panel_title(ax, letter, title)
     numbers.add("TaskAAcc", 100 * run.phase_a_acc_a[-1], ".0f")
     axes[0].set_ylabel("accuracy (%)")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=2)
+    legend_above(fig, axes[0], ncols=2, narrow_ncols=2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,8 +309,7 @@ def fisher_information_matrix(fig, numbers):
     ax_b.plot([0, 100 * info.top_fraction_for_half_mass], [50, 50], color=INK, lw=0.6, ls="--")
     ax_b.annotate(f"top {top} % of parameters\nhold half the Fisher mass",
                   xy=(100 * info.top_fraction_for_half_mass, 50), xytext=(32, 24), va="top",
-                  arrowprops=dict(arrowstyle="-|>", color=INK, lw=0.6, mutation_scale=6,
-                                  shrinkB=2))
+                  arrowprops=arrow_props())
     ax_b.text(72, 62, "equal shares", color=MUTED, ha="left", va="top")
     numbers.add("FisherParams", info.n_params, ",d")
     ax_b.set_xlim(0, 100)
@@ -370,8 +359,7 @@ def training_loss_curves(fig, numbers):
     axes[1].plot(over.steps[i_best], over.val_loss[i_best], "o", color=styles[1]["color"])
     axes[1].annotate(f"val. minimum\nat step {best}", xy=(over.steps[i_best],
                      over.val_loss[i_best]), xytext=(0.06, 0.06), textcoords="axes fraction",
-                     va="bottom", ha="left",
-                     arrowprops=dict(arrowstyle="-|>", color=INK, lw=0.6, mutation_scale=6))
+                     va="bottom", ha="left", arrowprops=arrow_props())
     numbers.add("OverfitTrainPoints", over.hyperparams["n_train"], "d")
 
     bad = result.unstable
@@ -380,7 +368,7 @@ def training_loss_curves(fig, numbers):
     lr_good = numbers.add("ConvergedLr", result.converges.hyperparams["lr"], "g")
     axes[2].text(0.04, 0.97, f"lr {lr_bad}, not {lr_good}:\nfloat64 overflow\nat step {step}",
                  transform=axes[2].transAxes, ha="left", va="top")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=2)
+    legend_above(fig, axes[0], ncols=2, narrow_ncols=2)
 
 
 # --------------------------------------------------------------------------------------------

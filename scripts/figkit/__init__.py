@@ -7,6 +7,7 @@
 - `numbers`  annotated numbers exported to numbers.tex
 - `latex`    figures.tex and numbers.tex
 - `registry` the per-topic figure registry; `cli` its command line
+- `annotate` panel titles, legends above the panels, annotation arrows
 - `diagram`  boxes and arrows for schematic figures
 - `checks`   layout and colour checks the tests apply to every figure
 """
