@@ -16,6 +16,7 @@ from matplotlib.patches import Rectangle
 
 from figkit import Registry, diagram
 from figkit.annotate import arrow_props, legend_above, panel_title
+from figkit.charts import grouped_bars, reference_lines
 from figkit.palette import (BLUE, CYAN, GREEN, INK, LIGHT, MUTED, PURPLE, RED, SEQUENTIAL_CMAP,
                             YELLOW, series, tint)
 from numerics import fine_tuning_runs, hyperparameters, memory, quadratic, schedules
@@ -374,16 +375,10 @@ def training_loss_curves(fig, numbers):
 # --------------------------------------------------------------------------------------------
 MEMORY_MODELS = (memory.LLAMA_7B, memory.LLAMA_13B, memory.LLAMA_33B, memory.LLAMA_65B)
 LORA_RANK = 64  # QLoRA's Guanaco setting, used for both adapter methods
-
-
-def memory_table():
-    """{model name: (full, LoRA, QLoRA) MemoryBreakdown} for the LLaMA sizes."""
-    return {
-        shape.name: (memory.full_finetune_memory(shape),
-                     memory.lora_memory(shape, LORA_RANK, memory.ALL_LINEAR),
-                     memory.qlora_memory(shape, LORA_RANK, memory.ALL_LINEAR))
-        for shape in MEMORY_MODELS
-    }
+#: Greys for the methods, so that colour means one thing: the components of panel (b).
+METHOD_GREYS = ("#4D4D4D", "#8C8C8C", "#C8C8C8")
+METHOD_HATCHES = ("", "////", "....")
+GPUS = ((24, "24 GB RTX 4090"), (48, "48 GB A6000"), (80, "80 GB A100"))
 
 
 @FIGURES.figure(
@@ -393,38 +388,27 @@ def memory_table():
             "and QLoRA on a 4-bit NF4 base, both with $r=64$ adapters on all linear layers.",
     width=1.0, height=3.9)
 def memory_comparison(fig, numbers):
-    table = memory_table()
+    table = memory.compare_methods(MEMORY_MODELS, LORA_RANK, memory.ALL_LINEAR)
     ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.7, 1]})
-    methods = ("full fine-tuning", "LoRA", "QLoRA")
-    # Greys for the methods: colour is kept for the components of panel (b).
-    colors = ("#4D4D4D", "#8C8C8C", "#C8C8C8")
-    hatches = ("", "////", "....")
-    x = np.arange(len(table))
-    width = 0.26
-    for j, (method, color, hatch) in enumerate(zip(methods, colors, hatches)):
-        totals = [memory.bytes_to_gb(row[j].total) for row in table.values()]
-        ax_a.bar(x + (j - 1) * width, totals, width, color=color, hatch=hatch,
-                 edgecolor="white", linewidth=0.3, label=method)
-    gpus = [("RTX 4090", 24), ("A6000", 48), ("A100", 80)]
-    for gpu, gb in gpus:
-        ax_a.axhline(gb, color=INK, lw=0.5, ls=":")
-        ax_a.text(1.01, gb, f"{gb} GB {gpu}", transform=ax_a.get_yaxis_transform(),
-                  va="center", ha="left", fontsize=7)
+    totals = {method: [memory.bytes_to_gb(row[method].total) for row in table.values()]
+              for method in memory.METHODS}
+    grouped_bars(ax_a, [name.replace("LLaMA-", "") for name in table], totals, METHOD_GREYS,
+                 METHOD_HATCHES, width=0.78)
+    reference_lines(ax_a, GPUS)
     ax_a.set_yscale("log")
     ax_a.set_ylim(3, 3000)
-    ax_a.set_xticks(x, [name.replace("LLaMA-", "") for name in table])
     ax_a.set_xlabel("LLaMA model")
     ax_a.set_ylabel("GB (model states)")
     ax_a.legend(loc="upper left", ncols=1)
     panel_title(ax_a, "a", "Total")
 
-    full65, lora65, qlora65 = table[memory.LLAMA_65B.name]
+    full65, lora65, qlora65 = table[memory.LLAMA_65B.name].values()
     numbers.add("FullSixtyFiveGB", memory.bytes_to_gb(full65.total), ",.0f")
     numbers.add("LoraSixtyFiveGB", memory.bytes_to_gb(lora65.total), ",.0f")
     numbers.add("QloraSixtyFiveGB", memory.bytes_to_gb(qlora65.total), ".1f")
     numbers.add("BytesPerParamFull", memory.MIXED_PRECISION_ADAM.bytes_per_param, "g")
 
-    constants = memory.bytes_to_gb(table[memory.LLAMA_7B.name][2].quantization_constants)
+    constants = memory.bytes_to_gb(table[memory.LLAMA_7B.name]["QLoRA"].quantization_constants)
     components = [("weights", ("weights",), BLUE),
                   (f"quant. constants ({constants:.1f} GB)", ("quantization_constants",), CYAN),
                   ("gradients", ("gradients",), RED),
@@ -435,7 +419,8 @@ def memory_comparison(fig, numbers):
     lefts = np.zeros(3)
     rows = np.arange(3)[::-1]  # full fine-tuning on top
     for label, keys, color in components:
-        widths = np.array([sum(getattr(b, k) for k in keys) for b in table[model]]) / memory.GB
+        widths = np.array([sum(getattr(b, k) for k in keys)
+                           for b in table[model].values()]) / memory.GB
         ax_b.barh(rows, widths, 0.6, left=lefts, color=color, label=label, edgecolor="white",
                   linewidth=0.3)
         lefts += widths

@@ -503,6 +503,26 @@ def qlora_memory(
     )
 
 
+METHODS: tuple[str, ...] = ("full fine-tuning", "LoRA", "QLoRA")
+"""The three ways of fine-tuning :func:`compare_methods` sets side by side."""
+
+
+def compare_methods(
+    shapes, rank: int, targets: LoraTargets = ALL_LINEAR,
+    full_recipe: TrainingRecipe = MIXED_PRECISION_ADAM,
+) -> dict[str, dict[str, MemoryBreakdown]]:
+    """{model name: {method: breakdown}} for full fine-tuning (``full_recipe``), LoRA on a
+    16-bit base and QLoRA, both with the same adapters (``rank`` on ``targets``)."""
+    return {
+        shape.name: dict(zip(METHODS, (
+            full_finetune_memory(shape, full_recipe),
+            lora_memory(shape, rank, targets),
+            qlora_memory(shape, rank, targets),
+        )))
+        for shape in shapes
+    }
+
+
 # ---------------------------------------------------------------------------
 # ZeRO-DP: model states per device (arXiv 1910.02054, Fig. 1)
 # ---------------------------------------------------------------------------

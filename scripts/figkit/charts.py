@@ -1,0 +1,39 @@
+"""Chart pieces more than one topic draws: grouped bars and labelled reference lines."""
+from __future__ import annotations
+
+import numpy as np
+
+from .palette import INK
+
+
+def grouped_bars(ax, categories, series: dict, colors, hatches=None, width: float = 0.8,
+                 horizontal: bool = False, **kwargs):
+    """One group of bars per category, one bar per series (in dict order); returns the bar
+    containers. `width` is the width of a whole group."""
+    hatches = hatches or [""] * len(series)
+    bar_width = width / len(series)
+    positions = np.arange(len(categories), dtype=float)
+    containers = []
+    for j, ((label, values), color, hatch) in enumerate(zip(series.items(), colors, hatches)):
+        offset = positions + (j - (len(series) - 1) / 2) * bar_width
+        draw = ax.barh if horizontal else ax.bar
+        containers.append(draw(offset, values, bar_width, color=color, hatch=hatch,
+                               label=label, edgecolor="white", linewidth=0.3, **kwargs))
+    if horizontal:
+        ax.set_yticks(positions, categories)
+    else:
+        ax.set_xticks(positions, categories)
+    return containers
+
+
+def reference_lines(ax, lines, horizontal: bool = True, fontsize: float = 7):
+    """Dotted lines at the given values, labelled just outside the axes (right or top)."""
+    for value, label in lines:
+        if horizontal:
+            ax.axhline(value, color=INK, lw=0.5, ls=":")
+            ax.text(1.01, value, label, transform=ax.get_yaxis_transform(), va="center",
+                    ha="left", fontsize=fontsize)
+        else:
+            ax.axvline(value, color=INK, lw=0.5, ls=":")
+            ax.text(value, 1.01, label, transform=ax.get_xaxis_transform(), va="bottom",
+                    ha="center", fontsize=fontsize, rotation=90)
