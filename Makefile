@@ -20,7 +20,7 @@ export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
-TOPICS := fine_tuning
+TOPICS := fine_tuning qlora
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
 SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py)
 

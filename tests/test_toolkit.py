@@ -220,6 +220,7 @@ def test_checks_pass_a_clean_figure():
     ("legend", "legend hides"),
     ("label_on_line", "is written over"),
     ("underscore", "cmr10 prints as other glyphs"),
+    ("label_on_bar", "is written over a bar"),
 ])
 def test_checks_catch_layout_problems(case, expected):
     def draw(fig):
@@ -236,6 +237,9 @@ def test_checks_catch_layout_problems(case, expected):
             ax.set_xlabel("x", fontsize=12)
         elif case == "legend":
             ax.legend(loc="center")
+        elif case == "label_on_bar":
+            ax.bar([0.5], [0.3], 0.2)
+            ax.text(0.5, 0.1, "on the bar", ha="center")
         elif case == "underscore":
             ax.set_title("file_name.sh")
         elif case == "label_on_line":

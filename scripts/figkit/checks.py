@@ -12,6 +12,7 @@ from unittest import mock
 
 import numpy as np
 from matplotlib.collections import Collection, PathCollection
+from matplotlib.container import BarContainer
 from matplotlib.colors import to_rgb
 from matplotlib.image import AxesImage
 from matplotlib.legend import Legend
@@ -179,7 +180,7 @@ def legend_hides_data(fig) -> list[str]:
 
 
 def text_hides_data(fig, texts) -> list[str]:
-    """Labels and annotations written over the lines or points of their axes."""
+    """Labels and annotations written over the lines, points or bars of their axes."""
     shrink = OVERLAP_TOLERANCE_PT * _px_per_pt(fig)
     problems = []
     for ax in fig.axes:
@@ -187,6 +188,9 @@ def text_hides_data(fig, texts) -> list[str]:
         if not own:
             continue
         points = _data_points(ax)
+        bars = [bar for container in ax.containers if isinstance(container, BarContainer)
+                for bar in container]
+        clip = ax.get_window_extent()
         for t in own:
             box = t.bbox
             for label, pts in points:
@@ -194,6 +198,12 @@ def text_hides_data(fig, texts) -> list[str]:
                           & (pts[:, 1] > box.y0 + shrink) & (pts[:, 1] < box.y1 - shrink))
                 if hidden.any():
                     problems.append(f"text {t} is written over {label}")
+            for bar in bars:
+                shown = Bbox.intersection(bar.get_window_extent(), clip)
+                overlap = shown and Bbox.intersection(box, shown)
+                if overlap is not None and overlap.width > shrink and overlap.height > shrink:
+                    problems.append(f"text {t} is written over a bar")
+                    break
     return problems
 
 
