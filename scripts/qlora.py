@@ -16,7 +16,7 @@ from figkit.annotate import arrow_props, legend_above, panel_title
 from figkit.charts import grouped_bars, reference_lines
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED, YELLOW,
                             series, tint)
-from numerics import memory
+from numerics import memory, qlora_runs
 
 FIGURES = Registry("qlora")
 
@@ -139,6 +139,97 @@ def memory_comparison(fig, numbers):
     ax.set_xlabel("LLaMA model")
     ax.set_ylabel("GB (model states)")
     ax.legend(loc="upper left")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Simulated GPU memory of QLoRA on LLaMA-33B (micro-batch 1, gradient "
+            "checkpointing) on a 24 GB RTX 3090 over 1000 steps with log-normal sequence lengths "
+            "(median 400, at most 2048 tokens, an assumption) and activations after Korthikanti "
+            "et al. (2022): a long sequence exceeds the card, which ends the run without paging, "
+            "while paged optimizers move part of the Adam states to CPU memory instead.",
+    width=1.0, height=3.0)
+def paged_optimizers(fig, numbers):
+    sim = qlora_runs.simulate_paging()
+    gb = memory.GB
+    ax_a, ax_b = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.6, 1]})
+    capacity = sim.capacity_bytes / gb
+    ax_a.plot(sim.steps, sim.demand_bytes / gb, color=GREY, lw=0.8,
+              label="needed: model states + activations")
+    ax_a.plot(sim.steps, sim.resident_bytes / gb, color=BLUE, lw=0.8,
+              label="on the GPU with paged optimizers")
+    ax_a.axhline(sim.static_bytes / gb, color=MUTED, lw=0.6, ls="--",
+                 label="model states alone (QLoRA, $r$ = 64)")
+    reference_lines(ax_a, [(capacity, f"{sim.assumptions['gpu']}\n{capacity:.1f} GB")])
+    oom = sim.oom_step
+    step = numbers.add("OomStep", oom, "d")
+    numbers.add("OomSeqLen", sim.oom_seq_len, "d")
+    ax_a.plot(oom, sim.demand_bytes[oom] / gb, "x", color=RED, markersize=6, mew=1.2,
+              label=f"out of memory without paging (step {step})")
+    ax_a.set_ylim(sim.static_bytes / gb - 0.4, capacity + 1.5)
+    ax_a.set_ylabel("GPU memory (GB)")
+    legend_above(fig, ax_a, ncols=2, narrow_ncols=1, fontsize=7)
+    panel_title(ax_a, "a", "Memory per step")
+
+    paged = sim.paged_bytes / gb
+    hit = paged > 0
+    ax_b.vlines(sim.steps[hit], 0, paged[hit], color=PURPLE, lw=1.2)
+    pageable = numbers.add("PageableGB", sim.pageable_bytes / gb, ".1f")
+    most = numbers.add("MaxPagedGB", paged.max(), ".2f")
+    numbers.add("PagedSteps", int(hit.sum()), "d")
+    numbers.add("StaticGB", sim.static_bytes / gb, ".1f")
+    numbers.add("CapacityGB", capacity, ".1f")
+    ax_b.axhline(sim.pageable_bytes / gb, color=MUTED, lw=0.6, ls=":")
+    ax_b.text(sim.steps[-1], sim.pageable_bytes / gb, f"Adam states that can move: {pageable} GB",
+              ha="right", va="bottom", fontsize=7, color=MUTED)
+    ax_b.text(0.01, 0.55, f"{int(hit.sum())} of {len(sim.steps)} steps page out; at most {most} GB",
+              transform=ax_b.transAxes, ha="left", va="bottom", fontsize=7)
+    ax_b.set_ylim(0, sim.pageable_bytes / gb * 1.35)
+    ax_b.set_xlim(0, sim.steps[-1])
+    ax_b.set_xlabel("training step")
+    ax_b.set_ylabel("paged to CPU (GB)")
+    panel_title(ax_b, "b", "Optimizer states paged out")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Guanaco results by model size as published in the QLoRA paper (Vicuna benchmark "
+            "score relative to ChatGPT, Table 6, and the memory column of Table 6) beside the "
+            "memory our byte accounting predicts for the same models.",
+    width=1.0, aspect=0.38)
+def training_efficiency(fig, numbers):
+    results = qlora_runs.GUANACO_RESULTS
+    compared = qlora_runs.predicted_vs_published(results, RANK)
+    ax_a, ax_b = fig.subplots(1, 2)
+    sizes = [short(r.shape.name) for r in results]
+    x = np.arange(len(results))
+    ax_a.errorbar(x, [r.vicuna_mean for r in results], yerr=[r.vicuna_ci for r in results],
+                  color=BLUE, marker="o", capsize=2.5, lw=1.0)
+    ax_a.axhline(100, color=MUTED, lw=0.6, ls=":")
+    ax_a.text(x[0], 100.8, "ChatGPT = 100 %", va="bottom", ha="left", fontsize=7, color=MUTED)
+    numbers.add("VicunaSixtyFive", results[-1].vicuna_mean, ".1f")
+    ax_a.set_xticks(x, sizes)
+    ax_a.set_xlim(-0.4, len(results) - 0.3)
+    ax_a.set_ylim(75, 108)
+    ax_a.set_xlabel("Guanaco model")
+    ax_a.set_ylabel("% of ChatGPT's score")
+    panel_title(ax_a, "a", "Vicuna score, 95 % CI")
+
+    bars = {"published (Table 6)": [c.published_gb for c in compared],
+            "ours: 4-bit base + adapters": [c.predicted_deployed_gb for c in compared],
+            "ours: training model states": [c.predicted_gb for c in compared]}
+    grouped_bars(ax_b, sizes, bars, (INK, CYAN, GREEN), ("", "////", ""), width=0.8)
+    for i, c in enumerate(compared):
+        ax_b.text(i - 0.8 / 3, c.published_gb + 0.8, f"{c.published_gb:g}", ha="center",
+                  va="bottom", fontsize=7)
+    numbers.add("PublishedSixtyFiveGB", compared[-1].published_gb, "g")
+    numbers.add("PredictedSixtyFiveGB", compared[-1].predicted_gb, ".1f")
+    numbers.add("DeployedSixtyFiveGB", compared[-1].predicted_deployed_gb, ".1f")
+    ax_b.set_ylim(0, max(c.predicted_gb for c in compared) * 1.15)
+    ax_b.set_xlabel("Guanaco model")
+    ax_b.set_ylabel("GB")
+    legend_above(fig, ax_b, ncols=3, narrow_ncols=2, fontsize=7)
+    panel_title(ax_b, "b", "Memory: published vs. predicted")
 
 
 def main(argv=None) -> int:
