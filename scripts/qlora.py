@@ -16,13 +16,19 @@ from figkit.annotate import arrow_props, legend_above, panel_title
 from figkit.charts import grouped_bars, reference_lines
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED, YELLOW,
                             series, tint)
-from numerics import memory, qlora_runs
+from numerics import memory, qlora_runs, quantization as quant
 
 FIGURES = Registry("qlora")
 
 MODELS = (memory.LLAMA_7B, memory.LLAMA_13B, memory.LLAMA_33B, memory.LLAMA_65B)
 RANK = 64  # Guanaco: r = 64 on all linear layers (QLoRA App. B)
 GPUS = ((24, "24 GB"), (48, "48 GB"), (80, "80 GB"))
+
+
+#: One colour per 4-bit data type, in every figure of the topic.
+DTYPE_COLORS = {"INT4": BLUE, "FP4": RED, "NF4": GREEN}
+DTYPE_MARKERS = {"INT4": "s", "FP4": "^", "NF4": "o"}
+SAMPLE_SIZE = 2**16  # weights per sample distribution
 
 
 def short(name: str) -> str:
@@ -158,7 +164,7 @@ def paged_optimizers(fig, numbers):
               label="needed: model states + activations")
     ax_a.plot(sim.steps, sim.resident_bytes / gb, color=BLUE, lw=0.8,
               label="on the GPU with paged optimizers")
-    ax_a.axhline(sim.static_bytes / gb, color=MUTED, lw=0.6, ls="--",
+    ax_a.axhline(sim.static_bytes / gb, color=INK, lw=0.6, ls="--",
                  label="model states alone (QLoRA, $r$ = 64)")
     reference_lines(ax_a, [(capacity, f"{sim.assumptions['gpu']}\n{capacity:.1f} GB")])
     oom = sim.oom_step
@@ -230,6 +236,143 @@ def training_efficiency(fig, numbers):
     ax_b.set_ylabel("GB")
     legend_above(fig, ax_b, ncols=3, narrow_ncols=2, fontsize=7)
     panel_title(ax_b, "b", "Memory: published vs. predicted")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="The three 4-bit data types over absmax-normalised normal weights, and the error "
+            "each one measurably makes when it quantizes normal and heavy-tailed weights "
+            "blockwise (absmax, blocks of 64).",
+    width=1.0, aspect=0.42)
+def quantization_comparison(fig, numbers):
+    books = quant.codebooks()
+    weights = {"normal": quant.normal_weights(SAMPLE_SIZE, seed=0),
+               "heavy-tailed\n(Student $t$, 5 d.o.f.)": quant.heavy_tailed_weights(SAMPLE_SIZE,
+                                                                              seed=0)}
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.25, 1], height_ratios=[1, 1.3])
+    ax_hist = fig.add_subplot(grid[0, 0])
+    ax_codes = fig.add_subplot(grid[1, 0], sharex=ax_hist)
+    ax_err = fig.add_subplot(grid[:, 1])
+
+    block = memory.QLORA_BLOCK_SIZE
+    normal = weights["normal"].reshape(-1, block)
+    normalised = (normal / np.abs(normal).max(axis=1, keepdims=True)).ravel()
+    ax_hist.hist(normalised, bins=np.linspace(-1, 1, 81), color=GREY, density=True)
+    ax_hist.set_ylabel("density")
+    ax_hist.tick_params(labelbottom=False)
+    panel_title(ax_hist, "a", f"Normal weights / block absmax ({block})")
+
+    for row, name in enumerate(("INT4", "FP4", "NF4")):
+        values = books[name]
+        ax_codes.plot(values, np.full(len(values), row), ls="none",
+                      marker=DTYPE_MARKERS[name], color=DTYPE_COLORS[name], markersize=3.5)
+    ax_codes.set_yticks(range(3), ["INT4", "FP4", "NF4"])
+    ax_codes.set_ylim(-0.6, 2.6)
+    ax_codes.set_xlim(-1.08, 1.08)
+    ax_codes.set_xlabel("code value")
+    ax_codes.spines["left"].set_visible(False)
+    ax_codes.tick_params(axis="y", length=0)
+
+    errors = {name: [quant.quantization_error(w, books[name], block)["rmse"]
+                     for w in weights.values()] for name in ("INT4", "FP4", "NF4")}
+    grouped_bars(ax_err, list(weights), errors, [DTYPE_COLORS[n] for n in errors],
+                 ("////", "\\\\\\\\", ""), width=0.75)
+    for j, name in enumerate(errors):
+        for i, rmse in enumerate(errors[name]):
+            kind = "Normal" if i == 0 else "Heavy"
+            key = {"INT4": "IntFour", "FP4": "FpFour", "NF4": "NfFour"}[name]
+            text = numbers.add(f"Rmse{key}{kind}", rmse, ".3f")
+            ax_err.text(i + (j - 1) * 0.25, rmse + 0.003, text, ha="center", va="bottom",
+                        fontsize=7, rotation=90)
+    ax_err.set_ylim(0, max(max(v) for v in errors.values()) * 1.5)
+    ax_err.set_ylabel("RMSE (unit-variance weights)")
+    ax_err.legend(loc="upper left", ncols=3, fontsize=7, handlelength=1.2, columnspacing=0.8)
+    panel_title(ax_err, "b", "Measured error")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="NF4's 16 values are quantiles of the standard normal distribution, normalised to "
+            "$[-1, 1]$, so they are dense where weights are dense; INT4's 16 values are evenly "
+            "spaced.",
+    width=1.0, aspect=0.42)
+def nf4_levels(fig, numbers):
+    nf4 = quant.normal_map_construction()
+    scale = nf4.scale
+    offset = numbers.add("NfOffset", nf4.offset, ".7f")
+    numbers.add("NfScale", scale, ".3f")
+    x = np.linspace(-1.08, 1.08, 601)
+    density = quant.norm_pdf(x * scale) * scale  # density of z / scale, z ~ N(0, 1)
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, (name, values) in zip(axes, (("NF4", nf4.values), ("INT4", quant.int4_codebook()))):
+        ax.fill_between(x, density, color=LIGHT, lw=0)
+        ax.plot(x, density, color=MUTED, lw=0.8)
+        heights = quant.norm_pdf(values * scale) * scale
+        ax.vlines(values, 0, heights, color=DTYPE_COLORS[name], lw=0.9)
+        ax.plot(values, heights, ls="none", marker=DTYPE_MARKERS[name],
+                color=DTYPE_COLORS[name], markersize=3.5)
+        ax.set_ylim(0, density.max() * 1.25)
+        ax.set_ylabel("density")
+        ax.text(0.99, 0.95, f"{name}: {len(values)} values", transform=ax.transAxes,
+                ha="right", va="top")
+    axes[0].text(0.01, 0.95, f"$q_i = \\Phi^{{-1}}(p_i)/\\Phi^{{-1}}({offset})$,\n"
+                 "$p_i$ evenly spaced", transform=axes[0].transAxes, ha="left", va="top",
+                 fontsize=7)
+    axes[1].text(0.01, 0.95, "$q_i = -1 + 2i/15$", transform=axes[1].transAxes, ha="left",
+                 va="top", fontsize=7)
+    axes[1].set_xlabel(f"normalised weight $w / \\mathrm{{absmax}}$ (density of $z/{scale:.3f}$, "
+                       "$z \\sim N(0, 1)$)")
+    axes[1].set_xlim(-1.08, 1.08)
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="A weight vector with one outlier quantized to NF4 with one absmax for the whole "
+            "vector, which rounds most weights to zero, against one absmax per block of 64, "
+            "which confines the damage to the outlier's block.",
+    width=1.0, aspect=0.5)
+def blockwise_quantization(fig, numbers):
+    block = memory.QLORA_BLOCK_SIZE
+    x = quant.outlier_vector()
+    result = quant.compare_global_and_blockwise(x, quant.nf4_codebook(), block)
+    outlier = int(np.argmax(np.abs(x)))
+    index = np.arange(len(x))
+    others = np.ones(len(x), bool)
+    others[outlier // block * block:(outlier // block + 1) * block] = False
+    ax_a, ax_b = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
+    ax_a.plot(index, x, ls="none", marker="o", markersize=2.2, color=GREY, label="weights")
+    ax_a.plot(index, result.global_reconstruction, ls="none", marker="_", markersize=4,
+              color=RED, label="one absmax")
+    ax_a.plot(index, result.blockwise_reconstruction, ls="none", marker="_", markersize=4,
+              color=BLUE, label=f"absmax per {block}")
+    reach = 1.15 * np.abs(np.delete(x, outlier)).max()
+    ax_a.set_ylim(-reach, reach)
+    value = numbers.add("OutlierValue", x[outlier], ".0f")
+    ax_a.plot([outlier], [reach], marker="^", color=INK, markersize=4, clip_on=False)
+    panel_title(ax_a, "a", f"Weights and NF4 values (outlier {value} at the triangle, off "
+                "scale)")
+    ax_a.set_ylabel("weight")
+    legend_above(fig, ax_a, ncols=3)
+
+    for k in range(block, len(x), block):
+        ax_a.axvline(k - 0.5, color=MUTED, lw=0.5, ls=":")
+    ax_b.plot(index, np.abs(result.global_error), color=RED, lw=0.8)
+    ax_b.plot(index, np.abs(result.blockwise_error), color=BLUE, lw=0.8, ls="--")
+    rmse_global = np.sqrt(np.mean(result.global_error[others] ** 2))
+    rmse_block = np.sqrt(np.mean(result.blockwise_error[others] ** 2))
+    zeros = np.mean(result.global_reconstruction[others] == 0)
+    g = numbers.add("RmseGlobal", rmse_global, ".3f")
+    b = numbers.add("RmseBlockwise", rmse_block, ".3f")
+    z = numbers.add("ZeroedShare", 100 * zeros, ".0f")
+    ax_b.text(0.01, 0.97, f"outside the outlier's block: RMSE {g} with one absmax\n"
+              f"({z} % of weights become 0), {b} with one per block", transform=ax_b.transAxes,
+              ha="left", va="top", fontsize=7)
+    ax_b.set_ylim(0, np.abs(np.delete(result.global_error, outlier)).max() * 2.3)
+    panel_title(ax_b, "b", "Absolute error")
+    ax_b.set_xlim(-1, len(x))
+    ax_b.set_xticks(range(0, len(x) + 1, block))
+    ax_b.set_xlabel(f"weight index (dotted: blocks of {block})")
+    ax_b.set_ylabel("absolute error")
 
 
 def main(argv=None) -> int:

@@ -350,9 +350,10 @@ def double_quantized_constant_bits_per_param(
 ) -> float:
     """Overhead with double quantization: 8/64 + 32/(64*256) = 0.126953125 bits.
 
-    QLoRA Sec. 3 rounds this to 0.127.  The mean subtracted from each block
-    of constants before FP8 quantization is not in the paper's formula and not
-    counted here.
+    QLoRA Sec. 3 rounds this to 0.127.  The one mean that bitsandbytes
+    subtracts from all constants of a tensor before their 8-bit quantization
+    (functional.quantize_4bit, compress_statistics=True) is not in the paper's
+    formula and not counted here.
     """
     return constant_bits / block_size + second_constant_bits / (block_size * second_block_size)
 
