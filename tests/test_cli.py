@@ -104,3 +104,37 @@ def test_jobs_must_be_positive(tmp_path):
     result = run("--jobs", "0", "--outdir", tmp_path / "out")
     assert result.returncode == 2 and "--jobs must be at least 1" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+BROKEN_TOPIC = '''
+import sys
+from figkit import Registry
+from figkit.runs import load_run
+
+FIGURES = Registry("broken")
+
+@FIGURES.figure(caption="Draws fine.")
+def first(fig, numbers):
+    fig.subplots().plot([0, 1], [0, 1])
+
+@FIGURES.figure(caption="Reads a run that is not there.")
+def second(fig, numbers):
+    load_run(sys.argv[-1] + "/no_such_run")
+
+if __name__ == "__main__":
+    sys.exit(FIGURES.main(sys.argv[1:-1]))
+'''
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_failing_figure_writes_nothing_and_exits_2(tmp_path, jobs):
+    script = tmp_path / "broken.py"
+    script.write_text(BROKEN_TOPIC)
+    outdir = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "scripts"))
+    result = subprocess.run([sys.executable, str(script), "--outdir", str(outdir), "--jobs", jobs,
+                             str(tmp_path)], capture_output=True, text=True, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "no_such_run: not a run folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert files_under(outdir) == []  # not even the figure that drew fine

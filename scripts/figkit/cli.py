@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from . import latex, save, style
+from .runs import RunError
 from .sizes import DEFAULT_TEXTWIDTH, LengthError, textwidth_inches
 
 
@@ -85,15 +86,19 @@ def run(registry, argv=None) -> None:
 
     start = time.perf_counter()
     jobs = min(args.jobs, len(names))
-    tasks = [(registry, name, textwidth_in, outdir, formats) for name in names]
-    if jobs > 1:  # fork: the workers share the imported modules, nothing is pickled but names
+    tasks = [(registry, name, textwidth_in, formats) for name in names]
+    rendered: dict[str, dict[str, bytes]] = {}
+    if jobs > 1:  # fork: the workers share the imported modules
         context = multiprocessing.get_context("fork")
         with context.Pool(jobs) as pool:
-            results = pool.imap_unordered(_draw_and_save, tasks)
-            _collect(registry, results, len(names), blocks)
+            _collect(registry, pool.imap_unordered(_render, tasks), len(names), blocks, rendered)
     else:
-        _collect(registry, map(_draw_and_save, tasks), len(names), blocks)
+        _collect(registry, map(_render, tasks), len(names), blocks, rendered)
 
+    # Every figure drew without error: only now is anything written (each file atomically).
+    for name in names:
+        for fmt, data in rendered[name].items():
+            save.write_atomic(outdir / f"{name}.{fmt}", data)
     save.write_atomic(outdir / "figures.tex",
                       latex.figures_tex(registry.topic, registry.specs).encode())
     save.write_atomic(numbers_path,
@@ -102,20 +107,21 @@ def run(registry, argv=None) -> None:
           f"-> {_shown(outdir)}", flush=True)
 
 
-def _draw_and_save(task):
-    """Build one figure at print size and save it in every format; runs in a worker."""
-    registry, name, textwidth_in, outdir, formats = task
+def _render(task):
+    """Build one figure at print size and render it in every format; runs in a worker."""
+    registry, name, textwidth_in, formats = task
     t0 = time.perf_counter()
     with style.applied():
         fig, numbers = registry.build(name, textwidth_in)
-        save.save(fig, outdir / name, formats)
-    return name, numbers, time.perf_counter() - t0
+        files = {fmt: save.render(fig, fmt) for fmt in formats}
+    return name, numbers, files, time.perf_counter() - t0
 
 
-def _collect(registry, results, total: int, blocks: dict) -> None:
-    """One progress line per figure, with its time, as each one is written."""
-    for index, (name, numbers, seconds) in enumerate(results, 1):
+def _collect(registry, results, total: int, blocks: dict, rendered: dict) -> None:
+    """One progress line per figure, with its time, as each one is drawn."""
+    for index, (name, numbers, files, seconds) in enumerate(results, 1):
         blocks[name] = numbers
+        rendered[name] = files
         print(f"[{index:2d}/{total}] {registry.topic}/{name}  {seconds:5.2f} s", flush=True)
 
 
@@ -129,7 +135,7 @@ def _shown(path: Path) -> str:
 def main(registry, argv=None) -> int:
     try:
         run(registry, argv)
-    except UsageError as error:
+    except (UsageError, RunError) as error:
         print(f"{registry.topic}.py: error: {error}", file=sys.stderr)
         return 2
     return 0

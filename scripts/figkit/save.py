@@ -63,16 +63,6 @@ def write_atomic(path: Path, data: bytes) -> bool:
     return True
 
 
-def save(fig, stem: Path, formats=FORMATS) -> list[Path]:
-    """Save `fig` as stem.png / stem.pdf (each atomically); return the paths written."""
-    paths = []
-    for fmt in formats:
-        path = Path(stem).with_suffix(f".{fmt}")
-        write_atomic(path, render(fig, fmt))
-        paths.append(path)
-    return paths
-
-
 class _suppress_missing:
     def __enter__(self):
         return self
