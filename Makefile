@@ -20,11 +20,13 @@ export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
-TOPICS := fine_tuning qlora
+TOPICS := fine_tuning qlora grokking
+#: Experiment recorders: scripts/runs/<name>.py records data/<name>/<run>/ (see `make data`).
+RECORDERS := grokking
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
 SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py)
 
-.PHONY: figures $(TOPICS) test check bench clean distclean help FORCE
+.PHONY: figures $(TOPICS) data test check bench clean distclean help FORCE
 
 ## figures: regenerate the images of every topic that changed (all topics, PNG + PDF)
 figures: $(TOPICS)
@@ -51,13 +53,22 @@ $(BUILD)/%.stamp: scripts/%.py $(SHARED) $(BUILD)/textwidth $(VENV)/.installed \
 	$(PY) scripts/$*.py $(if $(TEXTWIDTH),--textwidth $(TEXTWIDTH))
 	@touch $@
 
+## data: re-record the runs whose experiment code or parameters changed (`make data -B`: all)
+data: $(VENV)/.installed
+	@for recorder in $(RECORDERS); do \
+	  $(PY) scripts/runs/$$recorder.py $(if $(findstring B,$(firstword -$(MAKEFLAGS))),--force) \
+	    || exit 1; \
+	done
+
 ## test: run the quality gates and unit tests (sets up .venv with the test tools first)
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
-## check: fail, naming the files, if a committed image differs from what the code produces
+## check: fail, naming the files, if a committed image differs from what the code produces,
+##        or a recorded run no longer matches the code and parameters that should produce it
 check: $(VENV)/.installed
 	$(PY) scripts/check_images.py $(TOPICS)
+	@for recorder in $(RECORDERS); do $(PY) scripts/runs/$$recorder.py --check || exit 1; done
 
 ## bench: time regenerating the fine-tuning topic, each figure, and a no-op `make figures`
 bench: $(VENV)/.installed

@@ -3,10 +3,13 @@
 1. Regenerating the fine-tuning topic, PNG + PDF, into a scratch folder (parallel, the default,
    and with --jobs 1), with each figure's own time from the progress lines.
 2. A no-op `make figures` (everything up to date).
+3. Recording the grokking runs: the main run timed afresh into a scratch folder, and the wall
+   times every recorded run stored in its config.json.
 Times are the best of a few runs; compare them as ratios within one run.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -53,6 +56,19 @@ def main() -> int:
     subprocess.run(["make", "figures"], check=True, cwd=ROOT, capture_output=True)
     noop = min(timed(["make", "figures"])[0] for _ in range(REPEATS))
     print(f"\nno-op `make figures` (all up to date): {noop:.3f} s")
+    with tempfile.TemporaryDirectory() as scratch:
+        seconds, _ = timed([sys.executable, "scripts/runs/grokking.py", "--run", "main",
+                            "--force", "--data", scratch])
+    print(f"\ngrokking main run, recorded afresh: {seconds:.1f} s (budget 60 s)")
+    recorded = {}
+    for config in sorted((ROOT / "data" / "grokking").glob("*/config.json")):
+        recorded[config.parent.name] = json.loads(config.read_text())["wall_time_s"]
+    sweeps = {name: t for name, t in recorded.items() if name != "main"}
+    print(f"as recorded: main {recorded.get('main', float('nan')):.1f} s; "
+          f"{len(sweeps)} sweep runs {sum(sweeps.values()):.1f} s of compute "
+          f"(run two at a time by the recorder; budget 300 s)")
+    for name, t in sorted(sweeps.items()):
+        print(f"    {name:12s} {t:6.1f} s")
     print("\nFor scale (issue #2): a plain script rendering these ten figures as PNG only at "
           "12-14 in wide takes about 6 s on this machine.")
     return 0

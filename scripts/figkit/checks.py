@@ -17,7 +17,6 @@ from matplotlib.colors import to_rgb
 from matplotlib.image import AxesImage
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
@@ -166,8 +165,10 @@ def legend_hides_data(fig) -> list[str]:
                           & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1))
                 if hidden.any():
                     problems.append(f"legend hides {hidden.sum()} point(s) of {label}")
-            for patch in ax.patches:
-                if isinstance(patch, Rectangle) and patch.get_visible() and patch.get_fill():
+            bars = [bar for container in ax.containers
+                    if isinstance(container, BarContainer) for bar in container]
+            for patch in bars:  # spans (axvspan) are backgrounds, not data
+                if patch.get_visible() and patch.get_fill():
                     shown = patch.get_window_extent(renderer)
                     if patch.get_clip_on():  # only the part inside the axes is drawn
                         shown = Bbox.intersection(shown, ax.get_window_extent(renderer))

@@ -60,6 +60,19 @@ class Numbers:
         self._items[key] = (text, tex, float(value))
         return text
 
+    def add_list(self, key: str, values, fmt: str = "d") -> str:
+        """Record a list of numbers (e.g. key frequencies) as one macro: '14, 35, 41'."""
+        texts = [format_number(v, fmt) for v in values]
+        if not texts:
+            raise ValueError(f"number list {key!r} is empty")
+        if not _KEY.match(key):
+            raise ValueError(f"number key {key!r} must be CamelCase letters (it becomes a LaTeX macro)")
+        text, tex = ", ".join(t for t, _ in texts), ", ".join(t for _, t in texts)
+        if key in self._items and self._items[key][1] != tex:
+            raise ValueError(f"number {key!r} added twice with different values")
+        self._items[key] = (text, tex, float("nan"))
+        return text
+
     def tex_items(self) -> list[tuple[str, str]]:
         """[(key, LaTeX text)] in insertion order."""
         return [(key, tex) for key, (_, tex, _) in self._items.items()]

@@ -1,0 +1,161 @@
+"""Measurements on grokking runs: when training and validation accuracy cross thresholds, the
+phases of training with a fitted sigmoid, and the Fourier structure of learned embeddings.
+
+Everything works on plain arrays (any metrics.csv's columns), not on one particular run.
+
+Phases, after Nanda et al. 2023 (Progress measures for grokking via mechanistic
+interpretability, arXiv 2301.05217), located here from accuracy alone:
+- memorization: from the start until training accuracy first reaches `train_threshold` (S1);
+- circuit formation: from S1 until validation accuracy starts its rise, taken as the step where
+  the fitted sigmoid reaches 10 % of its rise;
+- cleanup: the rise itself, from 10 % to 90 % of the fitted sigmoid;
+after which the model has generalized. S2 is the first logged step with validation accuracy at
+least `val_threshold`. The sigmoid is fitted to validation accuracy against log10(step), so its
+width is the transition's sharpness in decades of steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LOG_10_TO_90 = 2 * np.log(9)  # a logistic rises from 10 % to 90 % over 2 ln 9 widths
+
+
+def first_step_at_least(steps, values, threshold: float):
+    """First step whose value is >= threshold (NaN entries skipped), or None."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    hit = np.flatnonzero(np.nan_to_num(values, nan=-np.inf) >= threshold)
+    return None if len(hit) == 0 else float(steps[hit[0]])
+
+
+@dataclass(frozen=True)
+class Sigmoid:
+    """y = low + (high - low) / (1 + exp(-(x - center) / width)), x = log10(step)."""
+
+    low: float
+    high: float
+    center: float
+    width: float
+    rmse: float
+
+    def __call__(self, x):
+        return self.low + (self.high - self.low) / (1 + np.exp(-(np.asarray(x) - self.center)
+                                                             / self.width))
+
+    def step_at(self, fraction: float) -> float:
+        """Step where the curve has completed `fraction` of its rise."""
+        return float(10 ** (self.center + self.width * np.log(fraction / (1 - fraction))))
+
+    @property
+    def rise_decades(self) -> float:
+        """Width of the 10 %-90 % rise in decades of steps."""
+        return float(self.width * LOG_10_TO_90)
+
+
+def _fit_fixed(x, y, center, width):
+    """Best low, high for a given center and width (linear least squares) and the residual."""
+    s = 1 / (1 + np.exp(-(x - center) / width))
+    design = np.column_stack([1 - s, s])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coef
+    return coef, float(np.sqrt(np.mean(residual**2)))
+
+
+def fit_sigmoid(x, y, refinements: int = 3) -> Sigmoid:
+    """Least-squares logistic fit: grid search over center and width (low and high solved
+    exactly for each), refined on ever finer grids. Deterministic, no SciPy."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 4:
+        raise ValueError("need at least 4 points to fit a sigmoid")
+    span = x.max() - x.min()
+    centers = np.linspace(x.min(), x.max(), 121)
+    log_widths = np.linspace(np.log(span / 500), np.log(span), 61)
+    best = None
+    for _ in range(refinements + 1):
+        for c in centers:
+            for lw in log_widths:
+                coef, rmse = _fit_fixed(x, y, c, np.exp(lw))
+                if best is None or rmse < best[0]:
+                    best = (rmse, c, lw, coef)
+        _, c, lw, _ = best
+        dc, dlw = centers[1] - centers[0], log_widths[1] - log_widths[0]
+        centers = np.linspace(c - 2 * dc, c + 2 * dc, 21)
+        log_widths = np.linspace(lw - 2 * dlw, lw + 2 * dlw, 21)
+    rmse, c, lw, (low, high) = best
+    return Sigmoid(float(low), float(high), float(c), float(np.exp(lw)), rmse)
+
+
+@dataclass(frozen=True)
+class Phases:
+    s1: float                     # training accuracy first >= train_threshold
+    s2: float | None              # validation accuracy first >= val_threshold
+    sigmoid: Sigmoid              # fitted to validation accuracy against log10(step)
+    rise_start: float             # 10 % of the fitted rise
+    rise_end: float               # 90 % of the fitted rise
+
+    @property
+    def delay_ratio(self) -> float | None:
+        return None if self.s2 is None else self.s2 / self.s1
+
+    def spans(self, last_step: float) -> dict[str, tuple[float, float]]:
+        """{phase: (start, end)} in steps, for drawing."""
+        return {"memorization": (0.0, self.s1),
+                "circuit formation": (self.s1, max(self.s1, self.rise_start)),
+                "cleanup": (max(self.s1, self.rise_start), max(self.s1, self.rise_end)),
+                "generalized": (max(self.s1, self.rise_end), last_step)}
+
+
+def detect_phases(steps, train_acc, val_acc, train_threshold: float = 0.99,
+                  val_threshold: float = 0.95) -> Phases:
+    """Phases of a grokking run from its logged accuracies (see the module docstring)."""
+    steps = np.asarray(steps, float)
+    s1 = first_step_at_least(steps, train_acc, train_threshold)
+    if s1 is None:
+        raise ValueError(f"training accuracy never reaches {train_threshold}")
+    s2 = first_step_at_least(steps, val_acc, val_threshold)
+    val = np.asarray(val_acc, float)
+    positive = (steps > 0) & np.isfinite(val)
+    sigmoid = fit_sigmoid(np.log10(steps[positive]), val[positive])
+    return Phases(s1, s2, sigmoid, sigmoid.step_at(0.1), sigmoid.step_at(0.9))
+
+
+# ---- embeddings -----------------------------------------------------------------------------
+def fourier_power(embedding) -> np.ndarray:
+    """Power of each frequency k = 0 .. p // 2 of a (p x d) embedding along the token axis,
+    summed over dimensions, with k and p - k combined; normalised to sum 1 without k = 0."""
+    spectrum = np.abs(np.fft.rfft(np.asarray(embedding, float), axis=0)) ** 2
+    power = spectrum.sum(axis=1)
+    p = len(embedding)
+    power[1:(p + 1) // 2] *= 2  # rfft holds k and p - k once
+    return power / power[1:].sum()
+
+
+def key_frequencies(power, share: float = 0.8) -> np.ndarray:
+    """The fewest frequencies (k >= 1) that together hold `share` of the non-constant power."""
+    order = np.argsort(power[1:])[::-1] + 1
+    cumulative = np.cumsum(power[order])
+    return np.sort(order[: int(np.searchsorted(cumulative, share - 1e-12)) + 1])
+
+
+def fourier_plane(embedding, k: int) -> tuple[np.ndarray, float]:
+    """(p x 2 coordinates, share of the centred variance) of a (p x d) embedding projected on the
+    plane of its frequency-k component: the real and imaginary parts of
+    F_k = sum_a E_a exp(-2 pi i k a / p), orthonormalised. A network that represents token a
+    by cos and sin of 2 pi k a / p (Nanda et al. 2023) puts its tokens on a circle here.
+
+    These two directions are the top principal components of the embedding's frequency-k part;
+    of the whole embedding too when frequency k dominates its power."""
+    embedding = np.asarray(embedding, float)
+    centred = embedding - embedding.mean(axis=0)
+    p = len(embedding)
+    phase = np.exp(-2j * np.pi * k * np.arange(p) / p)
+    component = phase @ centred                       # F_k, a complex d-vector
+    basis, _ = np.linalg.qr(np.column_stack([component.real, component.imag]))
+    coords = centred @ basis
+    signs = np.sign(coords[1]) * np.array([1.0, 1.0])  # orient so token 1 sits in y > 0
+    coords[:, 1] *= signs[1] if signs[1] != 0 else 1.0
+    share = float(np.sum(coords**2) / np.sum(centred**2))
+    return coords, share

@@ -1,0 +1,81 @@
+"""Phase detection and embedding measurements on synthetic data with known answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from numerics import grokking_analysis as ga
+
+
+def synthetic_run(s1=200.0, center=3.5, width=0.08, noise=0.0, seed=0):
+    """Training accuracy reaches 1 at s1; validation accuracy is a logistic in log10(step)."""
+    steps = np.unique(np.round(np.logspace(0, 5, 400)))
+    train = np.clip(steps / s1, 0, 1)
+    val = 0.01 + 0.99 / (1 + np.exp(-(np.log10(steps) - center) / width))
+    val += np.random.default_rng(seed).normal(0, noise, len(steps))
+    return steps, train, val
+
+
+def test_first_step_at_least():
+    assert ga.first_step_at_least([1, 2, 3, 4], [0.1, np.nan, 0.99, 1.0], 0.99) == 3
+    assert ga.first_step_at_least([1, 2], [0.1, 0.2], 0.99) is None
+
+
+@pytest.mark.parametrize("center,width", [(3.5, 0.08), (2.8, 0.2), (4.2, 0.05)])
+def test_sigmoid_fit_recovers_a_known_transition(center, width):
+    steps, _, val = synthetic_run(center=center, width=width, noise=0.01)
+    fit = ga.fit_sigmoid(np.log10(steps), val)
+    assert fit.center == pytest.approx(center, abs=0.02)
+    assert fit.width == pytest.approx(width, rel=0.15)
+    assert fit.low == pytest.approx(0.01, abs=0.02) and fit.high == pytest.approx(1.0, abs=0.02)
+    assert fit.rise_decades == pytest.approx(width * 2 * np.log(9), rel=0.15)
+
+
+def test_phases_of_a_synthetic_grokking_run():
+    steps, train, val = synthetic_run(s1=200, center=3.5, width=0.08)
+    phases = ga.detect_phases(steps, train, val)
+    assert phases.s1 == pytest.approx(200, rel=0.03)
+    # validation reaches 95 % where the logistic does: center + width * ln(0.94/0.05)
+    expected_s2 = 10 ** (3.5 + 0.08 * np.log((0.95 - 0.01) / (1 - 0.95)))
+    assert phases.s2 == pytest.approx(expected_s2, rel=0.05)
+    assert phases.rise_start == pytest.approx(10 ** (3.5 - 0.08 * np.log(9)), rel=0.05)
+    assert phases.rise_end == pytest.approx(10 ** (3.5 + 0.08 * np.log(9)), rel=0.05)
+    spans = phases.spans(steps[-1])
+    assert list(spans) == ["memorization", "circuit formation", "cleanup", "generalized"]
+    assert spans["memorization"][1] == spans["circuit formation"][0]
+    assert phases.delay_ratio > 5
+
+
+def test_no_generalization_is_reported_as_none():
+    steps, train, _ = synthetic_run()
+    phases = ga.detect_phases(steps, train, np.full(len(steps), 0.02) + 1e-3 * np.sin(steps))
+    assert phases.s2 is None and phases.delay_ratio is None
+
+
+def test_fourier_power_finds_planted_frequencies():
+    p, d = 59, 16
+    t = np.arange(p)[:, None]
+    rng = np.random.default_rng(0)
+    embedding = (np.cos(2 * np.pi * 7 * t / p + rng.uniform(0, 6, d))
+                 + np.cos(2 * np.pi * 23 * t / p + rng.uniform(0, 6, d)))
+    power = ga.fourier_power(embedding)
+    assert power[1:].sum() == pytest.approx(1)
+    assert ga.key_frequencies(power, 0.8).tolist() == [7, 23]
+    noise = rng.normal(size=(p, d))
+    assert len(ga.key_frequencies(ga.fourier_power(noise), 0.8)) > 15
+
+
+def test_fourier_plane_puts_a_planted_frequency_on_a_circle():
+    p, k = 31, 5
+    angle = 2 * np.pi * k * np.arange(p) / p
+    rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(8, 8)))
+    circle = np.column_stack([np.cos(angle), np.sin(angle), np.zeros(p)]) @ rotation[:3]
+    coords, share = ga.fourier_plane(circle, k)
+    radius = np.hypot(*coords.T)
+    assert np.allclose(radius, 1.0) and share == pytest.approx(1.0)
+    # the angle advances by 2 pi k / p from token to token
+    steps = np.angle(np.exp(1j * (np.arctan2(coords[1:, 1], coords[1:, 0])
+                                  - np.arctan2(coords[:-1, 1], coords[:-1, 0]))))
+    assert np.allclose(np.abs(steps), 2 * np.pi * k / p)
+    noisy = circle + np.random.default_rng(2).normal(0, 1, circle.shape)
+    assert ga.fourier_plane(noisy, k)[1] < 0.5

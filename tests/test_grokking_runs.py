@@ -1,0 +1,184 @@
+"""The grokking experiment: backprop of numerics.modular, and the runs recorded in data/grokking."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from figkit import runs
+from numerics import mlp, modular
+from runs import grokking
+
+TINY = modular.GrokConfig(p=7, d=3, hidden=(5,), train_fraction=0.5, seed=3, max_steps=30)
+
+
+def _fd_check(cfg: modular.GrokConfig, eps: float = 1e-6) -> dict[tuple[int, str], float]:
+    """Relative error ||fd - g|| / max(||fd||, ||g||) of every parameter array."""
+    params = modular.init_params(cfg)
+    data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
+    args = (data.a_train, data.b_train, data.y_train)
+    _, grads = modular.loss_and_grads(params, *args)
+    errors = {}
+    for i, layer in enumerate(params):
+        for key, array in layer.items():
+            fd = np.zeros_like(array)
+            for idx in np.ndindex(array.shape):
+                losses = []
+                for sign in (1.0, -1.0):
+                    shifted = mlp.map_params(np.copy, params)
+                    shifted[i][key][idx] += sign * eps
+                    losses.append(modular.loss_and_grads(shifted, *args)[0])
+                fd[idx] = (losses[0] - losses[1]) / (2 * eps)
+            g = grads[i][key]
+            errors[(i, key)] = float(np.linalg.norm(fd - g) / max(np.linalg.norm(fd), np.linalg.norm(g)))
+    return errors
+
+
+@pytest.mark.parametrize("hidden", [(5,), (6, 4)])
+def test_gradients_match_central_finite_differences(hidden):
+    errors = _fd_check(modular.GrokConfig(p=7, d=3, hidden=hidden, train_fraction=0.6, seed=1))
+    assert (0, "E") in errors and len(errors) == 1 + 2 * (len(hidden) + 1)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_first_layer_tables_equal_the_concatenated_input():
+    params = modular.init_params(TINY)
+    a, b = np.divmod(np.arange(TINY.p**2), TINY.p)
+    logits, _ = modular.forward(params, a, b)
+    E = params[0]["E"]
+    direct, _ = mlp.forward(params[1:], np.concatenate([E[a], E[b]], axis=1), "relu")
+    np.testing.assert_allclose(logits, direct, rtol=1e-12, atol=1e-12)
+
+
+def test_adamw_step_on_the_embedding_is_the_textbook_formula():
+    params = modular.init_params(TINY)
+    data = modular.split(TINY.p, TINY.train_fraction, TINY.seed)
+    _, grads = modular.loss_and_grads(params, data.a_train, data.b_train, data.y_train)
+    opt = mlp.Adam(lr=0.01, beta1=0.9, beta2=0.98, eps=1e-8, weight_decay=1.0)
+    new, _ = opt.step(params, grads, opt.init(params))
+    E, g = params[0]["E"], grads[0]["E"]
+    # first step: m_hat = g, v_hat = g^2; decoupled decay lr * wd * theta
+    expected = E - 0.01 * (g / (np.abs(g) + 1e-8) + 1.0 * E)
+    np.testing.assert_allclose(new[0]["E"], expected, rtol=1e-14, atol=1e-15)
+
+
+def test_split_covers_every_pair_once_with_correct_labels():
+    s = modular.split(11, 0.3, seed=5)
+    pairs = np.concatenate([s.a_train * 11 + s.b_train, s.a_val * 11 + s.b_val])
+    assert sorted(pairs) == list(range(121)) and len(s.y_train) == round(0.3 * 121)
+    assert np.array_equal(s.y_train, (s.a_train + s.b_train) % 11)
+    assert np.array_equal(s.y_val, (s.a_val + s.b_val) % 11)
+    again = modular.split(11, 0.3, seed=5)
+    assert np.array_equal(s.a_train, again.a_train) and np.array_equal(s.b_val, again.b_val)
+
+
+def test_tiny_training_run_is_deterministic():
+    steps = modular.log_spaced_checkpoints(TINY.max_steps, 4)
+    first, second = modular.train(TINY, steps), modular.train(TINY, steps)
+    assert list(first.metrics) == ["step", "train_loss", "train_acc", "val_loss", "val_acc",
+                                   "weight_norm", "embedding_norm"]
+    for name in first.metrics:
+        assert np.array_equal(first.metrics[name], second.metrics[name]), name
+    assert sorted(first.checkpoints) == sorted(second.checkpoints) == list(steps)
+    for step in steps:
+        assert np.array_equal(first.checkpoints[step]["embedding"], second.checkpoints[step]["embedding"])
+    assert np.array_equal(mlp.flatten(first.params), mlp.flatten(second.params))
+    other = modular.train(dataclasses.replace(TINY, seed=4))
+    assert not np.array_equal(other.metrics["train_loss"], first.metrics["train_loss"])
+
+
+def test_record_writes_the_run_format(tmp_path):
+    spec = {**grokking.MAIN, "p": 7, "d": 3, "hidden": [5], "max_steps": 120, "n_checkpoints": 4}
+    config = grokking.record("tiny", spec, tmp_path)
+    run = runs.load_run(tmp_path / "tiny")
+    assert run.columns[:6] == ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm"]
+    assert list(run.column("step")) == [s for s in range(121) if modular.is_logged(s)]
+    for name in ("train_acc", "val_acc"):
+        assert np.all((run.column(name) >= 0) & (run.column(name) <= 1))
+    assert run.config == config and config["code_hash"] == grokking.current_hash(spec)
+    assert sorted(run.checkpoints) == config["checkpoint_steps"] and run.checkpoints.keys() >= {0, 120}
+    assert run.load_checkpoint(120)["embedding"].shape == (7, 3)
+    assert grokking.main(["--check", "--data", str(tmp_path)]) == 1  # the real runs are missing there
+
+
+# ---- the recorded runs ------------------------------------------------------------------------
+def _load(name: str) -> runs.Run:
+    return runs.load_run(grokking.DATA / name)
+
+
+@pytest.mark.parametrize("name", list(grokking.RUNS))
+def test_recorded_run_matches_the_current_code_and_its_spec(name):
+    run = _load(name)
+    assert run.config["code_hash"] == grokking.current_hash(grokking.RUNS[name]), \
+        f"{name} is stale: run `python scripts/runs/grokking.py`"
+    for key, value in grokking.RUNS[name].items():
+        assert run.config[key] == value, key
+    assert list(run.column("step")) == [s for s in range(run.config["steps"] + 1) if modular.is_logged(s)]
+
+
+def test_cli_check_passes_on_the_recorded_runs(capsys):
+    assert grokking.main(["--check"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_main_run_groks():
+    run = _load("main")
+    steps, train_acc = run.series("train_acc")
+    _, val_acc = run.series("val_acc")
+    s1 = int(steps[np.flatnonzero(train_acc >= 0.99)[0]])
+    s2 = int(steps[np.flatnonzero(val_acc >= 0.95)[0]])
+    assert np.all(val_acc[steps < s2] < 0.95)
+    assert s2 >= 5 * s1, (s1, s2)
+    assert (s1, s2) == (run.config["train_acc_0.99_step"], run.config["val_acc_0.95_step"])
+    assert val_acc[-1] >= 0.95 and train_acc[-1] == 1.0
+    assert run.config["wall_time_s"] <= 60
+
+
+def test_main_run_checkpoints_hold_the_embedding():
+    run = _load("main")
+    last = run.config["steps"]
+    assert len(run.checkpoints) >= 10 and {0, last} <= run.checkpoints.keys()
+    assert set(run.checkpoints) <= set(run.column("step").astype(int))
+    cfg = grokking.grok_config(grokking.RUNS["main"])
+    np.testing.assert_array_equal(run.load_checkpoint(0)["embedding"], modular.init_params(cfg)[0]["E"])
+    assert run.load_checkpoint(last)["embedding"].shape == (cfg.p, cfg.d)
+
+
+def test_main_run_log_reproduces():
+    """The first logged rows of the record are what the code computes now."""
+    run = _load("main")
+    cfg = grokking.grok_config({**grokking.RUNS["main"], "max_steps": 5})
+    fresh = modular.train(cfg).metrics
+    for name, values in fresh.items():
+        np.testing.assert_allclose(run.column(name)[:6], values, rtol=1e-9, err_msg=name)
+
+
+def test_weight_decay_zero_does_not_generalize():
+    run = _load("wd_0")
+    assert run.config["weight_decay"] == 0.0
+    assert run.config["stopped_reason"] == f"max_steps={run.config['max_steps']}"
+    assert run.series("val_acc")[1].max() < 0.95
+    assert run.series("train_acc")[1][-1] == 1.0  # it memorised
+
+
+@pytest.mark.parametrize("name", [n for n in grokking.RUNS if n != "main"])
+def test_sweep_runs_follow_the_stop_rule(name):
+    run = _load(name)
+    steps, val_acc = run.series("val_acc")
+    hold, last = run.config["stop_hold"], run.config["steps"]
+    held = [s for s in steps if s >= hold and np.all(val_acc[(steps >= s - hold) & (steps <= s)] >= 0.95)]
+    if run.config["stopped_reason"].startswith("max_steps"):
+        assert last == run.config["max_steps"] and not held
+    else:
+        assert held and held[0] == last < run.config["max_steps"]
+
+
+def test_sweeps_name_recorded_runs():
+    for names in grokking.SWEEPS.values():
+        assert "main" in names and set(names) <= set(grokking.RUNS)
+    assert set(grokking.SWEEPS["weight_decay"]) >= {"wd_0"} and len(grokking.SWEEPS["train_fraction"]) >= 4
+    assert [grokking.RUNS[n]["train_fraction"] for n in grokking.SWEEPS["train_fraction"]] == \
+        sorted(grokking.RUNS[n]["train_fraction"] for n in grokking.SWEEPS["train_fraction"])
+    assert [grokking.RUNS[n]["weight_decay"] for n in grokking.SWEEPS["weight_decay"]] == \
+        sorted(grokking.RUNS[n]["weight_decay"] for n in grokking.SWEEPS["weight_decay"])
