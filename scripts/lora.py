@@ -83,8 +83,8 @@ SCALE_RANK = 64  # QLoRA's rank: the largest in common use, so the thin matrices
 
 
 @FIGURES.figure(
-    caption="$\\Delta W = BA$ drawn to scale for LLaMA-7B's query projection at $r = 64$: the "
-            "update has $d \\times k$ entries, its factors only $r(d + k)$; the saving for each "
+    caption="The update $\\Delta W = BA$ drawn to scale for LLaMA-7B's query projection at "
+            "$r = 64$: the update has $d \\times k$ entries, its factors only $r(d + k)$; the saving for each "
             "rank is on the right.",
     width=1.0, aspect=0.4)
 def matrix_decomposition(fig, numbers):
