@@ -17,6 +17,7 @@ from figkit.annotate import arrow_props, legend_above, panel_title
 from figkit.charts import grouped_bars, reference_lines
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED,
                             SEQUENTIAL_CMAP, YELLOW, series, tint)
+from numerics import lora_published as published
 from numerics import memory, qlora_runs
 
 FIGURES = Registry("lora")
@@ -177,6 +178,143 @@ def training_memory_breakdown(fig, numbers):
     ax.set_xlim(0, lefts.max() * 1.12)
     ax.set_xlabel(f"GB ({MODEL.name})")
     legend_above(fig, ax, ncols=3, narrow_ncols=2, fontsize=7)
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Which weight matrices to adapt: the trainable parameters of each choice at rank 8 "
+            "for LLaMA-7B, and the LoRA paper's results for GPT-3 when every choice gets the "
+            "same 18M-parameter budget (Table 5; seed spread $\\pm$0.5 and $\\pm$0.1 points).",
+    width=1.0, aspect=0.42)
+def module_selection(fig, numbers):
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.25]})
+    choices = [("q",), ("v",), ("q", "v"), ("q", "k", "v", "o"),
+               ("gate", "up", "down"), memory.ALL_LINEAR]
+    labels = ["$W_q$", "$W_v$", "$W_q, W_v$", "attention (4)", "MLP (3)", "all linear (7)"]
+    counts = [memory.lora_parameters(MODEL, RANK, c) for c in choices]
+    rows = np.arange(len(choices))[::-1]
+    ax_a.barh(rows, np.array(counts) / 1e6, 0.6, color=TRAINED)
+    for row, count in zip(rows, counts):
+        ax_a.text(count / 1e6 * 1.02, row, f"{count / 1e6:.1f}M", va="center", fontsize=7)
+    ax_a.set_yticks(rows, labels)
+    ax_a.set_xlim(0, max(counts) / 1e6 * 1.3)
+    ax_a.set_xlabel(f"trainable parameters (millions), $r$ = {RANK}")
+    numbers.add("QvParamsSevenB", counts[2], ",d")
+    numbers.add("AllLinearParamsSevenB", counts[-1], ",d")
+    panel_title(ax_a, "a", f"Cost per choice, {MODEL.name}")
+
+    table = published.MODULE_SELECTION
+    names = [row.label.replace("W", "W_").replace("W_q, W_k, W_v, W_o", "all four")
+             for row in table]
+    names = [f"${n}$" if n != "all four" else n for n in names]
+    names = [f"{n} ($r$={row.rank})" for n, row in zip(names, table)]
+    scores = {"WikiSQL": [row.wikisql for row in table],
+              "MultiNLI": [row.multinli for row in table]}
+    y = np.arange(len(table))[::-1]
+    for (task, values), color, marker, std in zip(
+            scores.items(), (BLUE, RED), ("o", "s"),
+            (published.WIKISQL_SEED_STD_PCT, published.MULTINLI_SEED_STD_PCT)):
+        ax_b.errorbar(values, y, xerr=std, ls="none", marker=marker, color=color, capsize=2,
+                      label=task, markersize=3.5)
+    ax_b.set_yticks(y, names)
+    ax_b.set_xlabel("validation accuracy (%)")
+    ax_b.set_xlim(68, 94)
+    best = max(table, key=lambda row: row.wikisql + row.multinli)
+    numbers.add("BestWikiSql", best.wikisql, ".1f")
+    numbers.add("BestMultiNli", best.multinli, ".1f")
+    numbers.add("BudgetParams", published.module_selection_parameters()[table[0].label], ",d")
+    ax_b.legend(loc="center", fontsize=7)
+    panel_title(ax_b, "b", "GPT-3, same budget (Table 5)")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Six LoRA variants side by side: the key idea of each, its trainable parameters for "
+            "one real layer (LLaMA-7B's $W_q$, 4096 $\\times$ 4096, at rank 16) from its "
+            "paper's formula, and the paper.",
+    width=1.0, height=3.0)
+def lora_variants(fig, numbers):
+    import textwrap
+
+    ax = diagram.canvas(fig, (0, 1), (0, 1))
+    layer, rank = published.EXAMPLE_LAYER, published.EXAMPLE_RANK
+    variants = published.VARIANTS
+    columns = (0.0, 0.25, 0.77, 1.0)
+    header_h, row_h = 0.1, 0.9 / len(variants)
+    for x, text, ha in zip(columns, ("method", "key idea", "formula",
+                                     f"trainable at $r$ = {rank}"),
+                           ("left", "left", "center", "right")):
+        ax.text(x, 1 - header_h / 2, text, ha=ha, va="center", fontsize=7, color=MUTED)
+    ax.axhline(1 - header_h, color=INK, lw=0.6)
+    for i, variant in enumerate(variants):
+        top = 1 - header_h - i * row_h
+        middle = top - row_h / 2
+        if i % 2 == 0:
+            ax.axhspan(top - row_h, top, color=LIGHT, lw=0, zorder=0)
+        ax.text(columns[0], middle, f"{variant.name}\n{variant.citation}\narXiv {variant.arxiv}",
+                ha="left", va="center", fontsize=7, linespacing=1.15)
+        ax.text(columns[1], middle, "\n".join(textwrap.wrap(variant.key_idea, 32)),
+                ha="left", va="center", fontsize=7)
+        ax.text(columns[2], middle, f"${variant.formula}$", ha="center", va="center", fontsize=7)
+        count = variant.parameters(layer, rank)
+        ax.text(columns[3], middle, f"{count:,}", ha="right", va="center", fontsize=7)
+        numbers.add(f"Params{''.join(ch for ch in variant.name if ch.isalpha())}"
+                    f"{'Plus' if '+' in variant.name else ''}", count, ",d")
+    ax.axhline(1 - header_h - len(variants) * row_h, color=INK, lw=0.6)
+
+
+# --------------------------------------------------------------------------------------------
+LATENCY_RANK, BOTTLENECK, POSITIONS = 8, 64, 128
+
+
+@FIGURES.figure(
+    caption="Extra inference cost of adapters: extra operations per token for LLaMA-7B from "
+            "operation counts (LoRA $r$ = 8 on $W_q, W_v$; adapter bottleneck 64), and the "
+            "latency increase the LoRA paper measured for GPT-2 medium (Table 1); a merged LoRA "
+            "adds nothing.",
+    width=1.0, height=3.6)
+def inference_speed_comparison(fig, numbers):
+    ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1, 1.25]})
+    methods = [("lora_merged", "LoRA, merged", LATENCY_RANK),
+               ("lora_unmerged", "LoRA, unmerged", LATENCY_RANK),
+               ("adapter_lin", "adapter, one per block", BOTTLENECK),
+               ("adapter_houlsby", "adapter, two per block", BOTTLENECK)]
+    rows = np.arange(len(methods))[::-1]
+    targets = {m: ("q", "v") if m.startswith("lora") else None for m, _, _ in methods}
+    percents = [published.extra_compute_pct(MODEL, m, size, POSITIONS, targets[m])
+                for m, _, size in methods]
+    serial = [published.extra_compute_per_token(MODEL, m, size, targets[m]).serial_layers
+              for m, _, size in methods]
+    ax_a.barh(rows, percents, 0.6, color=[TRAINED, TRAINED, RED, RED])
+    for row, pct, extra_layers in zip(rows, percents, serial):
+        label = f"{pct:.3f} %" + (f", {extra_layers} more layers in sequence"
+                                  if extra_layers else "")
+        ax_a.text(pct + max(percents) * 0.02, row, label, va="center", fontsize=7)
+    ax_a.set_yticks(rows, [label for _, label, _ in methods])
+    ax_a.set_xlim(0, max(percents) * 2.6)
+    ax_a.set_xlabel(f"extra operations per token (%), {MODEL.name}, {POSITIONS} positions")
+    numbers.add("UnmergedExtraPct", percents[1], ".3f")
+    numbers.add("HoulsbyExtraPct", percents[3], ".2f")
+    panel_title(ax_a, "a", "Counted")
+
+    settings = published.LATENCY_SETTINGS
+    labels = [f"batch {s.batch_size}, length {s.sequence_length}" for s in settings]
+    rows_by = {row.method: published.latency_increase_pct(row)
+               for row in published.INFERENCE_LATENCY[1:]}
+    values = {"one adapter per block (AdapterL)": rows_by["AdapterL"],
+              "two adapters per block (AdapterH)": rows_by["AdapterH"]}
+    containers = grouped_bars(ax_b, labels, values, (tint(RED, 0.45), RED), ("////", ""),
+                              width=0.75, horizontal=True)
+    for container, numbers_row in zip(containers, values.values()):
+        for bar, v in zip(container, numbers_row):
+            ax_b.text(v + 0.4, bar.get_y() + bar.get_height() / 2, f"{v:.1f} %",
+                      va="center", fontsize=7)
+    numbers.add("LatencyWorstPct", max(rows_by["AdapterH"]), ".1f")
+    ax_b.invert_yaxis()
+    ax_b.set_xlim(0, max(rows_by["AdapterH"]) * 1.25)
+    ax_b.set_xlabel("latency increase over the fine-tuned (or merged LoRA) model (%)")
+    ax_b.legend(loc="upper right", fontsize=7)
+    panel_title(ax_b, "b", "Measured, GPT-2 medium (LoRA Table 1)")
 
 
 def main(argv=None) -> int:
