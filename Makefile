@@ -20,7 +20,7 @@ export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
-TOPICS := fine_tuning qlora grokking
+TOPICS := fine_tuning qlora grokking lora
 #: Experiment recorders: scripts/runs/<name>.py records data/<name>/<run>/ (see `make data`).
 RECORDERS := grokking
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.

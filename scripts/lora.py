@@ -8,16 +8,19 @@ Source: Hu et al. 2021, LoRA: Low-Rank Adaptation of Large Language Models, arXi
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 
 import numpy as np
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Polygon, Rectangle
 
 from figkit import Registry, diagram
 from figkit.annotate import arrow_props, legend_above, panel_title
 from figkit.charts import grouped_bars, reference_lines
-from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED,
-                            SEQUENTIAL_CMAP, YELLOW, series, tint)
+from figkit.palette import (BLUE, CYAN, DIVERGING_CMAP, GREEN, GREY, INK, LIGHT, MUTED, PURPLE,
+                            RED, SEQUENTIAL_CMAP, YELLOW, series, tint)
 from numerics import lora_published as published
+from numerics import lora as toy
 from numerics import memory, qlora_runs
 
 FIGURES = Registry("lora")
@@ -26,7 +29,25 @@ MODEL = memory.LLAMA_7B
 RANK = 8
 #: The layer drawn in the architecture figures: LLaMA-7B's query projection.
 LAYER = next(layer for layer in memory.linear_layers(MODEL) if layer.name == "q")
-FROZEN, TRAINED, MERGED = GREY, GREEN, PURPLE
+FROZEN, TRAINED, MERGED = GREY, GREEN, BLUE
+
+
+# The toy model's experiments: pre-trained once per process, shared by the figures.
+@lru_cache(maxsize=1)
+def pretrained():
+    return toy.pretrain()
+
+
+@lru_cache(maxsize=None)
+def experiment(name: str):
+    """One of numerics.lora's experiments on the shared pre-trained base."""
+    return getattr(toy, name)(pretrained=pretrained())
+
+
+def signed_norm(*arrays):
+    """A colour norm centred on zero spanning the largest magnitude in `arrays`."""
+    reach = max(float(np.abs(a).max()) for a in arrays) or 1.0
+    return TwoSlopeNorm(0.0, -reach, reach)
 
 
 def fmt_int(n) -> str:
@@ -315,6 +336,438 @@ def inference_speed_comparison(fig, numbers):
     ax_b.set_xlabel("latency increase over the fine-tuned (or merged LoRA) model (%)")
     ax_b.legend(loc="upper right", fontsize=7)
     panel_title(ax_b, "b", "Measured, GPT-2 medium (LoRA Table 1)")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Trainable parameters against rank for LLaMA-7B's real layer shapes, and the test "
+            "accuracy the toy model reaches with LoRA at each rank on its sentiment task "
+            "(three seeds), beside full fine-tuning.",
+    width=1.0, aspect=0.38)
+def rank_comparison(fig, numbers):
+    ax_a, ax_b = fig.subplots(1, 2)
+    ranks = np.array([1, 2, 4, 8, 16, 32, 64, 128])
+    total = memory.parameter_count(MODEL)
+    for targets, label, style in ((("q", "v"), "$W_q, W_v$", series(2)[0]),
+                                  (memory.ALL_LINEAR, "all linear layers", series(2)[1])):
+        counts = np.array([memory.lora_parameters(MODEL, r, targets) for r in ranks])
+        ax_a.plot(ranks, 100 * counts / total, color=style["color"], ls=style["linestyle"],
+                  marker=style["marker"], label=label)
+    share = numbers.add("QvShareRankEight",
+                        100 * memory.lora_parameters(MODEL, RANK, ("q", "v")) / total, ".3f")
+    ax_a.set_xscale("log", base=2)
+    ax_a.set_yscale("log")
+    ax_a.set_xticks(ranks, [str(r) for r in ranks])
+    ax_a.set_xlabel("rank $r$")
+    ax_a.set_ylabel(f"trainable, % of {total / 1e9:.1f}B")
+    ax_a.legend(loc="upper left", fontsize=7)
+    ax_a.text(0.97, 0.05, f"$r$ = {RANK} on $W_q, W_v$: {share} %", transform=ax_a.transAxes,
+              ha="right", va="bottom", fontsize=7)
+    panel_title(ax_a, "a", MODEL.name)
+
+    sweep = experiment("rank_sweep")
+    r = np.array(sweep.ranks)
+    for seed_values in sweep.test_accuracy.T:
+        ax_b.plot(r, 100 * seed_values, ls="none", marker="o", markersize=2.5, color=GREY)
+    ax_b.plot(r, 100 * sweep.mean_test_accuracy, color=TRAINED, marker="o",
+              label="LoRA, mean of seeds")
+    ax_b.axhline(100 * sweep.full_test_accuracy, color=PURPLE, ls="--", lw=1.0,
+                 label=f"full fine-tuning ({sweep.full_params} parameters)")
+    ax_b.axhline(100 * sweep.base_test_accuracy, color=INK, ls=":", lw=1.0,
+                 label="base model, no fine-tuning")
+    ax_b.set_xscale("log", base=2)
+    ax_b.set_xticks(r, [f"{v}\n({n})" for v, n in zip(r, sweep.trainable_params)])
+    ax_b.set_xlabel("rank $r$ (trainable parameters)")
+    ax_b.set_ylabel("test accuracy (%)")
+    ax_b.set_ylim(0, 115)
+    ax_b.legend(loc="lower right", fontsize=7)
+    numbers.add("ToyFullAccuracy", 100 * sweep.full_test_accuracy, ".0f")
+    for rank, acc in zip(r, sweep.mean_test_accuracy):
+        numbers.add(f"ToyAccuracyRank{spell(rank)}", 100 * acc, ".0f")
+    panel_title(ax_b, "b", "Toy model, sentiment")
+
+
+DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+
+
+def spell(value) -> str:
+    """An integer as letters for a LaTeX macro name: 16 -> 'OneSix'."""
+    return "".join(DIGITS[int(ch)] for ch in str(int(value)))
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="The effect of the scaling $\\alpha/r$, measured on the toy model: with $\\alpha$ "
+            "fixed, the size of the first update and the training loss after 50 steps vary less "
+            "with the rank than with $\\alpha = r$, where larger ranks take larger steps.",
+    width=1.0, aspect=0.38)
+def scaling_factor_impact(fig, numbers):
+    exp = experiment("scaling_experiment")
+    ranks = np.array(exp.ranks)
+    ax_a, ax_b = fig.subplots(1, 2)
+    labels = (f"$\\alpha$ = {exp.alpha_fixed:g} fixed", "$\\alpha = r$")
+    early = 50
+    for scheme, (label, style) in enumerate(zip(labels, series(2))):
+        first = exp.first_step_norm[scheme]
+        ax_a.plot(ranks, first, color=style["color"], ls=style["linestyle"],
+                  marker=style["marker"], label=label)
+        loss = exp.loss[scheme, :, :, early].mean(axis=-1)
+        ax_b.plot(ranks, loss, color=style["color"], ls=style["linestyle"],
+                  marker=style["marker"], label=label)
+        key = "Fixed" if scheme == 0 else "Rank"
+        numbers.add(f"FirstStepSpread{key}", first.max() / first.min(), ".1f")
+    for ax in (ax_a, ax_b):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ranks, [str(r) for r in ranks])
+        ax.set_xlabel("rank $r$")
+    ax_a.set_yscale("log")
+    ax_a.set_ylabel("$\\|\\Delta W\\|_F$ after one step")
+    ax_b.set_ylabel(f"training loss after {early} steps")
+    ax_b.set_ylim(0, None)
+    legend_above(fig, ax_a, ncols=2, narrow_ncols=2, fontsize=7)
+    numbers.add("EarlyStep", early, "d")
+    panel_title(ax_a, "a", "Size of the first update")
+    panel_title(ax_b, "b", "Early training")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Merging $W' = W + \\frac{\\alpha}{r}BA$ on the toy model: the outputs before and "
+            "after merging agree to float precision, and two adapters trained for different "
+            "tasks are swapped on one base model by merging and unmerging.",
+    width=1.0, aspect=0.36)
+def adapter_merging(fig, numbers):
+    swap = experiment("adapter_swap")
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    eps = np.finfo(float).eps
+    x = np.arange(len(swap.tasks))
+    width = 0.35
+    ax_a.bar(x - width / 2, swap.merge_error, width, color=MERGED, label="outputs: merged vs not")
+    ax_a.bar(x + width / 2, swap.unmerge_error, width, color=FROZEN, hatch="////",
+             edgecolor="white", label="$W$ after unmerging vs $W_0$")
+    ax_a.axhline(eps, color=INK, lw=0.6, ls=":")
+    ax_a.text(1.02, eps, "float64\nepsilon", transform=ax_a.get_yaxis_transform(), va="center",
+              fontsize=7)
+    ax_a.set_yscale("log")
+    ax_a.set_ylim(1e-17, 1e-12)
+    ax_a.set_xticks(x, [f"{t} adapter" for t in swap.tasks])
+    ax_a.set_ylabel("largest absolute difference")
+    ax_a.legend(loc="upper left", fontsize=7)
+    numbers.add("MergeErrorMax", float(np.max(swap.merge_error)), "sci1")
+    numbers.add("UnmergeErrorMax", float(max(np.max(swap.unmerge_error), swap.final_error)),
+                "sci1")
+    panel_title(ax_a, "a", "Exactness")
+
+    values = {"base alone": 100 * swap.base_accuracy,
+              "adapter, unmerged": 100 * swap.adapter_accuracy,
+              "adapter merged into $W$": 100 * swap.merged_accuracy}
+    grouped_bars(ax_b, [f"{t} task" for t in swap.tasks], values, (FROZEN, TRAINED, MERGED),
+                 ("", "", "...."), width=0.75)
+    ax_b.set_ylim(0, 100)
+    ax_b.set_ylabel("test accuracy (%)")
+    legend_above(fig, ax_b, ncols=3, narrow_ncols=2, fontsize=7)
+    panel_title(ax_b, "b", "Two adapters, one base")
+
+
+# ============================================================================================
+# B. The LoRA simulator's views, as static figures of the real toy model (numerics.lora)
+# --------------------------------------------------------------------------------------------
+def draw_network(ax, sizes, y_gap=1.0):
+    """Units as circles, layer by layer, joined by light lines; returns unit positions."""
+    xs = np.linspace(0, 1, len(sizes))
+    tallest = max(sizes)
+    positions = []
+    for x, n in zip(xs, sizes):
+        ys = (np.arange(n) - (n - 1) / 2) * y_gap / tallest
+        positions.append(np.column_stack([np.full(n, x), ys]))
+    for left, right in zip(positions[:-1], positions[1:]):
+        for a in left:
+            for b in right:
+                ax.plot([a[0], b[0]], [a[1], b[1]], color="#CCCCCC", lw=0.3, zorder=1)
+    for layer in positions:
+        ax.scatter(layer[:, 0], layer[:, 1], s=14, color=BLUE, zorder=3, linewidths=0)
+    return positions
+
+
+@FIGURES.figure(
+    caption="The toy base network of the LoRA figures: 8 input features of a sentence, two "
+            "hidden ReLU layers of 16 units and 2 outputs, with the shape and parameter count "
+            "of every layer.",
+    width=1.0, aspect=0.42)
+def model_overview(fig, numbers):
+    model = toy.toy_model()
+    ax = diagram.canvas(fig, (-0.12, 1.12), (-1.22, 0.62))
+    positions = draw_network(ax, model.sizes)
+    names = ["input", "hidden 1", "hidden 2", "output"]
+    for layer, name, n in zip(positions, names, model.sizes):
+        ax.text(layer[0, 0], 0.56, f"{name}\n{n} units", ha="center", va="bottom", fontsize=7)
+    for i, ((d_out, d_in), w, b) in enumerate(zip(model.shapes, model.weight_params,
+                                                  model.bias_params)):
+        x = (positions[i][0, 0] + positions[i + 1][0, 0]) / 2
+        ax.text(x, -0.62, f"$W_{i + 1}$: {d_out} $\\times$ {d_in}\n$b_{i + 1}$: {d_out}\n"
+                f"{w + b} parameters", ha="center", va="top", fontsize=7)
+    total = numbers.add("ToyBaseParams", model.base_params, ",d")
+    ax.text(0.5, -1.12, f"{total} parameters in all", ha="center", va="bottom", fontsize=7,
+            color=MUTED)
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Where LoRA attaches in the toy model: each frozen weight $W_l$ gets a trainable "
+            "pair $A_l$ ($r \\times k$) and $B_l$ ($d \\times r$), and inference can use the "
+            "merged weight $W_l + \\frac{\\alpha}{r}B_lA_l$ instead.",
+    width=1.0, height=2.5)
+def lora_injection(fig, numbers):
+    model = toy.toy_model()
+    config = toy.LoRAConfig()
+    r = config.rank
+    ax = diagram.canvas(fig, (0, 12), (0, 6))
+    columns = np.linspace(2.0, 10.0, len(model.shapes))
+    for l, ((d, k), x) in enumerate(zip(model.shapes, columns), start=1):
+        frozen = diagram.box(ax, x - 0.8, 4.1, f"$W_{l}$\n{d} $\\times$ {k}\nfrozen",
+                             color=FROZEN, fill=0.6, fontsize=7)
+        a = diagram.box(ax, x + 0.8, 4.9, f"$A_{l}$: {r} $\\times$ {k}", color=TRAINED,
+                        fill=0.55, fontsize=7)
+        b = diagram.box(ax, x + 0.8, 3.3, f"$B_{l}$: {d} $\\times$ {r}", color=TRAINED,
+                        fill=0.55, fontsize=7)
+        merged = diagram.box(ax, x, 1.1, f"$W_{l} + \\frac{{\\alpha}}{{r}}B_{l}A_{l}$\n"
+                             "merged", color=MERGED, fill=0.7, fontsize=7)
+        diagram.link(ax, a, b, (0.5, 0), (0.5, 1))
+        diagram.link(ax, frozen, merged, (0.5, 0), (0.25, 1), color=MUTED, linestyle=":")
+        diagram.link(ax, b, merged, (0.5, 0), (0.75, 1), color=MUTED, linestyle=":")
+    ax.text(0.05, 5.9, f"$r$ = {r}, $\\alpha$ = {config.alpha:g}", ha="left", va="top",
+            fontsize=7)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=c, edgecolor=c)
+               for c in (FROZEN, TRAINED, MERGED)]
+    fig.legend(handles, ["frozen base weight", "trainable adapter", "effective weight"],
+               loc="outside lower center", ncols=3, fontsize=7)
+    numbers.add("ToyRank", r, "d")
+    numbers.add("ToyAlpha", config.alpha, "g")
+    numbers.add("ToyAdapterParams", toy.trainable_parameters(config), ",d")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="The real forward pass of one test sentence through the LoRA-trained toy model: "
+            "at every layer the base path $W_0x$ and the LoRA path $\\frac{\\alpha}{r}BAx$ "
+            "add up to the pre-activation.",
+    width=1.0, aspect=0.5)
+def forward_pass(fig, numbers):
+    trace = experiment("forward_trace")
+    layers = trace.layers
+    axes = fig.subplots(1, len(layers) + 1, gridspec_kw={"width_ratios":
+                                                        [0.6] + [1.0] * len(layers)})
+    ax_in = axes[0]
+    features = np.arange(len(trace.x))
+    ax_in.barh(features, trace.x, color=MUTED)
+    ax_in.invert_yaxis()
+    ax_in.set_yticks(features, list(toy.GROUPS))
+    ax_in.set_xlabel("word count")
+    panel_title(ax_in, "a", "Input")
+    styles = [("base path $W_0x$", FROZEN), ("LoRA path", TRAINED)]
+    for j, (ax, layer) in enumerate(zip(axes[1:], layers), start=1):
+        units = np.arange(layer.base_path.shape[-1])
+        base = layer.base_path.ravel()
+        lora_path = (layer.lora_path.ravel() if layer.lora_path is not None
+                     else np.zeros_like(base))
+        ax.barh(units - 0.2, base, 0.4, color=FROZEN, label=styles[0][0])
+        ax.barh(units + 0.2, lora_path, 0.4, color=TRAINED, label=styles[1][0])
+        ax.plot(layer.z.ravel(), units, ls="none", marker="|", color=INK, markersize=5,
+                label="sum + bias")
+        ax.axvline(0, color=INK, lw=0.4)
+        ax.invert_yaxis()
+        if j < len(layers):
+            ax.set_yticks(units[::4])
+        else:
+            ax.set_yticks(units, list(toy.LABELS))
+        ax.set_xlabel("pre-activation")
+        title = f"Layer {j}" if j < len(layers) else "Output logits"
+        panel_title(ax, "abcd"[j], title)
+    legend_above(fig, axes[1], ncols=3, narrow_ncols=3, fontsize=7)
+    label = toy.LABELS[trace.label]
+    p_after = numbers.add("TracePositiveAfter", 100 * trace.probs[1], ".0f")
+    p_before = numbers.add("TracePositiveBefore", 100 * trace.probs_base[1], ".0f")
+    note = (f"`{trace.text}' ({label}): p(positive) is {p_before} % without the adapter, "
+            f"{p_after} % with it")
+    fig.supxlabel(wrap(note, 70 if fig.get_figwidth() < 5.5 else 120), fontsize=7)
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="The real gradients of one step of the toy model on its sentiment training set: "
+            "full fine-tuning sends gradient to every weight and bias, LoRA only to its "
+            "adapters, and at the start, while $B = 0$, only to $B$.",
+    width=1.0, aspect=0.42)
+def backward_pass(fig, numbers):
+    start = experiment("backward_comparison")
+    later = toy.backward_comparison(pretrained=pretrained(), lora_steps=LATER_STEPS)
+    ax_full, ax_lora = fig.subplots(1, 2, sharex=True)
+    full = [(g, n, size) for g, n, size in zip(start.groups, start.norms, start.sizes)
+            if g[0] in "Wb"]
+    rows = np.arange(len(full))[::-1]
+    ax_full.barh(rows, [n for _, n, _ in full], 0.6,
+                 color=[FROZEN if g[0] == "b" else BLUE for g, _, _ in full])
+    ax_full.set_yticks(rows, [f"${g[0]}_{g[1:]}$ ({size})" for g, _, size in full])
+    ax_full.set_xlabel("gradient norm $\\|\\partial L/\\partial\\theta\\|_F$")
+    panel_title(ax_full, "a", f"Full fine-tuning: {sum(s for *_, s in full)} parameters")
+
+    def lora_groups(comparison):
+        return [(g, n, size) for g, n, size in zip(comparison.groups, comparison.norms,
+                                                   comparison.sizes) if g[0] in "AB"]
+    first, after = lora_groups(start), lora_groups(later)
+    rows = np.arange(len(first))[::-1]
+    ax_lora.barh(rows + 0.18, [n for _, n, _ in first], 0.36, color=TRAINED,
+                 label="first step ($B = 0$, so $\\partial L/\\partial A = 0$)")
+    ax_lora.barh(rows - 0.18, [n for _, n, _ in after], 0.36, color=tint(TRAINED, 0.5),
+                 hatch="////", edgecolor="white", label=f"after {LATER_STEPS} steps")
+    ax_lora.set_yticks(rows, [f"${g[0]}_{g[1:]}$ ({size})" for g, _, size in first])
+    ax_lora.set_xlabel("gradient norm")
+    legend_above(fig, ax_lora, ncols=2, narrow_ncols=2, fontsize=7)
+    panel_title(ax_lora, "b", f"LoRA: {sum(s for *_, s in first)} parameters")
+    numbers.add("FullGradNorm", start.full_norm, ".2f")
+    numbers.add("LoraGradNorm", start.lora_norm, ".2f")
+
+
+LATER_STEPS = 10
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Fine-tuning the toy model on its sentiment sentences with LoRA: the loss falls, the "
+            "predictions for held-out sentences change, and the learned update "
+            "$\\Delta W = \\frac{\\alpha}{r}BA$ of the second layer has rank $r$.",
+    width=1.0, height=3.0)
+def knowledge_change(fig, numbers):
+    kc = experiment("knowledge_change")
+    ax_loss, ax_pred, ax_dw = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1.3, 0.9]})
+    steps = np.arange(len(kc.loss))
+    ax_loss.plot(steps, kc.loss, color=TRAIN_COLOR, label="training")
+    ax_loss.plot(np.arange(len(kc.test_loss)), kc.test_loss, color=TEST_COLOR, ls="--",
+                 label="held-out")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("LoRA step")
+    ax_loss.set_ylabel("cross-entropy")
+    legend_above(fig, ax_loss, ncols=2, narrow_ncols=2, fontsize=7)
+    panel_title(ax_loss, "a", "Loss")
+
+    rows = np.arange(len(kc.example_texts))[::-1]
+    ax_pred.barh(rows + 0.18, 100 * kc.probs_before[:, 1], 0.36, color=FROZEN, label="before")
+    ax_pred.barh(rows - 0.18, 100 * kc.probs_after[:, 1], 0.36, color=TRAINED, label="after")
+    ax_pred.axvline(50, color=INK, lw=0.5, ls=":")
+    labels = [f"{wrap(text, 24)}\n({toy.LABELS[y]})" for text, y in
+              zip(kc.example_texts, kc.example_labels)]
+    ax_pred.set_yticks(rows, labels, fontsize=7)
+    ax_pred.set_xlim(0, 100)
+    ax_pred.set_xlabel("p(positive) (%)")
+    ax_pred.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncols=2, fontsize=7)
+    panel_title(ax_pred, "b", "Held-out sentences")
+
+    layer = 1
+    delta = kc.delta_w[layer]
+    image = ax_dw.imshow(delta, cmap=DIVERGING_CMAP, norm=signed_norm(delta), aspect="auto")
+    ax_dw.set_xlabel("input unit")
+    ax_dw.set_ylabel("output unit")
+    bar = fig.colorbar(image, ax=ax_dw, pad=0.03)
+    bar.set_label("$\\Delta W_{ij}$")
+    rank = numbers.add("DeltaRank", np.linalg.matrix_rank(delta), "d")
+    panel_title(ax_dw, "c", f"$\\Delta W_2$, rank {rank}")
+    numbers.add("KnowledgeTestBefore", 100 * kc.test_accuracy_before, ".0f")
+    numbers.add("KnowledgeTestAfter", 100 * kc.test_accuracy_after, ".0f")
+    numbers.add("KnowledgeTrainAfter", 100 * kc.train_accuracy_after, ".0f")
+
+
+TRAIN_COLOR, TEST_COLOR = series(2)[0]["color"], series(2)[1]["color"]
+
+
+def wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Trainable parameters and training memory of full fine-tuning, LoRA and QLoRA, for "
+            "the toy model and for LLaMA-7B, by the byte accounting of the fine-tuning figures "
+            "(model states, activations not included).",
+    width=1.0, aspect=0.4)
+def memory_dashboard(fig, numbers):
+    ax_toy, ax_big = fig.subplots(1, 2)
+    methods = memory.METHODS
+    colors = (RED, BLUE, GREEN)
+    hatches = ("", "////", "....")
+    model = toy.toy_model()
+    config = toy.LoRAConfig()
+    n_base = model.base_params
+    n_lora = toy.trainable_parameters(config)
+    # The toy model is a parameter count, not a transformer shape: the same per-parameter
+    # recipes as numerics.memory, applied to its counts.
+    full = memory.full_finetune_memory(n_base).total
+    lora_bytes = n_base * memory.FP16_BYTES + n_lora * memory.MIXED_PRECISION_ADAM.bytes_per_param
+    qlora_bytes = (n_base * memory.nf4_bytes_per_param(True)
+                   + n_lora * memory.QLORA_ADAPTER_RECIPE.bytes_per_param)
+    toy_values = {"trainable parameters": [n_base, n_lora, n_lora],
+                  "training memory (bytes)": [full, lora_bytes, qlora_bytes]}
+    table = memory.compare_methods((MODEL,), SCALE_RANK, memory.ALL_LINEAR)[MODEL.name]
+    big_values = {"trainable parameters": [memory.parameter_count(MODEL),
+                                           table["LoRA"].adapter_weights / memory.FP16_BYTES,
+                                           table["QLoRA"].adapter_weights / memory.BF16_BYTES],
+                  "training memory (bytes)": [b.total for b in table.values()]}
+    for ax, values, title, letter in ((ax_toy, toy_values, f"Toy model, $r$ = {config.rank}",
+                                       "a"),
+                                      (ax_big, big_values, f"{MODEL.name}, $r$ = {SCALE_RANK}",
+                                       "b")):
+        series_values = {m: [v[i] for v in values.values()] for i, m in enumerate(methods)}
+        grouped_bars(ax, list(values), series_values, colors, hatches, width=0.78)
+        ax.set_yscale("log")
+        top = max(max(v) for v in values.values())
+        ax.set_ylim(min(min(v) for v in values.values()) / 5, top * 40)
+        panel_title(ax, letter, title)
+    ax_toy.legend(loc="upper left", fontsize=7, ncols=3 if fig.get_figwidth() > 5.5 else 1)
+    numbers.add("ToyFullBytes", full, ",.0f")
+    numbers.add("ToyLoraBytes", lora_bytes, ",.0f")
+    numbers.add("ToyLoraParams", n_lora, ",d")
+
+
+# --------------------------------------------------------------------------------------------
+@FIGURES.figure(
+    caption="Singular values of a real full-fine-tuning update $\\Delta W$ of the toy model's "
+            "second layer against random Gaussian matrices of the same size and norm: the real "
+            "update concentrates its energy in fewer directions, which is why a low rank can "
+            "capture it.",
+    width=1.0, aspect=0.38)
+def delta_w_spectrum(fig, numbers):
+    spec = experiment("delta_w_spectrum")
+    top1 = numbers.add("TopOneEnergy", 100 * spec.energy_at(1), ".0f")
+    ax_sv, ax_energy = fig.subplots(1, 2)
+    k = np.arange(1, len(spec.singular_values) + 1)
+    low, high = np.percentile(spec.random_singular_values, [5, 95], axis=0)
+    ax_sv.fill_between(k, low, high, color=tint(GREY, 0.4), lw=0,
+                       label="random: 5-95 % of draws")
+    ax_sv.plot(k, np.median(spec.random_singular_values, axis=0), color=INK, ls="--",
+               label="random: median")
+    ax_sv.plot(k, spec.singular_values, color=RED, marker="o", markersize=3,
+               label="real update")
+    ax_sv.set_xlabel("index $i$")
+    ax_sv.set_ylabel("singular value $\\sigma_i$")
+    legend_above(fig, ax_sv, ncols=3, narrow_ncols=2, fontsize=7)
+    panel_title(ax_sv, "a", f"Singular values (top: {top1} %)")
+
+    ax_energy.plot(np.concatenate([[0], k]), 100 * np.concatenate([[0], spec.energy]),
+                   color=RED, marker="o", markersize=3)
+    ax_energy.plot(np.concatenate([[0], k]),
+                   100 * np.concatenate([[0], spec.random_energy]),
+                   color=INK, ls="--")
+    ax_energy.axhline(90, color=INK, lw=0.5, ls=":")
+    r90 = numbers.add("RankNinetyReal", spec.rank_90, "d")
+    r90_random = numbers.add("RankNinetyRandom", float(np.median(spec.random_rank_90)), ".0f")
+    numbers.add("EffectiveRankReal", spec.effective_rank, ".1f")
+    numbers.add("EffectiveRankRandom", float(np.median(spec.random_effective_rank)), ".1f")
+
+    ax_energy.set_xlabel("rank $r$ kept")
+    ax_energy.set_ylabel("share of $\\|\\Delta W\\|_F^2$ (%)")
+    ax_energy.set_ylim(0, 105)
+    panel_title(ax_energy, "b", f"90 % at rank {r90} (random: {r90_random})")
 
 
 def main(argv=None) -> int:

@@ -25,9 +25,12 @@ INK = "#262626"
 MUTED = "#6E6E6E"
 LIGHT = "#EEEEEE"
 
-#: Colour maps for heat maps: perceptually uniform and colour-blind-safe.
+#: Colour maps for heat maps: perceptually uniform and colour-blind-safe. Signed values (weight
+#: updates, activations) take the diverging purple-orange map, centred on zero.
 SEQUENTIAL_CMAP = "cividis"
-ALLOWED_CMAPS = frozenset({"cividis", "viridis", "magma", "inferno", "plasma", "Greys", "gray"})
+DIVERGING_CMAP = "PuOr_r"
+ALLOWED_CMAPS = frozenset({"cividis", "viridis", "magma", "inferno", "plasma", "Greys", "gray",
+                           "PuOr"})
 
 
 def series(n: int) -> list[dict]:
