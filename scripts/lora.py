@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
+from matplotlib.ticker import LogLocator
 from matplotlib.patches import Polygon, Rectangle
 
 from figkit import Registry, diagram
@@ -690,9 +691,8 @@ def wrap(text: str, width: int) -> str:
     caption="Trainable parameters and training memory of full fine-tuning, LoRA and QLoRA, for "
             "the toy model and for LLaMA-7B, by the byte accounting of the fine-tuning figures "
             "(model states, activations not included).",
-    width=1.0, aspect=0.4)
+    width=1.0, height=3.4)
 def memory_dashboard(fig, numbers):
-    ax_toy, ax_big = fig.subplots(1, 2)
     methods = memory.METHODS
     colors = (RED, BLUE, GREEN)
     hatches = ("", "////", "....")
@@ -702,31 +702,50 @@ def memory_dashboard(fig, numbers):
     n_lora = toy.trainable_parameters(config)
     # The toy model is a parameter count, not a transformer shape: the same per-parameter
     # recipes as numerics.memory, applied to its counts.
-    full = memory.full_finetune_memory(n_base).total
-    lora_bytes = n_base * memory.FP16_BYTES + n_lora * memory.MIXED_PRECISION_ADAM.bytes_per_param
-    qlora_bytes = (n_base * memory.nf4_bytes_per_param(True)
-                   + n_lora * memory.QLORA_ADAPTER_RECIPE.bytes_per_param)
-    toy_values = {"trainable parameters": [n_base, n_lora, n_lora],
-                  "training memory (bytes)": [full, lora_bytes, qlora_bytes]}
+    toy_bytes = [memory.full_finetune_memory(n_base).total,
+                 n_base * memory.FP16_BYTES + n_lora * memory.MIXED_PRECISION_ADAM.bytes_per_param,
+                 n_base * memory.nf4_bytes_per_param(True)
+                 + n_lora * memory.QLORA_ADAPTER_RECIPE.bytes_per_param]
     table = memory.compare_methods((MODEL,), SCALE_RANK, memory.ALL_LINEAR)[MODEL.name]
-    big_values = {"trainable parameters": [memory.parameter_count(MODEL),
-                                           table["LoRA"].adapter_weights / memory.FP16_BYTES,
-                                           table["QLoRA"].adapter_weights / memory.BF16_BYTES],
-                  "training memory (bytes)": [b.total for b in table.values()]}
-    for ax, values, title, letter in ((ax_toy, toy_values, f"Toy model, $r$ = {config.rank}",
-                                       "a"),
-                                      (ax_big, big_values, f"{MODEL.name}, $r$ = {SCALE_RANK}",
-                                       "b")):
-        series_values = {m: [v[i] for v in values.values()] for i, m in enumerate(methods)}
-        grouped_bars(ax, list(values), series_values, colors, hatches, width=0.78)
+    big_params = [memory.parameter_count(MODEL),
+                  memory.lora_parameters(MODEL, SCALE_RANK, memory.ALL_LINEAR),
+                  memory.lora_parameters(MODEL, SCALE_RANK, memory.ALL_LINEAR)]
+    big_bytes = [b.total for b in table.values()]
+    panels = [
+        (f"Toy model ($r$ = {config.rank}): trainable", [n_base, n_lora, n_lora], fmt_count),
+        ("Toy model: training memory", toy_bytes, fmt_bytes),
+        (f"{MODEL.name} ($r$ = {SCALE_RANK}): trainable", big_params, fmt_count),
+        (f"{MODEL.name}: training memory", big_bytes, fmt_bytes),
+    ]
+    axes = fig.subplots(2, 2).ravel()
+    for ax, letter, (title, values, fmt) in zip(axes, "abcd", panels):
+        x = np.arange(len(methods))
+        for i, (value, color, hatch) in enumerate(zip(values, colors, hatches)):
+            ax.bar(i, value, 0.65, color=color, hatch=hatch, edgecolor="white", lw=0.3,
+                   label=methods[i])
+            ax.text(i, value * 1.25, fmt(value), ha="center", va="bottom", fontsize=7)
         ax.set_yscale("log")
-        top = max(max(v) for v in values.values())
-        ax.set_ylim(min(min(v) for v in values.values()) / 5, top * 40)
+        ax.set_ylim(min(values) / 4, max(values) * 30)
+        ax.set_xticks(x, ["full", "LoRA", "QLoRA"])
+        ax.yaxis.set_major_locator(LogLocator(numticks=4))
         panel_title(ax, letter, title)
-    ax_toy.legend(loc="upper left", fontsize=7, ncols=3 if fig.get_figwidth() > 5.5 else 1)
-    numbers.add("ToyFullBytes", full, ",.0f")
-    numbers.add("ToyLoraBytes", lora_bytes, ",.0f")
+    numbers.add("ToyFullBytes", toy_bytes[0], ",.0f")
+    numbers.add("ToyLoraBytes", toy_bytes[1], ",.0f")
     numbers.add("ToyLoraParams", n_lora, ",d")
+
+
+def fmt_count(n) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:,.0f}"
+
+
+def fmt_bytes(n) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:,.0f} B"
 
 
 # --------------------------------------------------------------------------------------------
