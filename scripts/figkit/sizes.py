@@ -7,12 +7,28 @@ label prints at 8 pt.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 TEX_PT_PER_IN = 72.27  # TeX point: 1 in = 72.27 pt (a PostScript "bp" is 1/72 in)
 UNITS_PER_IN = {"pt": TEX_PT_PER_IN, "bp": 72.0, "in": 1.0, "cm": 2.54, "mm": 25.4}
 
-#: The study document: A4, 11 pt, geometry margin=0.8in -> 210 mm - 1.6 in = 481.89 pt.
-DEFAULT_TEXTWIDTH = "481.89pt"
+#: The project's default text width lives in textwidth.txt at the top of the project, so that
+#: `make textwidth DOC=main.tex` can set it from a real document. The study document (A4, 11 pt,
+#: geometry margin=0.8in) measures 481.87546pt with LaTeX (210 mm - 1.6 in; about 481.89 pt).
+TEXTWIDTH_FILE = Path(__file__).resolve().parents[2] / "textwidth.txt"
+STUDY_TEXTWIDTH = "481.87546pt"
+
+
+def default_textwidth() -> str:
+    """The project's default \\textwidth: textwidth.txt if present, else the study document's."""
+    try:
+        text = TEXTWIDTH_FILE.read_text(encoding="utf-8").strip()
+    except OSError:
+        return STUDY_TEXTWIDTH
+    return text or STUDY_TEXTWIDTH
+
+
+DEFAULT_TEXTWIDTH = default_textwidth()
 
 #: Text widths accepted from the command line, in inches: narrow columns up to a full A4/letter page.
 MIN_TEXTWIDTH_IN = 3.0
@@ -39,7 +55,14 @@ def parse_length(text: str) -> float:
 
 def textwidth_inches(text: str | None = None) -> float:
     """Parse and range-check a text width; None means the study document's default."""
-    inches = parse_length(DEFAULT_TEXTWIDTH if text is None else text)
+    if text is None:
+        try:
+            inches = parse_length(DEFAULT_TEXTWIDTH)
+        except LengthError as error:
+            raise LengthError(f"{TEXTWIDTH_FILE}: {error}") from None
+        text = DEFAULT_TEXTWIDTH
+    else:
+        inches = parse_length(text)
     if not MIN_TEXTWIDTH_IN <= inches <= MAX_TEXTWIDTH_IN:
         raise LengthError(
             f"text width {text!r} is {inches:.2f} in; expected {MIN_TEXTWIDTH_IN:g} to "
