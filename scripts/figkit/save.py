@@ -32,12 +32,14 @@ def render(fig, fmt: str) -> bytes:
     """The bytes of `fig` in format `fmt` ('png' or 'pdf'), at its declared size."""
     if fmt not in _METADATA:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    freeze_layout(fig)
+    if fmt != "png" or fig.dpi != DPI:
+        freeze_layout(fig)  # the PNG draw lays out at 300 DPI itself, as freezing would
     # fontTools logs a harmless note about the TeX fonts' 1990s timestamps when it subsets them.
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=DPI, metadata=_METADATA[fmt],
                 bbox_inches=None, pad_inches=0)
+    fig.set_layout_engine("none")  # keep the layout this draw computed for any other format
     return buffer.getvalue()
 
 

@@ -1,0 +1,165 @@
+"""Statistics of logged training metrics, for the experiment dashboards: smoothing that respects
+gaps, downsampling for drawing (never for statistics), per-epoch groups, and summaries.
+
+Logs are messy: evaluation rows leave training columns empty and the reverse, steps repeat
+(train and eval rows at one step), metrics can be missing entirely. Everything here takes the
+columns of figkit.runs.Run (float arrays with NaN for "not logged") and never invents values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Metrics where larger is better; every other metric is taken as smaller-is-better (losses).
+HIGHER_IS_BETTER = ("acc", "accuracy", "f1", "bleu", "rouge", "exact_match", "score",
+                    "tokens_per_second", "throughput")
+#: Columns that describe the run's clock rather than its quality.
+BOOKKEEPING = ("step", "epoch", "time_elapsed_seconds", "learning_rate", "lr")
+
+
+def higher_is_better(name: str) -> bool:
+    return any(key in name.lower() for key in HIGHER_IS_BETTER)
+
+
+def is_language_model_loss(name: str, config: dict) -> bool:
+    """Perplexity exp(loss) is meaningful only for a token-level language-model cross-entropy:
+    the run's config must say so (task/objective naming language modelling or next-token
+    prediction), and the metric must be a loss."""
+    if "loss" not in name.lower():
+        return False
+    text = " ".join(str(config.get(key, "")) for key in ("task", "objective", "loss", "model",
+                                                          "model_type", "type")).lower()
+    return any(word in text for word in ("language model", "language-model", "causal",
+                                         "next-token", "next token", "lm", "gpt"))
+
+
+def ema_with_gaps(steps, values, alpha: float = 0.1, gap_factor: float = 3.0) -> np.ndarray:
+    """Exponential moving average over the logged (non-NaN) values of a metric; unlogged rows
+    stay NaN. The average restarts wherever the metric's step gap exceeds `gap_factor` times its
+    median step gap, so nothing is smeared across a missing stretch of the log. Debiased (as
+    Adam's moments are) at every (re)start, so the first values are not pulled towards zero."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    out = np.full(len(values), np.nan)
+    logged = np.flatnonzero(~np.isnan(values))
+    if len(logged) == 0:
+        return out
+    gaps = np.diff(steps[logged])
+    limit = gap_factor * np.median(gaps[gaps > 0]) if np.any(gaps > 0) else np.inf
+    starts = np.concatenate([[0], np.flatnonzero(gaps > limit) + 1, [len(logged)]])
+    for a, b in zip(starts[:-1], starts[1:]):
+        segment = values[logged[a:b]]
+        out[logged[a:b]] = _ema(segment, alpha) / (1 - (1 - alpha) ** np.arange(1, b - a + 1))
+    return out
+
+
+_BLOCK = 256
+
+
+def _ema(x: np.ndarray, alpha: float) -> np.ndarray:
+    """m_t = (1 - alpha) m_{t-1} + alpha x_t from m_{-1} = 0, in blocks of 256 with matrix
+    products (the recursion's closed form within a block, the state carried between blocks):
+    exact, and fast enough for 100k-row logs without a Python loop per row."""
+    decay = 1 - alpha
+    j = np.arange(_BLOCK)
+    lower = np.tril(decay ** np.maximum(j[:, None] - j[None, :], 0) *
+                    (j[:, None] >= j[None, :]))
+    out = np.empty(len(x))
+    state = 0.0
+    for start in range(0, len(x), _BLOCK):
+        chunk = x[start:start + _BLOCK]
+        n = len(chunk)
+        result = alpha * (lower[:n, :n] @ chunk) + state * decay ** (j[:n] + 1)
+        out[start:start + n] = result
+        state = result[-1]
+    return out
+
+
+def downsample(x, y, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """At most max_points points for drawing a line: in each of max_points/2 consecutive
+    buckets keep the minimum and the maximum (in x order), so spikes survive. NaN values are
+    dropped first; short series are returned as they are."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = ~np.isnan(y)
+    x, y = x[keep], y[keep]
+    if len(x) <= max_points:
+        return x, y
+    n_buckets = max_points // 2
+    size = -(-len(x) // n_buckets)  # ceiling
+    padded = np.full(n_buckets * size, np.nan)
+    padded[:len(y)] = y
+    grid = padded.reshape(n_buckets, size)
+    valid = ~np.all(np.isnan(grid), axis=1)
+    base = np.arange(n_buckets)[valid] * size
+    lo = base + np.nanargmin(grid[valid], axis=1)
+    hi = base + np.nanargmax(grid[valid], axis=1)
+    index = np.unique(np.concatenate([lo, hi]))
+    return x[index], y[index]
+
+
+def epoch_groups(steps, values, epochs=None, n_groups: int = 10) -> tuple[list, list[np.ndarray]]:
+    """Values grouped per epoch (when an epoch column is logged) or else per tenth of the run;
+    returns (labels, groups), groups without any logged value dropped."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    logged = ~np.isnan(values)
+    if epochs is not None and np.any(~np.isnan(np.asarray(epochs, float)[logged])):
+        epochs = np.floor(np.asarray(epochs, float))
+        labels = sorted({e for e in epochs[logged] if not np.isnan(e)})
+        groups = [values[logged & (epochs == e)] for e in labels]
+        return [int(e) for e in labels], groups
+    edges = np.linspace(np.nanmin(steps[logged]), np.nanmax(steps[logged]), n_groups + 1)
+    index = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, n_groups - 1)
+    labels, groups = [], []
+    for g in range(n_groups):
+        chosen = values[logged & (index == g)]
+        if len(chosen):
+            labels.append(g + 1)
+            groups.append(chosen)
+    return labels, groups
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    name: str
+    rows: int            # rows where the metric was logged
+    final: float         # last logged value
+    best: float          # min (or max for higher-is-better metrics)
+    best_step: float
+    at_best: float       # value at the run's reference best step (see summarize)
+
+
+def summarize(run, reference: str | None = None) -> tuple[list[MetricSummary], str | None, float]:
+    """Final, best and at-best-step values of every numeric metric of a run. The reference
+    metric (default: val_loss, eval_loss, else the first loss-like metric) defines the best
+    step; at_best is each metric's last logged value at or before that step."""
+    steps = run.column("step")
+    names = [n for n in run.columns if n not in ("step",)
+             and np.any(~np.isnan(run.metrics[n]))]
+    if reference is None:
+        for candidate in ("val_loss", "eval_loss", "validation_loss", "test_loss"):
+            if candidate in names:
+                reference = candidate
+                break
+        else:
+            losses = [n for n in names if "loss" in n.lower()]
+            reference = losses[0] if losses else None
+    best_step = np.nan
+    if reference is not None:
+        values = run.metrics[reference]
+        pick = np.nanargmax if higher_is_better(reference) else np.nanargmin
+        best_step = float(steps[pick(values)])
+    summaries = []
+    for name in names:
+        values = run.metrics[name]
+        logged = ~np.isnan(values)
+        pick = np.nanargmax if higher_is_better(name) else np.nanargmin
+        i = pick(values)
+        at_best = np.nan
+        if not np.isnan(best_step):
+            before = logged & (steps <= best_step)
+            if before.any():
+                at_best = float(values[np.flatnonzero(before)[-1]])
+        summaries.append(MetricSummary(name, int(logged.sum()),
+                                       float(values[np.flatnonzero(logged)[-1]]),
+                                       float(values[i]), float(steps[i]), at_best))
+    return summaries, reference, best_step
