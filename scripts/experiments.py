@@ -26,6 +26,7 @@ import numpy as np
 from figkit import Registry
 from figkit.annotate import legend_above, panel_title
 from figkit.cli import UsageError
+from figkit.numbers import spell
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, LINESTYLES, MUTED, PURPLE,
                             RED, SERIES_COLORS, YELLOW, tint)
 from figkit.registry import ROOT
@@ -166,7 +167,7 @@ def draw_dashboard(run: Run):
         ax.text(0.0, 1.0, "\n".join(lines), ha="left", va="top", fontsize=7,
                 transform=ax.transAxes, linespacing=1.3)
         ax.set_title("(f) Configuration", loc="left")
-        numbers.add(f"Rows{macro(run)}", len(run), ",d")
+        numbers.add(f"Rows{spell(run_label(run))}", len(run), ",d")
     return dashboard
 
 
@@ -329,12 +330,6 @@ def common_metric(runs, candidates) -> str:
 
 
 # ---- summary tables ------------------------------------------------------------------------------
-def macro(run: Run) -> str:
-    words = re.split(r"[^A-Za-z0-9]+", run.name)
-    digits = str.maketrans("0123456789", "ABCDEFGHIJ")
-    return "".join(w.capitalize() for w in words if w).translate(digits)
-
-
 def summary_text(run: Run) -> tuple[str, str]:
     """(printed table, LaTeX tabular) of final, best and at-best-step values of every metric."""
     summaries, reference, best_step = rs.summarize(run)

@@ -17,6 +17,7 @@ from matplotlib.colors import to_hex
 
 from figkit import Registry
 from figkit.annotate import arrow_props, legend_above, panel_title
+from figkit.numbers import spell
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED,
                             SEQUENTIAL_CMAP, YELLOW, series, tint)
 from figkit.registry import ROOT
@@ -289,14 +290,6 @@ def sweep_points(runs, key: str):
         s2 = ga.first_step_at_least(steps, r.column("val_acc"), 0.95)
         points.append((float(r.config[key]), s1, s2, float(steps[-1])))
     return sorted(points)
-
-
-DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
-
-
-def spell(value: float) -> str:
-    """A number as letters for a LaTeX macro name: 0.3 -> 'ZeroPointThree'."""
-    return "".join("Point" if ch == "." else DIGITS[int(ch)] for ch in f"{value:g}")
 
 
 def draw_sweep(ax, points, labels, numbers, prefix: str) -> None:

@@ -17,6 +17,7 @@ from matplotlib.patches import Polygon, Rectangle
 
 from figkit import Registry, diagram
 from figkit.annotate import arrow_props, legend_above, panel_title
+from figkit.numbers import spell
 from figkit.charts import grouped_bars, reference_lines
 from figkit.palette import (BLUE, CYAN, DIVERGING_CMAP, GREEN, GREY, INK, LIGHT, MUTED, PURPLE,
                             RED, SEQUENTIAL_CMAP, YELLOW, series, tint)
@@ -384,16 +385,8 @@ def rank_comparison(fig, numbers):
     ax_b.legend(loc="lower right", fontsize=7)
     numbers.add("ToyFullAccuracy", 100 * sweep.full_test_accuracy, ".0f")
     for rank, acc in zip(r, sweep.mean_test_accuracy):
-        numbers.add(f"ToyAccuracyRank{spell(rank)}", 100 * acc, ".0f")
+        numbers.add(f"ToyAccuracyRank{spell(int(rank))}", 100 * acc, ".0f")
     panel_title(ax_b, "b", "Toy model, sentiment")
-
-
-DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
-
-
-def spell(value) -> str:
-    """An integer as letters for a LaTeX macro name: 16 -> 'OneSix'."""
-    return "".join(DIGITS[int(ch)] for ch in str(int(value)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,6 +44,21 @@ def format_number(value: float, fmt: str) -> tuple[str, str]:
     return text, tex
 
 
+_DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+
+
+def spell(text) -> str:
+    """Any name or number as letters for a macro key: 0.3 -> 'ZeroPointThree',
+    'wd_0.3' -> 'WdZeroPointThree' (LaTeX macro names take letters only)."""
+    text = f"{text:g}" if isinstance(text, (int, float)) else str(text)
+    out = []
+    for word in re.split(r"[^A-Za-z0-9.]+", text):
+        for part in re.findall(r"[A-Za-z]+|[0-9]|\.", word):
+            out.append(_DIGITS[int(part)] if part.isdigit() else
+                       "Point" if part == "." else part.capitalize())
+    return "".join(out)
+
+
 class Numbers:
     """The annotated numbers of one figure, in the order they were added."""
 
