@@ -20,9 +20,9 @@ export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
-TOPICS := fine_tuning qlora grokking lora experiments
+TOPICS := fine_tuning qlora grokking lora sparse_training experiments
 #: Experiment recorders: scripts/runs/<name>.py records data/<name>/<run>/ (see `make data`).
-RECORDERS := grokking
+RECORDERS := grokking sparse_training
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
 SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py) \
           textwidth.txt

@@ -1,0 +1,310 @@
+"""Record the adaptive sample gating runs (:mod:`numerics.sparse`) into data/sparse_training/.
+
+    python scripts/runs/sparse_training.py            record runs that are missing or out of date
+    python scripts/runs/sparse_training.py --force    re-record every run
+    python scripts/runs/sparse_training.py --run gated_0.1 random_0.4
+    python scripts/runs/sparse_training.py --check    record nothing; exit 1 listing out-of-date runs
+    python scripts/runs/sparse_training.py --list
+
+A run is out of date when its config.json is missing or its ``code_hash`` differs from the
+hash of the current experiment code (this file, numerics/sparse.py, numerics/mlp.py) and the
+run's parameters.  Each run is written with :func:`figkit.runs.write_run`.
+
+The runs (all parameters in :data:`RUNS`; synthetic Gaussian-mixture task with 3 % label
+noise, see :mod:`numerics.sparse`).  Every run trains for the same number of steps
+(``epochs`` x ``n_train / batch_size``) on the same batches in the same order; what differs is
+which samples of a batch are back-propagated, and therefore the counted compute:
+
+* ``full``: every sample (compute 1, by definition).
+* ``gated_<t>``: PI-controlled loss threshold, target activation rate ``t`` in
+  :data:`TARGETS` (compute ``(1 + 2t) / 3`` of full: the scoring pass runs on every sample).
+* ``random_<r>``: a uniformly random share ``r`` of each batch, no scoring pass (compute
+  ``r``); ``r`` is each target (equal number of trained samples) and each target's
+  compute-matched rate ``(1 + 2t) / 3`` rounded to 4 decimals (equal expected compute;
+  0.1 -> 0.4 coincides with the equal-rate partner of 0.4).  :data:`PARTNERS` pairs them.
+* ``clean_*``: the same for ``full``, ``gated_0.1`` and its two random partners on the task
+  *without* label noise (an ablation: does loss-based selection fail only because of noise?).
+
+Hyperparameters (:data:`TASK`, :data:`TRAIN`), fixed before comparing the modes and shared by
+all of them: ``mean_scale`` 0.8 gives a Bayes accuracy of about 0.93 (a learnable task with
+overlap); 3 % label noise is the average label-error rate Northcutt et al. 2021 (arXiv
+2103.14749) found in common test sets; Adam with lr 3e-3 brings the full run to its plateau
+within the 20 epochs (in unrecorded trials lr 1e-3 was still improving at 20 epochs and 1e-2
+lost validation accuracy after an early peak); the controller gains were
+chosen on tracking alone (bias and spread of the rate, not accuracy): ``kp = 5``, ``ki = 1``,
+EMA weight 0.1, integral clamp 10 (never reached in the recorded runs).
+
+The seed-0 runs are logged at every step; ``<run>_s<k>`` (k = 1..4) repeat them with training
+seed k (initialisation, batch order, random selection; same data), logged once per epoch
+(its last step; cumulative counts stay exact) to keep the record small.  Only ``gated_0.1`` has checkpoints: the scores
+of a fixed probe set of training samples and the threshold at 5 log-spaced steps.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import dataclasses
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCRIPTS = Path(__file__).resolve().parents[1]
+if str(SCRIPTS) not in sys.path:  # run as `python scripts/runs/sparse_training.py`
+    sys.path.insert(0, str(SCRIPTS))
+
+from figkit import runs  # noqa: E402
+from numerics import sparse  # noqa: E402
+
+ROOT = SCRIPTS.parent
+DATA = ROOT / "data" / "sparse_training"
+SOURCES = (SCRIPTS / "runs" / "sparse_training.py", SCRIPTS / "numerics" / "sparse.py",
+           SCRIPTS / "numerics" / "mlp.py")
+
+# ---- the run specifications: every parameter of every run ------------------------------------
+TASK = {
+    "d_in": 20, "n_classes": 5, "clusters_per_class": 3, "mean_scale": 0.8, "class_decay": 0.6,
+    "label_noise": 0.03, "n_train": 8192, "n_val": 4096, "data_seed": 0,
+}
+TRAIN = {
+    "hidden": [64], "batch_size": 256, "epochs": 20, "lr": 3e-3, "beta1": 0.9, "beta2": 0.999,
+    "weight_decay": 0.0, "kp": 5.0, "ki": 1.0, "smoothing": 0.1, "integral_limit": 10.0,
+    "eval_every": 8, "log_every": 1, "probe_size": 1024, "n_checkpoints": 0, "seed": 0,
+}
+BASE = {**TASK, **TRAIN}
+TARGETS = (0.05, 0.1, 0.2, 0.4)
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def matched_rate(target: float) -> float:
+    """Random-selection rate with the compute of gating at ``target``, to 4 decimals."""
+    return round(sparse.compute_matched_rate(target), 4)
+
+
+def _spec(mode: str, rate: float, **changes) -> dict:
+    return {**BASE, "mode": mode, "rate": rate, **changes}
+
+
+MAIN: dict[str, dict] = {
+    "full": _spec("full", 1.0),
+    **{f"gated_{t:g}": _spec("gated", t) for t in TARGETS},
+    **{f"random_{r:g}": _spec("random", r)
+       for r in sorted({*TARGETS, *(matched_rate(t) for t in TARGETS)})},
+}
+MAIN["gated_0.1"]["n_checkpoints"] = 5
+CLEAN: dict[str, dict] = {
+    f"clean_{name}": {**MAIN[name], "label_noise": 0.0, "n_checkpoints": 0}
+    for name in ("full", "gated_0.1", "random_0.1", "random_0.4")
+}
+# For each gated target: the random run with the same activation rate and the one with the
+# same expected compute.
+PARTNERS: dict[str, dict[str, str]] = {
+    **{f"gated_{t:g}": {"equal_rate": f"random_{t:g}", "equal_compute": f"random_{matched_rate(t):g}"}
+       for t in TARGETS},
+    "clean_gated_0.1": {"equal_rate": "clean_random_0.1", "equal_compute": "clean_random_0.4"},
+}
+
+
+def replicas(name: str) -> list[str]:
+    """The run and its seed replicas, seed order."""
+    return [name if seed == 0 else f"{name}_s{seed}" for seed in SEEDS]
+
+
+RUNS: dict[str, dict] = {}
+for _name, _params in {**MAIN, **CLEAN}.items():
+    RUNS[_name] = _params
+    for _seed in SEEDS[1:]:
+        RUNS[f"{_name}_s{_seed}"] = {**_params, "seed": _seed, "n_checkpoints": 0,
+                                     "log_every": _params["n_train"] // _params["batch_size"]}
+
+_TASK_KEYS = tuple(f.name for f in dataclasses.fields(sparse.TaskConfig))
+_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(sparse.TrainConfig))
+
+
+def configs(params: dict) -> tuple[sparse.TaskConfig, sparse.TrainConfig]:
+    """The task and training configurations of a run specification."""
+    task = sparse.TaskConfig(**{k: params[k] for k in _TASK_KEYS})
+    fields = {k: params[k] for k in _TRAIN_KEYS}
+    return task, sparse.TrainConfig(**{**fields, "hidden": tuple(fields["hidden"])})
+
+
+def current_hash(params: dict) -> str:
+    """`figkit.runs.code_hash` of the experiment sources and one run's parameters."""
+    return runs.code_hash(SOURCES, params)
+
+
+def status(name: str, data: Path = DATA) -> str:
+    """'ok', 'missing' (no config.json) or 'stale' (recorded with other code or parameters)."""
+    path = Path(data) / name / runs.CONFIG
+    if not path.is_file():
+        return "missing"
+    try:
+        recorded = runs.load_run(path.parent).config.get("code_hash")
+    except runs.RunError:
+        return "stale"
+    return "ok" if recorded == current_hash(RUNS[name]) else "stale"
+
+
+def _last_third(values: np.ndarray, steps: np.ndarray, total: int) -> np.ndarray:
+    keep = (steps > total - total // 3) & ~np.isnan(values)
+    return values[keep]
+
+
+def record(name: str, params: dict, data: Path = DATA) -> dict:
+    """Train one run and write it with `figkit.runs.write_run`; return its config."""
+    task_cfg, cfg = configs(params)
+    task = sparse.make_task(task_cfg)
+    result = sparse.train(task_cfg, cfg, task)
+    m = result.metrics
+    shape = sparse.sizes(task_cfg, cfg)
+    steps_per_epoch = task_cfg.n_train // cfg.batch_size
+    config = {
+        "name": name,
+        **params,
+        "task": "SYNTHETIC: Gaussian mixture, n_classes classes x clusters_per_class unit-variance "
+                "clusters in d_in dimensions, means ~ N(0, mean_scale^2 I), class priors "
+                "p_k ∝ class_decay^k, a label_noise share of training labels flipped to another "
+                "class uniformly; validation labels clean",
+        "model": f"MLP {' -> '.join(map(str, shape))}, ReLU, softmax cross-entropy; float64; "
+                 "numerics.mlp (He init hidden, Xavier output)",
+        "optimizer": "Adam (numerics.mlp.Adam), gradient = mean over the trained samples of the "
+                     "batch; no update when none is trained",
+        "selection": {
+            "full": "every sample; one forward pass (no separate scoring pass)",
+            "gated": "scoring forward pass on every sample, score = its cross-entropy; trained iff "
+                     "score > threshold; the backward pass reuses the scoring activations",
+            "random": "each sample trained independently with probability rate; forward and "
+                      "backward on the chosen samples only, no scoring pass",
+        }[cfg.mode],
+        "controller": "PI on log threshold: rbar = (1-smoothing) rbar + smoothing rate (rbar_0 = "
+                      "target); e = rbar - target; I = clip(I + e, +-integral_limit); log theta = "
+                      "log theta_0 + kp e + ki I; theta_0 = (1-target) quantile of step 1's scores"
+                      if cfg.mode == "gated" else None,
+        "budget": "same number of steps and the same batches for every run; compute counted",
+        "flop_convention": "forward per sample: dense 2*d_in*d_out + d_out (bias), ReLU 1 per "
+                           "hidden unit, softmax cross-entropy 3 per logit; backward = 2 x forward "
+                           "(Kaplan et al. 2020, arXiv 2001.08361); validation not counted",
+        "sizes": shape,
+        "forward_flops_per_sample": sparse.forward_flops(shape),
+        "backward_flops_per_sample": sparse.backward_flops(shape),
+        "steps": result.steps,
+        "steps_per_epoch": steps_per_epoch,
+        "full_flops_per_epoch": steps_per_epoch * cfg.batch_size
+                                * (sparse.forward_flops(shape) + sparse.backward_flops(shape)),
+        "expected_flops_fraction_of_full": sparse.gated_cost_fraction(cfg.rate)
+                                           if cfg.mode == "gated" else cfg.rate,
+        "bayes_val_acc": task.bayes_val_acc,
+        "train_label_noise_share": float(task.noisy.mean()),
+        "val_class_shares": np.bincount(task.y_val, minlength=task_cfg.n_classes).astype(int).tolist(),
+        "log_schedule": "row 0 = initialisation, then every log_every-th step and the last; "
+                        "val_* after the step's update, every eval_every steps and the last",
+        "final_val_acc": float(m["val_acc"][-1]),
+        "final_val_balanced_acc": float(m["val_balanced_acc"][-1]),
+        "final_val_loss": float(m["val_loss"][-1]),
+        **result.stats,
+        "checkpoint_steps": sorted(result.checkpoints),
+        "checkpoint_keys": {
+            "scores": "cross-entropy of each probe sample (the first probe_size training samples, "
+                      "noisy labels) under the parameters that scored that step",
+            "threshold": "the threshold used at that step, shape (1,)",
+            "noisy": "1 where the probe sample's training label was flipped",
+            "labels": "the probe samples' training labels"} if result.checkpoints else {},
+        "wall_time_s": round(result.wall_time, 2),
+        "machine": {"numpy": np.__version__, "python": platform.python_version(),
+                    "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+        "code_hash": current_hash(params),
+    }
+    if cfg.mode == "gated":
+        smoothed = _last_third(m["activation_rate_smoothed"], m["step"], result.steps)
+        config["smoothed_rate_last_third_mean"] = float(smoothed.mean())
+        config["smoothed_rate_last_third_std"] = float(smoothed.std())
+        config["final_threshold"] = float(m["threshold"][-1])
+    runs.write_run(Path(data) / name, config, m, result.checkpoints)
+    return config
+
+
+def _record_task(task: tuple[str, Path]) -> dict:
+    name, data = task
+    return record(name, RUNS[name], data)
+
+
+def _reuse_freed_memory() -> None:
+    """Speed only, results unchanged: let glibc keep freed numpy buffers instead of unmapping
+    them after every step."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _line(config: dict) -> str:
+    extra = (f", rate(last third) {config['smoothed_rate_last_third_mean']:.4f}"
+             if config["mode"] == "gated" else "")
+    return (f"{config['name']:22s} val_acc {config['final_val_acc']:.4f}, "
+            f"{config['flops_total']:.4g} FLOPs ({config['flops_fraction_of_full']:.3f} of full)"
+            f"{extra}, wall {config['wall_time_s']:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit code (0, 1 for --check with stale runs, 2 usage)."""
+    parser = argparse.ArgumentParser(prog="sparse_training.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="re-record every selected run")
+    parser.add_argument("--run", nargs="+", metavar="NAME", help="only these runs")
+    parser.add_argument("--check", action="store_true",
+                        help="record nothing; exit 1 listing runs that are missing or stale")
+    parser.add_argument("--list", action="store_true", help="list the runs and their status")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                        help="runs trained in parallel processes (default: 2)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="output folder (default: data/sparse_training)")
+    args = parser.parse_args(argv)
+    names = list(dict.fromkeys(args.run or RUNS))
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        print(f"sparse_training.py: unknown run(s) {', '.join(unknown)}; known: {', '.join(RUNS)}",
+              file=sys.stderr)
+        return 2
+    if args.list or args.check:
+        states = {name: status(name, args.data) for name in names}
+        if args.list:
+            for name in names:
+                p = RUNS[name]
+                print(f"{name:22s} {states[name]:8s} mode={p['mode']} rate={p['rate']} "
+                      f"label_noise={p['label_noise']} seed={p['seed']}")
+            return 0
+        bad = [name for name in names if states[name] != "ok"]
+        for name in bad:
+            print(f"{name}: {states[name]} (recorded code_hash differs from the current code)"
+                  if states[name] == "stale" else f"{name}: missing")
+        return 1 if bad else 0
+
+    todo = [n for n in names if args.force or status(n, args.data) != "ok"]
+    for name in names:
+        if name not in todo:
+            print(f"{name:22s} up to date")
+    if not todo:
+        return 0
+    _reuse_freed_memory()
+    start = time.perf_counter()
+    tasks = [(name, args.data) for name in todo]
+    jobs = max(1, min(args.jobs, len(tasks)))
+    if jobs > 1:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for config in pool.imap_unordered(_record_task, tasks):
+                print(_line(config), flush=True)
+    else:
+        for task in tasks:
+            print(_line(_record_task(task)), flush=True)
+    print(f"recorded {len(todo)} run(s) in {time.perf_counter() - start:.1f} s -> {args.data}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
