@@ -25,6 +25,7 @@ import numpy as np
 
 from figkit import Registry
 from figkit.annotate import legend_above, panel_title
+from figkit.charts import log_if_wide
 from figkit.cli import UsageError
 from figkit.numbers import spell
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, LINESTYLES, MUTED, PURPLE,
@@ -34,9 +35,10 @@ from figkit.runs import MissingConfigWarning, Run, RunError, discover_runs, load
 from numerics import run_stats as rs
 
 TOPIC = "experiments"
-#: The project's own recorded runs shown by default: the main grokking run, and the
-#: weight-decay sweep for the comparison figures.
-DEFAULT_RUNS = ("grokking/main",)
+#: The project's own recorded runs shown by default: the main grokking run and the gated
+#: sparse-training run, each with its own dashboards; the comparison figures set the grokking
+#: weight-decay sweep beside the main grokking run.
+DEFAULT_RUNS = ("grokking/main", "sparse_training/gated_0.1")
 DEFAULT_COMPARISON = "grokking/wd_*"
 MAX_COMPARED = 8
 
@@ -44,6 +46,13 @@ MAX_COMPARED = 8
 def display(name: str) -> str:
     """A metric or run name as text: the TeX text font prints '_' as an accent."""
     return name.replace("_", " ")
+
+
+def panel_name(name: str, width: int = 20) -> str:
+    """A metric name as a small panel's title, wrapped to fit a third of a narrow page."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(display(name), width))
 
 
 def slug(name: str) -> str:
@@ -108,7 +117,7 @@ def note(ax, text: str) -> None:
             transform=ax.transAxes, wrap=False)
 
 
-def config_lines(config: dict, limit: int = 9) -> list[str]:
+def config_lines(config: dict, limit: int = 9, width: int = 34) -> list[str]:
     """Scalar configuration entries as 'key: value' lines, the first `limit` in key order."""
     lines = []
     for key in sorted(config):
@@ -117,7 +126,7 @@ def config_lines(config: dict, limit: int = 9) -> list[str]:
             continue
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
         text = re.sub(r"[\"<>\\\\_{|}~]", " ", f"{key}: {text}")
-        lines.append(text if len(text) <= 34 else text[:33] + "...")
+        lines.append(text if len(text) <= width else text[:width - 3] + "...")
     return lines[:limit]
 
 
@@ -131,7 +140,7 @@ def draw_dashboard(run: Run):
             for i, name in enumerate(losses[:4]):
                 color, linestyle = loss_style(name, i)
                 plot_metric(ax, run, name, color, label=display(name), linestyle=linestyle)
-            ax.set_yscale("log")
+            log_if_wide(ax, np.concatenate([run.series(n)[1] for n in losses[:4]]))
             ax.set_xlabel("step")
             legend_above(fig, ax, ncols=4, narrow_ncols=2, fontsize=7)
             panel_title(ax, "a", "Loss")
@@ -144,26 +153,39 @@ def draw_dashboard(run: Run):
                 steps, values = run.series(name)
                 color, linestyle = loss_style(name, i)
                 ax.plot(*rs.downsample(steps, np.exp(values)), color=color, ls=linestyle)
-            ax.set_yscale("log")
+            log_if_wide(ax, np.exp(np.concatenate([run.series(n)[1] for n in lm[:4]])))
             ax.set_xlabel("step")
             panel_title(ax, "b", "Perplexity, exp(loss)")
         else:
-            note(ax, "perplexity: the loss is not\na language-model loss")
-        for ax, letter, title, candidates in (
-                (axes[2], "c", "Learning rate", ("learning_rate", "lr")),
-                (axes[3], "d", "Gradient norm", ("grad_norm", "gradient_norm")),
-                (axes[4], "e", "Throughput", ("tokens_per_second", "samples_per_second"))):
-            name = first_of(run, *candidates)
+            note(ax, "no perplexity: not a\nlanguage-model loss")
+        standard = [("Learning rate", ("learning_rate", "lr")),
+                    ("Gradient norm", ("grad_norm", "gradient_norm")),
+                    ("Throughput", ("tokens_per_second", "samples_per_second"))]
+        shown = [(title, first_of(run, *names)) for title, names in standard]
+        missing = [title.lower() for title, name in shown if name is None]
+        # Slots of metrics this run did not log show the run's other metrics instead.
+        used = set(losses) | {name for _, name in shown if name}
+        others = iter([m for m in numeric_metrics(run)[0]
+                       if m not in used and m not in rs.BOOKKEEPING
+                       and not m.startswith(("samples_", "flops_"))])
+        for ax, letter, (title, name) in zip(axes[2:5], "cde", shown):
             if name is None:
-                note(ax, f"{title.lower()}: not logged")
+                name = next(others, None)
+                title = panel_name(name, 16).capitalize() if name else None
+            if name is None:
+                note(ax, "nothing else logged")
                 continue
             plot_metric(ax, run, name, BLUE, raw=name != "learning_rate")
             ax.set_xlabel("step")
-            ax.set_ylabel(name.replace("_", " "))
             panel_title(ax, letter, title)
         ax = axes[5]
         ax.set_axis_off()
-        lines = config_lines(run.config) or ["no config.json"]
+        width = int(6 * fig.get_figwidth()) - 2  # characters that fit a third of the figure
+        lines = config_lines(run.config, limit=6, width=width) or ["no config.json"]
+        if missing:
+            import textwrap
+
+            lines += [""] + textwrap.wrap("not logged: " + ", ".join(missing), width)
         ax.text(0.0, 1.0, "\n".join(lines), ha="left", va="top", fontsize=7,
                 transform=ax.transAxes, linespacing=1.3)
         ax.set_title("(f) Configuration", loc="left")
@@ -180,11 +202,10 @@ def draw_training_curves(run: Run):
         axes = np.atleast_1d(fig.subplots(math.ceil(n / cols), cols)).ravel()
         for ax, name in zip(axes, logged):
             plot_metric(ax, run, name, BLUE)
-            ax.set_title(name.replace("_", " "), loc="left")
+            ax.set_title(panel_name(name), loc="left")
             ax.set_xlabel("step")
-            values = run.series(name)[1]
-            if name.lower().endswith("loss") and np.all(values > 0):
-                ax.set_yscale("log")
+            if "loss" in name.lower():
+                log_if_wide(ax, run.series(name)[1])
         for ax in axes[len(logged):]:
             ax.set_axis_off()
         if empty:
@@ -213,7 +234,7 @@ def draw_loss_distribution(run: Run):
         ax.set_xlabel("epoch" if by_epoch else "tenth of the run (by step)")
         ax.set_ylabel(name.replace("_", " "))
         if positive:
-            ax.set_yscale("log")
+            log_if_wide(ax, np.concatenate(groups))
     return loss_distribution
 
 
@@ -283,9 +304,9 @@ def draw_comparison_dashboard(runs: list[Run]):
             style = run_style(i)
             plot_metric(ax_curve, run, metric, style["color"], label=display(run_label(run)),
                         linestyle=style["linestyle"], raw=False)
-        ax_curve.set_yscale("log")
+        log_if_wide(ax_curve, np.concatenate([r.series(metric)[1] for r in runs]))
         ax_curve.set_xlabel("step")
-        ax_curve.set_ylabel(metric.replace("_", " "))
+        ax_curve.set_ylabel(display(metric))
         panel_title(ax_curve, "a", metric.replace("_", " ").capitalize())
         best = [np.nanmin(run.column(metric)) for run in runs]
         rows = np.arange(len(runs))[::-1]
@@ -314,7 +335,7 @@ def draw_training_curves_comparison(runs: list[Run]):
                 plot_metric(ax, run, name, style["color"], label=display(run_label(run)),
                             linestyle=style["linestyle"], raw=False)
             ax.set_xscale("symlog", linthresh=10)
-            ax.set_title(name.replace("_", " "), loc="left")
+            ax.set_title(panel_name(name), loc="left")
             ax.set_xlabel("step")
         for ax in axes[len(shared):]:
             ax.set_axis_off()
@@ -394,8 +415,8 @@ def default_runs() -> tuple[list[Run], list[Run]]:
     data = ROOT / "data"
     runs = [load_run(data / name) for name in DEFAULT_RUNS if (data / name).is_dir()]
     base, pattern = DEFAULT_COMPARISON.split("/")
-    compared = [load_run(p) for p in discover_runs(data / base, pattern)][:MAX_COMPARED]
-    return runs, compared + runs
+    compared = [load_run(p) for p in discover_runs(data / base, pattern)]
+    return runs, (compared + [runs[0]])[:MAX_COMPARED]
 
 
 FIGURES = build_registry(*default_runs())

@@ -16,6 +16,7 @@ from matplotlib.ticker import LogLocator, NullFormatter
 
 from figkit import Registry, diagram
 from figkit.annotate import arrow_props, legend_above, panel_title
+from figkit.charts import log_if_wide
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED, YELLOW,
                             series, tint)
 from figkit.registry import ROOT
@@ -95,8 +96,7 @@ def training_results(fig, numbers):
     for r, style, label in ((full, f_style, "full"), (gated, g_style, "gated")):
         steps, loss = r.series("train_loss")
         ax.plot(steps, loss, color=style["color"], ls=style["linestyle"], lw=0.6, label=label)
-    ax.set_yscale("log")
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    log_if_wide(ax, np.concatenate([r.series("train_loss")[1] for r in (full, gated)]))
     ax.set_xlabel("step")
     panel_title(ax, "a", "Training loss")
 

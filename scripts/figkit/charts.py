@@ -37,3 +37,17 @@ def reference_lines(ax, lines, horizontal: bool = True, fontsize: float = 7):
             ax.axvline(value, color=INK, lw=0.5, ls=":")
             ax.text(value, 1.01, label, transform=ax.get_xaxis_transform(), va="bottom",
                     ha="center", fontsize=fontsize, rotation=90)
+
+
+def log_if_wide(ax, values, axis: str = "y", decades: float = 1.3) -> bool:
+    """A log scale when the positive `values` span more than `decades` decades (labels on the
+    decades only), a linear one otherwise, so that no axis is left without tick labels."""
+    from matplotlib.ticker import NullFormatter
+
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    wide = len(values) > 0 and values.min() > 0 and np.log10(values.max() / values.min()) > decades
+    if wide:
+        getattr(ax, f"set_{axis}scale")("log")
+        getattr(ax, f"{axis}axis").set_minor_formatter(NullFormatter())
+    return wide
