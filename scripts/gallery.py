@@ -55,7 +55,8 @@ def main(argv=None) -> int:
             return 1
         print(f"{GALLERY.relative_to(ROOT)} matches the code.")
         return 0
-    write_atomic(GALLERY, text)
+    if not write_atomic(GALLERY, text):
+        GALLERY.touch()  # unchanged: still mark it up to date for make
     count = text.count(b"\n### ")
     print(f"{GALLERY.relative_to(ROOT)}: {count} figures")
     return 0

@@ -1,0 +1,197 @@
+"""Record the transformer grokking run (:mod:`numerics.transformer`) into data/grokking_transformer/.
+
+    python scripts/runs/grokking_transformer.py            record runs missing or out of date
+    python scripts/runs/grokking_transformer.py --force    re-record every run
+    python scripts/runs/grokking_transformer.py --run main
+    python scripts/runs/grokking_transformer.py --check    record nothing; exit 1 listing stale runs
+    python scripts/runs/grokking_transformer.py --list
+
+A run is out of date when its config.json is missing or its ``code_hash`` differs from the hash
+of the current experiment code (this file, numerics/transformer.py, numerics/modular.py,
+numerics/mlp.py) and the run's parameters.  Recorded with OPENBLAS_NUM_THREADS=1 (the
+recorded config says which).
+
+The run ``main`` (all parameters in :data:`RUNS`): a one-layer, 4-head transformer without
+LayerNorm on ``a b =``, full-batch AdamW (weight decay 1, betas 0.9/0.98), float32, trained for
+a fixed ``max_steps``; the train/validation split and the log schedule are those of the MLP
+grokking runs (:func:`numerics.modular.split`, :func:`numerics.modular.is_logged`).
+Checkpoints at step 0 and ``n_checkpoints - 1`` log-spaced steps up to the last step
+(:func:`numerics.modular.log_spaced_checkpoints`) hold :func:`numerics.transformer.checkpoint`;
+the config's ``checkpoint_keys`` describes every key.  The config also holds
+``train_acc_0.99_step`` and ``val_acc_0.95_step`` (first logged step; null: never).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCRIPTS = Path(__file__).resolve().parents[1]
+if str(SCRIPTS) not in sys.path:  # run as `python scripts/runs/grokking_transformer.py`
+    sys.path.insert(0, str(SCRIPTS))
+
+from figkit import runs  # noqa: E402
+from numerics import modular, transformer  # noqa: E402
+from runs.grokking import _reuse_freed_memory  # noqa: E402
+
+ROOT = SCRIPTS.parent
+DATA = ROOT / "data" / "grokking_transformer"
+SOURCES = (SCRIPTS / "runs" / "grokking_transformer.py", SCRIPTS / "numerics" / "transformer.py",
+           SCRIPTS / "numerics" / "modular.py", SCRIPTS / "numerics" / "mlp.py")
+
+TOP_K = 3  # frequencies counted by head_fourier_share
+
+MAIN = {
+    "p": 53, "d": 64, "n_heads": 4, "d_mlp": 256, "train_fraction": 0.4,
+    "lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98,
+    "init_scale": 1.0, "seed": 0, "max_steps": 8000, "dtype": "float32",
+    "n_checkpoints": 12,
+}
+RUNS: dict[str, dict] = {"main": MAIN}
+
+CHECKPOINT_KEYS = {
+    "attention": "(H, 3) attention probabilities of the final '=' position (the only query read "
+                 "out) to positions a, b, '=', averaged over all p*p pairs",
+    "W_E": "(p, d) token embeddings of the numbers 0..p-1 (the '=' row left out)",
+    "W_pos": "(3, d) position embeddings",
+    "head_freq_power": "(H, (p-1)/2) per head h and frequency k=1..(p-1)/2: power of the head's "
+                       "contribution c_h(a,b) = z_h(a,b) W_O[h] to the final residual over all "
+                       "p*p pairs, mean over pairs removed, 2-D DFT over (a,b) per residual "
+                       "dimension, |F|^2 summed over dimensions and over the 8 components "
+                       "(k1,k2) in {0,k,-k}^2 minus (0,0)",
+    "head_fourier_share": f"(H,) sum of the top {TOP_K} entries of head_freq_power over the "
+                          "head's total centred power (all p*p-1 non-constant components)",
+    "head_contribution_norm": "(H,) root mean square over pairs of ||c_h(a,b)||",
+}
+
+
+def transformer_config(params: dict) -> transformer.TransformerConfig:
+    return transformer.TransformerConfig(**{k: v for k, v in params.items() if k != "n_checkpoints"})
+
+
+def current_hash(params: dict) -> str:
+    return runs.code_hash(SOURCES, params)
+
+
+def status(name: str, data: Path = DATA) -> str:
+    """'ok', 'missing' (no config.json) or 'stale' (recorded with other code or parameters)."""
+    path = Path(data) / name / runs.CONFIG
+    if not path.is_file():
+        return "missing"
+    try:
+        recorded = runs.load_run(path.parent).config.get("code_hash")
+    except runs.RunError:
+        return "stale"
+    return "ok" if recorded == current_hash(RUNS[name]) else "stale"
+
+
+def record(name: str, params: dict, data: Path = DATA) -> dict:
+    """Train one run and write it with `figkit.runs.write_run`; return its config."""
+    cfg = transformer_config(params)
+    steps = modular.log_spaced_checkpoints(cfg.max_steps, params["n_checkpoints"])
+    split = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
+    result = transformer.train(cfg, steps, split, top_k=TOP_K)
+    m = result.metrics
+    config = {
+        "name": name,
+        "task": "(a + b) mod p, all p*p pairs; seeded random train/validation split "
+                "(numerics.modular.split)",
+        "model": "tokens 'a b =' (vocab p+1); W_E + W_pos; one causal attention layer, H heads, "
+                 "read at the final position (= full attention there); residual; ReLU MLP with "
+                 "residual; no LayerNorm; W_U at the final position -> p logits",
+        "optimizer": "AdamW, full batch (numerics.mlp.Adam, decoupled decay on all parameters)",
+        "loss": "mean softmax cross-entropy",
+        **dataclasses.asdict(cfg),
+        "n_checkpoints": params["n_checkpoints"],
+        "n_train": int(len(split.y_train)),
+        "n_val": int(len(split.y_val)),
+        "log_schedule": "every step below 100, every 10 below 10000, then every 100; "
+                        "metrics after `step` optimizer steps (0 = initialisation)",
+        "stopped_reason": result.stopped_reason,
+        "steps": result.steps,
+        "train_acc_0.99_step": modular.first_step(m["step"], m["train_acc"], 0.99),
+        "val_acc_0.95_step": modular.first_step(m["step"], m["val_acc"], modular.THRESHOLD),
+        "checkpoint_steps": sorted(result.checkpoints),
+        "checkpoint_keys": CHECKPOINT_KEYS,
+        "wall_time_s": round(result.wall_time, 2),
+        "machine": {"numpy": np.__version__, "python": platform.python_version(),
+                    "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+        "code_hash": current_hash(params),
+    }
+    runs.write_run(Path(data) / name, config, m, result.checkpoints)
+    return config
+
+
+def _record_task(task: tuple[str, Path]) -> dict:
+    name, data = task
+    return record(name, RUNS[name], data)
+
+
+def _line(config: dict) -> str:
+    s1, s2 = config["train_acc_0.99_step"], config["val_acc_0.95_step"]
+    return (f"{config['name']:10s} train>=99% at {s1}, val>=95% at {s2}, {config['steps']} steps "
+            f"({config['stopped_reason']}), wall {config['wall_time_s']:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit code (0, 1 for --check with stale runs, 2 usage)."""
+    parser = argparse.ArgumentParser(prog="grokking_transformer.py",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="re-record every selected run")
+    parser.add_argument("--run", nargs="+", metavar="NAME", help="only these runs")
+    parser.add_argument("--check", action="store_true",
+                        help="record nothing; exit 1 listing runs that are missing or stale")
+    parser.add_argument("--list", action="store_true", help="list the runs and their status")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                        help="runs trained in parallel processes (default: 2)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="output folder (default: data/grokking_transformer)")
+    args = parser.parse_args(argv)
+    names = list(dict.fromkeys(args.run or RUNS))
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        print(f"grokking_transformer.py: unknown run(s) {', '.join(unknown)}; "
+              f"known: {', '.join(RUNS)}", file=sys.stderr)
+        return 2
+    if args.list or args.check:
+        states = {name: status(name, args.data) for name in names}
+        if args.list:
+            for name in names:
+                print(f"{name:10s} {states[name]:8s} {RUNS[name]}")
+            return 0
+        bad = [name for name in names if states[name] != "ok"]
+        for name in bad:
+            print(f"{name}: {states[name]} (recorded code_hash differs from the current code)"
+                  if states[name] == "stale" else f"{name}: missing")
+        return 1 if bad else 0
+
+    todo = [n for n in names if args.force or status(n, args.data) != "ok"]
+    for name in names:
+        if name not in todo:
+            print(f"{name:10s} up to date")
+    if not todo:
+        return 0
+    _reuse_freed_memory()
+    start = time.perf_counter()
+    tasks = [(name, args.data) for name in todo]
+    jobs = max(1, min(args.jobs, len(tasks)))
+    if jobs > 1:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for config in pool.imap_unordered(_record_task, tasks):
+                print(_line(config), flush=True)
+    else:
+        for task in tasks:
+            print(_line(_record_task(task)), flush=True)
+    print(f"recorded {len(todo)} run(s) in {time.perf_counter() - start:.1f} s -> {args.data}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
