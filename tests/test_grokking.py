@@ -71,3 +71,18 @@ def test_sweep_captions():
     assert fractions[0][2] is None  # the smallest fraction does not generalize in budget
     decays = grokking.sweep_points(grokking.sweep("wd_") + [grokking.run("main")], "weight_decay")
     assert decays[0][0] == 0 and decays[0][2] is None and decays[0][1] is not None
+
+
+def test_the_recorded_transformer_groks_and_its_heads_specialize():
+    phases = grokking.transformer_phases()
+    run = grokking.transformer_run()
+    steps, val = run.column("step"), run.column("val_acc")
+    assert phases.s2 >= 5 * phases.s1 and np.all(val[steps < phases.s2] < 0.95)
+    first, last = (run.load_checkpoint(s) for s in (min(run.checkpoints), max(run.checkpoints)))
+    # attention from "=": uniform at the start, about half on each operand at the end
+    assert np.allclose(first["attention"], 1 / 3, atol=0.02)
+    assert np.allclose(last["attention"][:, :2], 0.5, atol=0.05)
+    # each head dominated by one frequency at the end, and its top-3 share grew
+    power = last["head_freq_power"]
+    assert np.all(power.max(axis=1) / power.sum(axis=1) > 0.5)
+    assert np.all(last["head_fourier_share"] > 2 * first["head_fourier_share"])

@@ -244,7 +244,7 @@ def checkpoint(params: Params, cfg: TransformerConfig, top_k: int = 3) -> dict[s
     attn, contrib = head_contributions(params, cfg.n_heads)
     power = frequency_power(contrib)
     return {
-        "attention": attn.mean(axis=(0, 1)).T.copy(),             # (H, 3)
+        "attention": attn.mean(axis=(0, 1)),                      # (H, 3)
         "W_E": params[0]["W_E"][: cfg.p].astype(np.float64),       # (p, d)
         "W_pos": params[0]["W_pos"].astype(np.float64),
         "head_freq_power": power,                                   # (H, (p-1)/2)
