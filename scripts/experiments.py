@@ -419,7 +419,17 @@ def default_runs() -> tuple[list[Run], list[Run]]:
     return runs, (compared + [runs[0]])[:MAX_COMPARED]
 
 
-FIGURES = build_registry(*default_runs())
+@lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    """The figures of the project's own runs (built on first use: a user's runs never pay for
+    loading them)."""
+    return build_registry(*default_runs())
+
+
+def __getattr__(name: str):
+    if name == "FIGURES":  # the registry every topic module exposes
+        return default_registry()
+    raise AttributeError(name)
 
 
 def main(argv=None) -> int:
@@ -447,11 +457,11 @@ def main(argv=None) -> int:
             rest += [option, *(value if isinstance(value, list) else [value])]
     if own.help:
         print(__doc__)
-        return FIGURES.main(["--help"])
+        return default_registry().main(["--help"])
     if not own.runs and own.discover is None:
         for run in default_runs()[0]:
             print(summary_text(run)[0])
-        return FIGURES.main(rest)
+        return default_registry().main(rest)
     try:
         paths = list(own.runs)
         if own.discover is not None:
