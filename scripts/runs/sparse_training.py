@@ -41,15 +41,10 @@ of a fixed probe set of training samples and the threshold at 5 log-spaced steps
 """
 from __future__ import annotations
 
-import argparse
-import ctypes
-import ctypes.util
 import dataclasses
-import multiprocessing
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +54,7 @@ if str(SCRIPTS) not in sys.path:  # run as `python scripts/runs/sparse_training.
     sys.path.insert(0, str(SCRIPTS))
 
 from figkit import runs  # noqa: E402
+from runs import recorder  # noqa: E402
 from numerics import sparse  # noqa: E402
 
 ROOT = SCRIPTS.parent
@@ -139,15 +135,8 @@ def current_hash(params: dict) -> str:
 
 
 def status(name: str, data: Path = DATA) -> str:
-    """'ok', 'missing' (no config.json) or 'stale' (recorded with other code or parameters)."""
-    path = Path(data) / name / runs.CONFIG
-    if not path.is_file():
-        return "missing"
-    try:
-        recorded = runs.load_run(path.parent).config.get("code_hash")
-    except runs.RunError:
-        return "stale"
-    return "ok" if recorded == current_hash(RUNS[name]) else "stale"
+    """'ok', 'missing' or 'stale'; see runs.recorder.Experiment.status."""
+    return EXPERIMENT.status(name, data)
 
 
 def _last_third(values: np.ndarray, steps: np.ndarray, total: int) -> np.ndarray:
@@ -228,20 +217,9 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
     return config
 
 
-def _record_task(task: tuple[str, Path]) -> dict:
-    name, data = task
-    return record(name, RUNS[name], data)
-
-
-def _reuse_freed_memory() -> None:
-    """Speed only, results unchanged: let glibc keep freed numpy buffers instead of unmapping
-    them after every step."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
+def _describe(name: str, params: dict) -> str:
+    return (f"mode={params['mode']} rate={params['rate']} label_noise={params['label_noise']} "
+            f"seed={params['seed']}")
 
 
 def _line(config: dict) -> str:
@@ -252,58 +230,13 @@ def _line(config: dict) -> str:
             f"{extra}, wall {config['wall_time_s']:.1f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The command line; returns the exit code (0, 1 for --check with stale runs, 2 usage)."""
-    parser = argparse.ArgumentParser(prog="sparse_training.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--force", action="store_true", help="re-record every selected run")
-    parser.add_argument("--run", nargs="+", metavar="NAME", help="only these runs")
-    parser.add_argument("--check", action="store_true",
-                        help="record nothing; exit 1 listing runs that are missing or stale")
-    parser.add_argument("--list", action="store_true", help="list the runs and their status")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
-                        help="runs trained in parallel processes (default: 2)")
-    parser.add_argument("--data", type=Path, default=DATA,
-                        help="output folder (default: data/sparse_training)")
-    args = parser.parse_args(argv)
-    names = list(dict.fromkeys(args.run or RUNS))
-    unknown = [n for n in names if n not in RUNS]
-    if unknown:
-        print(f"sparse_training.py: unknown run(s) {', '.join(unknown)}; known: {', '.join(RUNS)}",
-              file=sys.stderr)
-        return 2
-    if args.list or args.check:
-        states = {name: status(name, args.data) for name in names}
-        if args.list:
-            for name in names:
-                p = RUNS[name]
-                print(f"{name:22s} {states[name]:8s} mode={p['mode']} rate={p['rate']} "
-                      f"label_noise={p['label_noise']} seed={p['seed']}")
-            return 0
-        bad = [name for name in names if states[name] != "ok"]
-        for name in bad:
-            print(f"{name}: {states[name]} (recorded code_hash differs from the current code)"
-                  if states[name] == "stale" else f"{name}: missing")
-        return 1 if bad else 0
+EXPERIMENT = recorder.Experiment("sparse_training.py", RUNS, DATA, SOURCES, record, _line,
+                                 describe=_describe)
 
-    todo = [n for n in names if args.force or status(n, args.data) != "ok"]
-    for name in names:
-        if name not in todo:
-            print(f"{name:22s} up to date")
-    if not todo:
-        return 0
-    _reuse_freed_memory()
-    start = time.perf_counter()
-    tasks = [(name, args.data) for name in todo]
-    jobs = max(1, min(args.jobs, len(tasks)))
-    if jobs > 1:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for config in pool.imap_unordered(_record_task, tasks):
-                print(_line(config), flush=True)
-    else:
-        for task in tasks:
-            print(_line(_record_task(task)), flush=True)
-    print(f"recorded {len(todo)} run(s) in {time.perf_counter() - start:.1f} s -> {args.data}")
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (runs.recorder): --force, --run, --check, --list, --jobs, --data."""
+    return recorder.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":
