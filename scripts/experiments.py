@@ -195,6 +195,7 @@ def draw_dashboard(run: Run):
 
 def draw_training_curves(run: Run):
     logged, empty = numeric_metrics(run)
+    logged = [m for m in logged if m != "epoch"]  # the clock, not a metric
 
     def training_curves(fig, numbers):
         n = max(len(logged), 1)
@@ -323,8 +324,8 @@ def draw_comparison_dashboard(runs: list[Run]):
 
 
 def draw_training_curves_comparison(runs: list[Run]):
-    shared = [m for m in numeric_metrics(runs[0])[0]
-              if all(m in numeric_metrics(r)[0] for r in runs[1:])][:6]
+    shared = [m for m in numeric_metrics(runs[0])[0] if m != "epoch"
+              and all(m in numeric_metrics(r)[0] for r in runs[1:])][:6]
 
     def training_curves_comparison(fig, numbers):
         cols = 3
