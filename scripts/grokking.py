@@ -54,12 +54,12 @@ def log_steps(ax) -> None:
     ax.set_xlabel("training step")
 
 
-def mark_s1_s2(ax, phases: ga.Phases, numbers, label: bool = True) -> None:
-    for step, key in ((phases.s1, "SOne"), (phases.s2, "STwo")):
+def mark_s1_s2(ax, phases: ga.Phases, numbers, label: bool = True, prefix: str = "") -> None:
+    for step in (phases.s1, phases.s2):
         ax.axvline(step, color=MUTED, lw=0.6, ls=":")
     if label:
-        s1 = numbers.add("SOne", phases.s1, ",.0f")
-        s2 = numbers.add("STwo", phases.s2, ",.0f")
+        s1 = numbers.add(f"{prefix}SOne", phases.s1, ",.0f")
+        s2 = numbers.add(f"{prefix}STwo", phases.s2, ",.0f")
         ax.text(phases.s1, 1.02, f"$S_1$ = {s1}", transform=ax.get_xaxis_transform(),
                 ha="center", va="bottom", fontsize=7)
         ax.text(phases.s2, 1.02, f"$S_2$ = {s2}", transform=ax.get_xaxis_transform(),
@@ -73,7 +73,15 @@ def mark_s1_s2(ax, phases: ga.Phases, numbers, label: bool = True) -> None:
             "later.",
     width=1.0, aspect=0.38)
 def grokking_curves(fig, numbers):
-    r, phases = run(MAIN), main_phases()
+    r = run(MAIN)
+    draw_grokking_curves(fig, numbers, r, main_phases())
+    numbers.add("Prime", r.config["p"], "d")
+    numbers.add("TrainFraction", 100 * r.config["train_fraction"], ".0f")
+
+
+def draw_grokking_curves(fig, numbers, r, phases: ga.Phases, prefix: str = "") -> None:
+    """Accuracy and loss of a recorded run against log step, S1 and S2 marked and their ratio
+    drawn; numbers exported as <prefix>SOne, <prefix>STwo, <prefix>DelayRatio."""
     ax_a, ax_b = fig.subplots(1, 2)
     for ax, metric in ((ax_a, "acc"), (ax_b, "loss")):
         for split, color, ls, label in (("train", TRAIN, "-", "training"),
@@ -83,10 +91,8 @@ def grokking_curves(fig, numbers):
             scale = 100 if metric == "acc" else 1
             ax.plot(steps[keep], scale * values[keep], color=color, ls=ls, label=label)
         log_steps(ax)
-        mark_s1_s2(ax, phases, numbers, label=ax is ax_a)
-    ratio = numbers.add("DelayRatio", phases.delay_ratio, ".0f")
-    numbers.add("Prime", r.config["p"], "d")
-    numbers.add("TrainFraction", 100 * r.config["train_fraction"], ".0f")
+        mark_s1_s2(ax, phases, numbers, label=ax is ax_a, prefix=prefix)
+    ratio = numbers.add(f"{prefix}DelayRatio", phases.delay_ratio, ".0f")
     ax_a.set_ylabel("accuracy (%)")
     ax_a.set_ylim(0, 104)
     ax_a.annotate("", xy=(phases.s2, 50), xytext=(phases.s1, 50),
@@ -371,37 +377,10 @@ def transformer_phases() -> ga.Phases:
             "generalizes only at $S_2$, many times later.",
     width=1.0, aspect=0.38)
 def transformer_grokking_curves(fig, numbers):
-    r, phases = transformer_run(), transformer_phases()
-    ax_a, ax_b = fig.subplots(1, 2)
-    for ax, metric in ((ax_a, "acc"), (ax_b, "loss")):
-        for split, color, ls, label in (("train", TRAIN, "-", "training"),
-                                        ("val", VAL, "--", "validation")):
-            steps, values = r.series(f"{split}_{metric}")
-            keep = steps > 0
-            scale = 100 if metric == "acc" else 1
-            ax.plot(steps[keep], scale * values[keep], color=color, ls=ls, label=label)
-        log_steps(ax)
-        for step in (phases.s1, phases.s2):
-            ax.axvline(step, color=MUTED, lw=0.6, ls=":")
-    s1 = numbers.add("TransformerSOne", phases.s1, ",.0f")
-    s2 = numbers.add("TransformerSTwo", phases.s2, ",.0f")
-    ratio = numbers.add("TransformerDelayRatio", phases.delay_ratio, ".0f")
+    r = transformer_run()
+    draw_grokking_curves(fig, numbers, r, transformer_phases(), prefix="Transformer")
     numbers.add("TransformerPrime", r.config["p"], "d")
     numbers.add("TransformerHeads", r.config["n_heads"], "d")
-    for step, text in ((phases.s1, f"$S_1$ = {s1}"), (phases.s2, f"$S_2$ = {s2}")):
-        ax_a.text(step, 1.02, text, transform=ax_a.get_xaxis_transform(), ha="center",
-                  va="bottom", fontsize=7)
-    ax_a.annotate("", xy=(phases.s2, 50), xytext=(phases.s1, 50),
-                  arrowprops=arrow_props(arrowstyle="<->", shrinkA=0, shrinkB=0))
-    ax_a.text(np.sqrt(phases.s1 * phases.s2), 53, f"$S_2 / S_1$ = {ratio}", ha="center",
-              va="bottom")
-    ax_a.set_ylabel("accuracy (%)")
-    ax_a.set_ylim(0, 104)
-    ax_b.set_yscale("log")
-    ax_b.set_ylabel("cross-entropy loss")
-    panel_title(ax_a, "a", "Accuracy")
-    panel_title(ax_b, "b", "Loss")
-    legend_above(fig, ax_a, ncols=2, narrow_ncols=2)
 
 
 @FIGURES.figure(
