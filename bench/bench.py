@@ -43,9 +43,8 @@ def topic_run(jobs: int) -> tuple[float, dict[str, float]]:
 
 def dashboard_versus_pandas(rows: int = 100_000) -> None:
     """Issue #8: a 100k-row run's dashboard against a plain pandas + matplotlib script."""
-    sys.path.insert(0, str(ROOT / "scripts"))
     import numpy as np
-    from figkit.runs import write_run
+    from records import write_run
 
     rng = np.random.default_rng(0)
     steps = np.arange(rows)
@@ -85,7 +84,7 @@ def main() -> int:
     noop = min(timed(["make", "figures"])[0] for _ in range(REPEATS))
     print(f"\nno-op `make figures` (all up to date): {noop:.3f} s")
     with tempfile.TemporaryDirectory() as scratch:
-        seconds, _ = timed([sys.executable, "scripts/runs/grokking.py", "--run", "main",
+        seconds, _ = timed([sys.executable, "scripts/recorders/grokking.py", "--run", "main",
                             "--force", "--data", scratch])
     print(f"\ngrokking main run, recorded afresh: {seconds:.1f} s (budget 60 s)")
     recorded = {}

@@ -31,7 +31,7 @@ from figkit.numbers import spell
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, LINESTYLES, MUTED, PURPLE,
                             RED, SERIES_COLORS, YELLOW, tint)
 from figkit.registry import ROOT
-from figkit.runs import MissingConfigWarning, Run, RunError, discover_runs, load_run
+from records import MissingConfigWarning, Run, RunError, discover_runs, load_run
 from numerics import run_stats as rs
 
 TOPIC = "experiments"

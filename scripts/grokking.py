@@ -1,6 +1,6 @@
 """Grokking figures: delayed generalization on modular addition, from recorded runs.
 
-Run `python scripts/grokking.py --help`. The runs are recorded once by scripts/runs/grokking.py
+Run `python scripts/grokking.py --help`. The runs are recorded once by scripts/recorders/grokking.py
 (`make data`) into data/grokking/<run>/ and read here with the toolkit's run loader; the
 measurements (thresholds, phases, fitted sigmoid, Fourier spectrum, principal components) are
 numerics.grokking_analysis. Sources: Power et al. 2022 (arXiv 2201.02177), Nanda et al. 2023
@@ -21,7 +21,7 @@ from figkit.numbers import spell
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED,
                             SEQUENTIAL_CMAP, YELLOW, series, tint)
 from figkit.registry import ROOT
-from figkit.runs import RunError, load_run
+from records import RunError, load_run
 from numerics import grokking_analysis as ga
 
 FIGURES = Registry("grokking")
@@ -355,7 +355,7 @@ def weight_decay_sweep(fig, numbers):
 
 
 # ============================================================================================
-# A one-layer transformer on the same task (scripts/runs/grokking_transformer.py)
+# A one-layer transformer on the same task (scripts/recorders/grokking_transformer.py)
 TRANSFORMER = ROOT / "data" / "grokking_transformer" / "main"
 POSITIONS = ("$a$", "$b$", "$=$")
 

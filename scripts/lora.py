@@ -8,6 +8,7 @@ Source: Hu et al. 2021, LoRA: Low-Rank Adaptation of Large Language Models, arXi
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -17,7 +18,7 @@ from matplotlib.patches import Polygon, Rectangle
 
 from figkit import Registry, diagram
 from figkit.annotate import arrow_props, legend_above, panel_title
-from figkit.numbers import spell
+from figkit.numbers import Numbers, spell
 from figkit.charts import grouped_bars, reference_lines
 from figkit.palette import (BLUE, CYAN, DIVERGING_CMAP, GREEN, GREY, INK, LIGHT, MUTED, PURPLE,
                             RED, SEQUENTIAL_CMAP, YELLOW, series, tint)
@@ -57,19 +58,37 @@ def fmt_int(n) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoraBlock:
+    """LLaMA-7B's query projection with a rank-`rank` adapter: the sizes the block diagram labels."""
+    d: int                # output features of W (rows)
+    k: int                # input features of W (columns)
+    rank: int
+    numbers: Numbers
+
+
+def lora_architecture_result() -> LoraBlock:
+    d, k, r = LAYER.d_out, LAYER.d_in, RANK
+    numbers = Numbers()
+    numbers.add("LayerParams", d * k, ",d")
+    numbers.add("AParams", r * k, ",d")
+    numbers.add("BParams", d * r, ",d")
+    numbers.add("AdapterParams", r * (d + k), ",d")
+    numbers.add("AdapterShare", 100 * r * (d + k) / (d * k), ".2f")
+    numbers.add("Rank", r, "d")
+    numbers.add("LayerRows", d, ",d")
+    return LoraBlock(d, k, r, numbers)
+
+
 @FIGURES.figure(
     caption="The LoRA block for LLaMA-7B's query projection: the frozen weight $W$ beside the "
             "trainable down-projection $A$ and up-projection $B$, whose product, scaled by "
             "$\\alpha/r$, is added to the output: $h = Wx + \\frac{\\alpha}{r}BAx$.",
-    width=1.0, height=2.9)
-def lora_architecture(fig, numbers):
-    d, k, r = LAYER.d_out, LAYER.d_in, RANK
-    n_w = numbers.add("LayerParams", d * k, ",d")
-    n_a = numbers.add("AParams", r * k, ",d")
-    n_b = numbers.add("BParams", d * r, ",d")
-    share = numbers.add("AdapterShare", 100 * r * (d + k) / (d * k), ".2f")
-    numbers.add("Rank", r, "d")
-    numbers.add("LayerRows", d, ",d")
+    result=lora_architecture_result, width=1.0, height=2.9)
+def lora_architecture(fig, block: LoraBlock):
+    d, k, r = block.d, block.k, block.rank
+    n_w, n_a, n_b = (block.numbers[key] for key in ("LayerParams", "AParams", "BParams"))
+    share = block.numbers["AdapterShare"]
     ax = diagram.canvas(fig, (0, 12), (0, 8))
     # frozen W: a square block
     ax.add_patch(Rectangle((0.9, 2.6), 3.2, 2.8, facecolor=tint(FROZEN, 0.7), edgecolor=INK,
@@ -98,7 +117,7 @@ def lora_architecture(fig, numbers):
                        ((5.0, 6.6), (5.0, 7.1))):
         diagram.arrow(ax, start, end, shrink=0)
     ax.text(6.9, 5.95, "$\\times\\,\\alpha / r$", ha="left", va="center", fontsize=7)
-    ax.text(11.8, 1.0, f"adapters: $r(d + k)$ = {fmt_int(r * (d + k))} trainable\n"
+    ax.text(11.8, 1.0, f"adapters: $r(d + k)$ = {block.numbers['AdapterParams']} trainable\n"
             f"weights, {share} % of the layer's {n_w}", ha="right", va="center", fontsize=7)
 
 

@@ -1,7 +1,7 @@
 """Sparse training figures: adaptive sample gating with a PI-controlled threshold, measured.
 
 Run `python scripts/sparse_training.py --help`. The runs are recorded by
-scripts/runs/sparse_training.py (`make data`) into data/sparse_training/<run>/ and read with the
+scripts/recorders/sparse_training.py (`make data`) into data/sparse_training/<run>/ and read with the
 toolkit's run loader. Cost is counted, not timed: every forward pass (the scoring pass over every
 sample included) and every backward pass, in FLOPs from the model's shapes. Related work:
 Selective-Backprop (Jiang et al. 2019, arXiv 1910.00762).
@@ -20,7 +20,7 @@ from figkit.charts import log_if_wide
 from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED, YELLOW,
                             series, tint)
 from figkit.registry import ROOT
-from figkit.runs import RunError, load_run
+from records import RunError, load_run
 
 FIGURES = Registry("sparse_training")
 DATA = ROOT / "data" / "sparse_training"

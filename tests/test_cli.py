@@ -109,7 +109,7 @@ def test_jobs_must_be_positive(tmp_path):
 BROKEN_TOPIC = '''
 import sys
 from figkit import Registry
-from figkit.runs import load_run
+from records import load_run
 
 FIGURES = Registry("broken")
 

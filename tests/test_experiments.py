@@ -12,7 +12,7 @@ import pytest
 import experiments
 from conftest import ROOT, build_strict
 from figkit import checks, style
-from figkit.runs import load_run, write_run
+from records import load_run, write_run
 
 SCRIPT = ROOT / "scripts" / "experiments.py"
 

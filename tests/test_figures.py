@@ -28,7 +28,7 @@ def test_layout_is_clean(registry, name, width):
     """No overlapping or clipped text, fonts 7-9 pt, legends never over data, at any width."""
     textwidth = WIDTHS[width]
     with style.applied():
-        fig, _ = build_strict(registry, name, textwidth)
+        fig = build_strict(registry, name, textwidth)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             problems = checks.layout_problems(fig)
@@ -41,7 +41,7 @@ def test_layout_is_clean(registry, name, width):
 @pytest.mark.parametrize("registry,name", FIGURES)
 def test_colours_survive_colour_blindness(registry, name):
     with style.applied():
-        fig, _ = build_strict(registry, name, DEFAULT_WIDTH)
+        fig = build_strict(registry, name, DEFAULT_WIDTH)
         problems = checks.colour_problems(fig)
     assert problems == [], "\n".join(problems)
 
@@ -52,9 +52,9 @@ def test_files_are_publishable_and_reproducible(registry, name):
     with style.applied():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            fig, _ = build_strict(registry, name, DEFAULT_WIDTH)
+            fig = build_strict(registry, name, DEFAULT_WIDTH)
             png, pdf = save.render(fig, "png"), save.render(fig, "pdf")
-            fig2, _ = build_strict(registry, name, DEFAULT_WIDTH)
+            fig2 = build_strict(registry, name, DEFAULT_WIDTH)
             assert save.render(fig2, "png") == png
             assert save.render(fig2, "pdf") == pdf
 

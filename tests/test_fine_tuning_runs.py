@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from numerics import fine_tuning_runs as ftr
-from numerics import mlp
+from models import mlp
 
 # ----------------------------------------------------------------- building blocks
 

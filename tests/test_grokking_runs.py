@@ -1,4 +1,4 @@
-"""The grokking experiment: backprop of numerics.modular, and the runs recorded in data/grokking."""
+"""The grokking experiment: backprop of models.modular, and the runs recorded in data/grokking."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from figkit import runs
-from numerics import mlp, modular
-from runs import grokking
+import records
+from models import mlp, modular
+from recorders import grokking
 
 TINY = modular.GrokConfig(p=7, d=3, hidden=(5,), train_fraction=0.5, seed=3, max_steps=30)
 
@@ -91,7 +91,7 @@ def test_tiny_training_run_is_deterministic():
 def test_record_writes_the_run_format(tmp_path):
     spec = {**grokking.MAIN, "p": 7, "d": 3, "hidden": [5], "max_steps": 120, "n_checkpoints": 4}
     config = grokking.record("tiny", spec, tmp_path)
-    run = runs.load_run(tmp_path / "tiny")
+    run = records.load_run(tmp_path / "tiny")
     assert run.columns[:6] == ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm"]
     assert list(run.column("step")) == [s for s in range(121) if modular.is_logged(s)]
     for name in ("train_acc", "val_acc"):
@@ -103,15 +103,15 @@ def test_record_writes_the_run_format(tmp_path):
 
 
 # ---- the recorded runs ------------------------------------------------------------------------
-def _load(name: str) -> runs.Run:
-    return runs.load_run(grokking.DATA / name)
+def _load(name: str) -> records.Run:
+    return records.load_run(grokking.DATA / name)
 
 
 @pytest.mark.parametrize("name", list(grokking.RUNS))
 def test_recorded_run_matches_the_current_code_and_its_spec(name):
     run = _load(name)
     assert run.config["code_hash"] == grokking.current_hash(grokking.RUNS[name]), \
-        f"{name} is stale: run `python scripts/runs/grokking.py`"
+        f"{name} is stale: run `python scripts/recorders/grokking.py`"
     for key, value in grokking.RUNS[name].items():
         assert run.config[key] == value, key
     assert list(run.column("step")) == [s for s in range(run.config["steps"] + 1) if modular.is_logged(s)]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from numerics import lora as L
-from numerics import mlp
+from models import mlp
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
-"""Tests for numerics.mlp: backprop vs finite differences, per-sample grads, optimizers, init."""
+"""Tests for models.mlp: backprop vs finite differences, per-sample grads, optimizers, init."""
 
 import numpy as np
 import pytest
 
-from numerics import mlp
+from models import mlp
 
 SIZES = [4, 5, 5, 5, 3]  # layers 1 and 2 are 5->5, so residual connections are exercised
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from figkit.runs import load_run, write_run
+from records import load_run, write_run
 from numerics import run_stats as rs
 
 

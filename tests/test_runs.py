@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from figkit.runs import (MissingConfigWarning, RunError, code_hash, discover_runs, load_run,
+from records import (MissingConfigWarning, RunError, code_hash, discover_runs, load_run,
                          npz_bytes, write_run)
 
 

@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from figkit import runs
-from numerics import mlp, sparse
-from runs import sparse_training
+import records
+from models import mlp
+from numerics import sparse
+from recorders import sparse_training
 
 TINY_TASK = sparse.TaskConfig(d_in=4, n_classes=3, clusters_per_class=2, n_train=64, n_val=32,
                               label_noise=0.1, data_seed=5)
@@ -181,7 +182,7 @@ def test_record_writes_the_run_format(tmp_path):
             "n_train": 64, "n_val": 32, "hidden": [6], "batch_size": 16, "epochs": 3,
             "probe_size": 20, "n_checkpoints": 3}
     config = sparse_training.record("tiny", spec, tmp_path)
-    run = runs.load_run(tmp_path / "tiny")
+    run = records.load_run(tmp_path / "tiny")
     assert run.columns == list(sparse.COLUMNS)
     assert list(run.column("step")) == list(range(13))
     assert run.config == config and config["code_hash"] == sparse_training.current_hash(spec)
@@ -191,8 +192,8 @@ def test_record_writes_the_run_format(tmp_path):
 
 
 # ---- the recorded runs ----------------------------------------------------------------------
-def _load(name: str) -> runs.Run:
-    return runs.load_run(sparse_training.DATA / name)
+def _load(name: str) -> records.Run:
+    return records.load_run(sparse_training.DATA / name)
 
 
 @pytest.mark.parametrize("name", list(sparse_training.RUNS))
@@ -200,7 +201,7 @@ def test_recorded_run_matches_the_current_code_and_its_spec(name):
     run = _load(name)
     spec = sparse_training.RUNS[name]
     assert run.config["code_hash"] == sparse_training.current_hash(spec), \
-        f"{name} is stale: run `python scripts/runs/sparse_training.py`"
+        f"{name} is stale: run `python scripts/recorders/sparse_training.py`"
     for key, value in spec.items():
         assert run.config[key] == value, key
     steps = run.column("step")

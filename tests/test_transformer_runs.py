@@ -1,4 +1,4 @@
-"""The one-layer transformer (numerics.transformer) and its grokking run in data/grokking_transformer."""
+"""The one-layer transformer (models.transformer) and its grokking run in data/grokking_transformer."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from figkit import runs
-from numerics import mlp, modular, transformer
-from runs import grokking_transformer as gt
+import records
+from models import mlp, modular, transformer
+from recorders import grokking_transformer as gt
 
 TINY = transformer.TransformerConfig(p=7, d=8, n_heads=2, d_mlp=12, train_fraction=0.5, seed=3,
                                      max_steps=30, dtype="float64")
@@ -134,7 +134,7 @@ def test_record_writes_the_run_format(tmp_path):
     spec = {**gt.MAIN, "p": 7, "d": 8, "n_heads": 2, "d_mlp": 12, "max_steps": 120,
             "n_checkpoints": 4}
     config = gt.record("tiny", spec, tmp_path)
-    run = runs.load_run(tmp_path / "tiny")
+    run = records.load_run(tmp_path / "tiny")
     assert run.columns[:6] == ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm"]
     assert list(run.column("step")) == [s for s in range(121) if modular.is_logged(s)]
     assert run.config == config and config["code_hash"] == gt.current_hash(spec)
@@ -147,15 +147,15 @@ def test_record_writes_the_run_format(tmp_path):
 
 
 # ---- the recorded run -------------------------------------------------------------------------
-def _load(name: str = "main") -> runs.Run:
-    return runs.load_run(gt.DATA / name)
+def _load(name: str = "main") -> records.Run:
+    return records.load_run(gt.DATA / name)
 
 
 @pytest.mark.parametrize("name", list(gt.RUNS))
 def test_recorded_run_matches_the_current_code_and_its_spec(name):
     run = _load(name)
     assert run.config["code_hash"] == gt.current_hash(gt.RUNS[name]), \
-        f"{name} is stale: run `python scripts/runs/grokking_transformer.py`"
+        f"{name} is stale: run `python scripts/recorders/grokking_transformer.py`"
     for key, value in gt.RUNS[name].items():
         assert run.config[key] == value, key
     assert list(run.column("step")) == [s for s in range(run.config["steps"] + 1) if modular.is_logged(s)]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from . import latex, save, style
-from .runs import RunError
+from records import RunError
 from .sizes import DEFAULT_TEXTWIDTH, LengthError, textwidth_inches
 
 
@@ -31,6 +31,8 @@ def parse_args(registry, argv):
                         help="comma-separated formats among png,pdf (default: png,pdf)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="figures drawn in parallel (default: one per CPU)")
+    parser.add_argument("--numbers", action="store_true",
+                        help="write only numbers.tex, from the figures' results, drawing nothing")
     parser.add_argument("--textwidth", default=None, metavar="W",
                         help=f"the document's \\textwidth, e.g. 6.5in, 16cm, 165mm "
                              f"(default: {DEFAULT_TEXTWIDTH})")
@@ -83,6 +85,12 @@ def run(registry, argv=None) -> None:
     blocks: dict = {}
     if set(names) != set(registry.names) and numbers_path.is_file():
         blocks.update(latex.parse_numbers_tex(numbers_path.read_text()))  # keep the others
+    if args.numbers:
+        blocks.update((name, registry.numbers(name)) for name in names)
+        save.write_atomic(numbers_path,
+                          latex.numbers_tex(registry.topic, registry.names, blocks).encode())
+        print(f"{registry.topic}: numbers of {len(names)} figure(s) -> {_shown(numbers_path)}")
+        return
 
     start = time.perf_counter()
     jobs = min(args.jobs, len(names))
@@ -120,9 +128,9 @@ def _render(task):
     name, textwidth_in, formats = task
     t0 = time.perf_counter()
     with style.applied():
-        fig, numbers = registry.build(name, textwidth_in)
+        fig = registry.build(name, textwidth_in)
         files = {fmt: save.render(fig, fmt) for fmt in formats}
-    return name, numbers, files, time.perf_counter() - t0
+    return name, registry.numbers(name), files, time.perf_counter() - t0
 
 
 def _collect(registry, results, total: int, blocks: dict, rendered: dict) -> None:

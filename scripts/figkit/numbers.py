@@ -1,7 +1,8 @@
-"""Numbers a figure annotates, exported to numbers.tex so the prose quotes the very same values.
+"""Numbers a figure shows, exported to numbers.tex so the prose quotes the very same values.
 
-A drawing function asks `numbers.add("GradientRatio", 1234.5, ",.0f")` and writes the returned
-string on the figure; numbers.tex gets `\\newcommand{\\FineTuningGradientRatio}{1,234}`.
+A result function declares `numbers.add("GradientRatio", 1234.5, ",.0f")`; the drawing function
+writes `result.numbers["GradientRatio"]` ("1,234") on the figure, and numbers.tex gets
+`\\newcommand{\\FineTuningGradientRatio}{1,234}`. Nothing here imports matplotlib.
 """
 from __future__ import annotations
 
@@ -94,6 +95,15 @@ class Numbers:
 
     def value(self, key: str) -> float:
         return self._items[key][2]
+
+    def __getitem__(self, key: str) -> str:
+        """The figure text of `key`, as `add` returned it."""
+        if key not in self._items:
+            raise KeyError(f"no number {key!r}; the result declares {', '.join(self._items)}")
+        return self._items[key][0]
+
+    def keys(self) -> list[str]:
+        return list(self._items)
 
     def __contains__(self, key: str) -> bool:
         return key in self._items

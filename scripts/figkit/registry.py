@@ -1,18 +1,26 @@
-"""Registry of a topic's figures: each is a drawing function registered under its file name
-with a one-sentence caption, a width (fraction of \\textwidth) and an aspect (height / width)."""
+"""Registry of a topic's figures. Each figure is two plain functions bound to its file name:
+
+- a *result* function that computes everything the figure shows (a small frozen dataclass, or
+  the recorded run it reads) and declares the numbers it exports to numbers.tex in a
+  `figkit.numbers.Numbers` held as its `numbers` attribute; it never imports matplotlib;
+- a *drawing* function `draw(fig, result)` that only draws what it is given;
+
+with a one-sentence caption, a width (fraction of \\textwidth) and an aspect (height / width) or
+a fixed height. Results are computed once per process and shared by every figure that asks.
+"""
 from __future__ import annotations
 
 import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .numbers import Numbers
 from . import save
+from .numbers import Numbers
 from .sizes import figsize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +31,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 class FigureSpec:
     name: str
     caption: str
-    draw: Callable[[Figure, Numbers], None]
+    draw: Callable[[Figure, Any], None]
+    result: Callable[[], Any] | None
     width: float
     aspect: float
     height: float | None = None
@@ -36,13 +45,22 @@ class FigureSpec:
 
     @property
     def source(self) -> str:
-        """Where the drawing code lives, e.g. 'scripts/lora.py: rank_comparison'."""
+        """Where the code lives, e.g. 'scripts/lora.py: rank_comparison_result, rank_comparison'."""
         path = Path(inspect.getsourcefile(self.draw)).resolve()
         try:
             path = path.relative_to(ROOT)
         except ValueError:
             pass
-        return f"{path.as_posix()}: {self.draw.__name__}"
+        names = [self.draw.__name__]
+        if self.result is not None and getattr(self.result, "__name__", "<lambda>") != "<lambda>":
+            names.insert(0, self.result.__name__)
+        return f"{path.as_posix()}: {', '.join(names)}"
+
+
+def numbers_of(result) -> Numbers:
+    """The numbers a result exports (none when it declares no `numbers`)."""
+    numbers = getattr(result, "numbers", None)
+    return numbers if isinstance(numbers, Numbers) else Numbers()
 
 
 class Registry:
@@ -53,30 +71,35 @@ class Registry:
             raise ValueError(f"topic {topic!r} must be a lower_case module name")
         self.topic = topic
         self._specs: dict[str, FigureSpec] = {}
+        self._results: dict[str, Any] = {}
         self._files: list = []
 
-    def figure(self, caption: str, width: float = 1.0, aspect: float = 0.5,
-               height: float | None = None):
-        """Decorator: register `draw(fig, numbers)` under its function name.
+    def figure(self, caption: str, result: Callable[[], Any] | None = None, width: float = 1.0,
+               aspect: float = 0.5, height: float | None = None):
+        """Decorator: register `draw(fig, result)` under its function name, with the function
+        `result()` that computes what it draws.
 
         The figure is `width` x \\textwidth wide and `aspect` x its width high, or `height`
         inches high when given."""
         def register(draw):
-            self.add(draw.__name__, draw, caption, width, aspect, height)
+            self.add(draw.__name__, draw, caption, result=result, width=width, aspect=aspect,
+                     height=height)
             return draw
 
         return register
 
-    def add(self, name: str, draw, caption: str, width: float = 1.0, aspect: float = 0.5,
-            height: float | None = None) -> None:
-        """Register `draw(fig, numbers)` under `name` (for figures made per run, say)."""
+    def add(self, name: str, draw, caption: str, result: Callable[[], Any] | None = None,
+            width: float = 1.0, aspect: float = 0.5, height: float | None = None) -> None:
+        """Register `draw(fig, result())` under `name` (for figures made per run, say)."""
         caption = " ".join(caption.split())
         if not caption.endswith("."):
             raise ValueError(f"caption must be a sentence ending with a full stop: {caption!r}")
         if not _NAME.match(name) or name in self._specs:
             raise ValueError(f"figure name {name!r} is invalid or registered twice")
+        if result is not None and not callable(result):
+            raise TypeError(f"result of {name!r} must be a function that computes it")
         figsize(6.0, width, aspect)  # validates width and aspect now, not at build time
-        self._specs[name] = FigureSpec(name, caption, draw, width, aspect, height)
+        self._specs[name] = FigureSpec(name, caption, draw, result, width, aspect, height)
 
     def add_file(self, write) -> None:
         """Register `write() -> {file name: text}`: extra files written beside the figures
@@ -104,15 +127,26 @@ class Registry:
     def default_outdir(self) -> Path:
         return ROOT / "images" / self.topic
 
-    def build(self, name: str, textwidth_in: float) -> tuple[Figure, Numbers]:
+    def result(self, name: str):
+        """The result figure `name` draws, computed on first use and kept for this process."""
+        if name not in self._results:
+            spec = self._specs[name]
+            self._results[name] = spec.result() if spec.result is not None else None
+        return self._results[name]
+
+    def numbers(self, name: str) -> Numbers:
+        """The numbers figure `name` exports to numbers.tex: from its result, nothing drawn."""
+        return numbers_of(self.result(name))
+
+    def build(self, name: str, textwidth_in: float) -> Figure:
         """Draw figure `name` at print size. Call inside `figkit.style.applied()`: the style is
         read while drawing and saving as well as while building."""
         spec = self._specs[name]
+        result = self.result(name)
         fig = Figure(figsize=spec.size(textwidth_in), dpi=save.DPI)
         FigureCanvasAgg(fig)
-        numbers = Numbers()
-        spec.draw(fig, numbers)
-        return fig, numbers
+        spec.draw(fig, result)
+        return fig
 
     def main(self, argv=None) -> int:
         from .cli import main

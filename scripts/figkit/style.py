@@ -28,6 +28,18 @@ def _rc_params() -> tuple:
     return tuple(rc.items())
 
 
+def _sheet_size(key: str) -> float:
+    """A font size (points) as study.mplstyle sets it."""
+    return float(mpl.rc_params_from_file(STYLE_FILE, use_default_template=False)[key])
+
+
+#: Font size of annotations, notes and labels inside a plot: the size the style sheet gives
+#: tick labels and legends (7 pt). Write `fontsize=SMALL`, never a number.
+SMALL: float = _sheet_size("legend.fontsize")
+#: Font size of axis labels, panel titles and body text in diagrams (8 pt).
+NORMAL: float = _sheet_size("font.size")
+
+
 def rc_params() -> dict:
     """All rcParams of the study style as a new dict."""
     return dict(_rc_params())

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics import mlp
-from numerics.mlp import Params
+from models import mlp
+from models.mlp import Params
 
 # =============================================================== 1. gradient flow
 

@@ -18,7 +18,7 @@ different B'A'".
 
 Conventions (float64 throughout)
 --------------------------------
-* The base model is an :mod:`numerics.mlp` parameter list (:data:`numerics.mlp.Params`) of
+* The base model is an :mod:`models.mlp` parameter list (:data:`models.mlp.Params`) of
   sizes :data:`SIZES` = 8 -> 16 -> 16 -> 2, ReLU hidden layers, linear output, softmax
   cross-entropy.  **mlp.py stores the transpose of the paper's matrix**: ``base[l]["W"]`` has
   shape ``(k, d)`` = (inputs, outputs) and a layer computes ``z = h @ W + b`` with one
@@ -36,8 +36,8 @@ Conventions (float64 throughout)
   ``Linear.reset_parameters``) uses ``nn.init.kaiming_uniform_(lora_A, a=math.sqrt(5))``,
   i.e. U(-1/sqrt(k), 1/sqrt(k)) whose standard deviation is 1/sqrt(3k).  We keep the paper's
   Gaussian and the reference code's standard deviation.
-* Losses are batch means; optimizers are :class:`numerics.mlp.Adam` (default; the paper
-  trains with AdamW) or :class:`numerics.mlp.SGD`, full batch, so a run is deterministic given
+* Losses are batch means; optimizers are :class:`models.mlp.Adam` (default; the paper
+  trains with AdamW) or :class:`models.mlp.SGD`, full batch, so a run is deterministic given
   its seed.  Pass one :class:`Pretrained` to every experiment to pre-train only once.
 
 Data and tasks
@@ -96,7 +96,7 @@ from typing import Sequence
 
 import numpy as np
 
-from numerics.mlp import SGD, Adam, Params, activate, activate_grad, init_params, softmax, softmax_cross_entropy
+from models.mlp import SGD, Adam, Params, activate, activate_grad, init_params, softmax, softmax_cross_entropy
 
 Adapter = dict[str, np.ndarray]
 Adapters = list[Adapter]

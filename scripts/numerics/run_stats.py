@@ -3,7 +3,7 @@ gaps, downsampling for drawing (never for statistics), per-epoch groups, and sum
 
 Logs are messy: evaluation rows leave training columns empty and the reverse, steps repeat
 (train and eval rows at one step), metrics can be missing entirely. Everything here takes the
-columns of figkit.runs.Run (float arrays with NaN for "not logged") and never invents values.
+columns of records.Run (float arrays with NaN for "not logged") and never invents values.
 """
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ therefore of three kinds: near overlapping clusters, of rare classes, or mislabe
 
 Model and training
 ------------------
-An MLP ``d_in -> hidden -> n_classes`` (ReLU, softmax cross-entropy) from :mod:`numerics.mlp`,
-trained with :class:`numerics.mlp.Adam` (AdamW if ``weight_decay > 0``).  Three modes share the data, the initialisation
+An MLP ``d_in -> hidden -> n_classes`` (ReLU, softmax cross-entropy) from :mod:`models.mlp`,
+trained with :class:`models.mlp.Adam` (AdamW if ``weight_decay > 0``).  Three modes share the data, the initialisation
 and the order of the mini-batches (common random numbers, one seed):
 
 * ``"full"``: forward and backward on every sample of the batch (no separate scoring pass:
@@ -32,7 +32,7 @@ and the order of the mini-batches (common random numbers, one seed):
 * ``"gated"``: scoring forward pass on all ``B`` samples; active iff ``loss_i > threshold``;
   the gradient is the mean over the ``k`` active samples (no update when ``k = 0``).  The
   backward pass *reuses the scoring pass's activations* (the rows of the active samples of
-  :class:`numerics.mlp.Cache`), so no second forward pass is run or counted.  The parameters
+  :class:`models.mlp.Cache`), so no second forward pass is run or counted.  The parameters
   are the same at scoring and at the update, so the reuse is exact.
 * ``"random"``: each sample is trained on independently with probability ``rate`` (same
   expected number of trained samples as a gated run with ``target = rate``).  It needs no
@@ -61,7 +61,7 @@ each hidden unit ``1`` (ReLU); the softmax cross-entropy ``3`` per logit (shift,
 the log and the pick are per sample and neglected).  Backward ``= 2 x forward`` per sample,
 the convention of Kaplan et al. 2020 (arXiv 2001.08361, Sec. 2.1: "the backwards pass is
 approximately twice the compute as the forwards pass", C ≈ 6N per token).  For the matrix
-products it is exact for :func:`numerics.mlp.backward` (``h^T dz`` and ``dz W^T`` per layer,
+products it is exact for :func:`models.mlp.backward` (``h^T dz`` and ``dz W^T`` per layer,
 the first layer's input gradient included).  Evaluation on the validation set is not training
 compute and is not counted (the same for every run).  Hence per step, with ``k`` of ``B``
 trained samples and ``F`` = forward FLOPs per sample::
@@ -82,8 +82,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics import mlp
-from numerics.mlp import Params
+from models import mlp
+from models.mlp import Params
 
 MODES = ("full", "gated", "random")
 COLUMNS = ("step", "epoch", "train_loss", "batch_loss_mean", "val_loss", "val_acc",

@@ -16,9 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from figkit.save import write_atomic  # noqa: E402
-from figkit.sizes import TEXTWIDTH_FILE, LengthError, textwidth_inches  # noqa: E402
+from figkit.save import write_atomic
+from figkit.sizes import TEXTWIDTH_FILE, LengthError, textwidth_inches
 
 MARK = "FIGKIT-TEXTWIDTH="
 # Runs before the document: print \textwidth once the preamble is done, then stop.

@@ -6,10 +6,10 @@ Model (float64, hand-written backprop)
   the concatenation ``x = [E[a], E[b]]`` (``2d`` entries).
 * Then ReLU hidden layer(s) and a linear output layer with ``p`` logits, softmax cross-entropy
   (mean over the batch).  The first layer is computed here (see :func:`forward`); the layers
-  after it, the loss and the optimizer are :mod:`numerics.mlp` unchanged.
-* Parameters are an :data:`numerics.mlp.Params` list ``[{"E": E}, layer_1, ..., layer_out]``,
-  so :func:`numerics.mlp.map_params`, :func:`~numerics.mlp.flatten` and the optimizer
-  :class:`numerics.mlp.Adam` (``weight_decay > 0``: AdamW, decay on every parameter, biases
+  after it, the loss and the optimizer are :mod:`models.mlp` unchanged.
+* Parameters are an :data:`models.mlp.Params` list ``[{"E": E}, layer_1, ..., layer_out]``,
+  so :func:`models.mlp.map_params`, :func:`~models.mlp.flatten` and the optimizer
+  :class:`models.mlp.Adam` (``weight_decay > 0``: AdamW, decay on every parameter, biases
   and embeddings included) work on it directly.
 * Training is full batch on a seeded random fraction of all ``p * p`` pairs; the other pairs
   are the validation set.
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics import mlp
-from numerics.mlp import Params
+from models import mlp
+from models.mlp import Params
 
 THRESHOLD = 0.95  # validation accuracy that counts as "generalised"
 
@@ -119,7 +119,7 @@ def forward(params: Params, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, C
 
     The first layer ``z1 = [E[a], E[b]] @ W1 + b1`` is computed exactly as
     ``(E @ W1_a)[a] + (E @ W1_b)[b] + b1`` with ``W1 = [W1_a; W1_b]``: two ``p x h`` tables
-    instead of an ``n x 2d`` input matrix.  The layers after it are :func:`numerics.mlp.forward`.
+    instead of an ``n x 2d`` input matrix.  The layers after it are :func:`models.mlp.forward`.
     """
     E, W1, b1 = params[0]["E"], params[1]["W"], params[1]["b"]
     d = E.shape[1]

@@ -1,14 +1,14 @@
-"""Record the grokking runs (modular addition, :mod:`numerics.modular`) into data/grokking/.
+"""Record the grokking runs (modular addition, :mod:`models.modular`) into data/grokking/.
 
-    python scripts/runs/grokking.py            record runs that are missing or out of date
-    python scripts/runs/grokking.py --force    re-record every run
-    python scripts/runs/grokking.py --run main frac_0.5
-    python scripts/runs/grokking.py --check    record nothing; exit 1 listing out-of-date runs
-    python scripts/runs/grokking.py --list
+    python scripts/recorders/grokking.py            record runs that are missing or out of date
+    python scripts/recorders/grokking.py --force    re-record every run
+    python scripts/recorders/grokking.py --run main frac_0.5
+    python scripts/recorders/grokking.py --check    record nothing; exit 1 listing out-of-date runs
+    python scripts/recorders/grokking.py --list
 
 A run is out of date when its config.json is missing or its ``code_hash`` differs from the
 hash of the current experiment code (this file, numerics/modular.py, numerics/mlp.py) and the
-run's parameters.  Each run is written with :func:`figkit.runs.write_run`.
+run's parameters.  Each run is written with :func:`records.write_run`.
 
 The runs (all parameters in :data:`RUNS`):
 
@@ -35,17 +35,15 @@ from pathlib import Path
 import numpy as np
 
 SCRIPTS = Path(__file__).resolve().parents[1]
-if str(SCRIPTS) not in sys.path:  # run as `python scripts/runs/grokking.py`
-    sys.path.insert(0, str(SCRIPTS))
 
-from figkit import runs  # noqa: E402
-from runs import recorder  # noqa: E402
-from numerics import modular  # noqa: E402
+import records
+from records import recorder
+from models import modular
 
 ROOT = SCRIPTS.parent
 DATA = ROOT / "data" / "grokking"
-SOURCES = (SCRIPTS / "runs" / "grokking.py", SCRIPTS / "numerics" / "modular.py",
-           SCRIPTS / "numerics" / "mlp.py")
+SOURCES = (SCRIPTS / "recorders" / "grokking.py", SCRIPTS / "models" / "modular.py",
+           SCRIPTS / "models" / "mlp.py")
 
 # ---- the run specifications: every parameter of every run ------------------------------------
 BASE = {
@@ -75,8 +73,8 @@ def grok_config(params: dict) -> modular.GrokConfig:
 
 
 def current_hash(params: dict) -> str:
-    """`figkit.runs.code_hash` of the experiment sources and one run's parameters."""
-    return runs.code_hash(SOURCES, params)
+    """`records.code_hash` of the experiment sources and one run's parameters."""
+    return records.code_hash(SOURCES, params)
 
 
 def status(name: str, data: Path = DATA) -> str:
@@ -85,7 +83,7 @@ def status(name: str, data: Path = DATA) -> str:
 
 
 def record(name: str, params: dict, data: Path = DATA) -> dict:
-    """Train one run and write it with `figkit.runs.write_run`; return its config."""
+    """Train one run and write it with `records.write_run`; return its config."""
     cfg = grok_config(params)
     steps = modular.log_spaced_checkpoints(cfg.max_steps, params["n_checkpoints"])
     split = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
@@ -95,7 +93,7 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
         "name": name,
         "task": "(a + b) mod p, all p*p pairs; seeded random train/validation split",
         "model": "shared embedding E (p x d); [E[a], E[b]] -> ReLU MLP -> p logits; float64",
-        "optimizer": "AdamW, full batch (numerics.mlp.Adam, decoupled decay on all parameters)",
+        "optimizer": "AdamW, full batch (models.mlp.Adam, decoupled decay on all parameters)",
         "loss": "mean softmax cross-entropy",
         **dataclasses.asdict(cfg),
         "hidden": list(cfg.hidden),
@@ -118,7 +116,7 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
                     "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
         "code_hash": current_hash(params),
     }
-    runs.write_run(Path(data) / name, config, m, result.checkpoints)
+    records.write_run(Path(data) / name, config, m, result.checkpoints)
     return config
 
 

@@ -1,14 +1,14 @@
 """Record the adaptive sample gating runs (:mod:`numerics.sparse`) into data/sparse_training/.
 
-    python scripts/runs/sparse_training.py            record runs that are missing or out of date
-    python scripts/runs/sparse_training.py --force    re-record every run
-    python scripts/runs/sparse_training.py --run gated_0.1 random_0.4
-    python scripts/runs/sparse_training.py --check    record nothing; exit 1 listing out-of-date runs
-    python scripts/runs/sparse_training.py --list
+    python scripts/recorders/sparse_training.py            record runs that are missing or out of date
+    python scripts/recorders/sparse_training.py --force    re-record every run
+    python scripts/recorders/sparse_training.py --run gated_0.1 random_0.4
+    python scripts/recorders/sparse_training.py --check    record nothing; exit 1 listing out-of-date runs
+    python scripts/recorders/sparse_training.py --list
 
 A run is out of date when its config.json is missing or its ``code_hash`` differs from the
 hash of the current experiment code (this file, numerics/sparse.py, numerics/mlp.py) and the
-run's parameters.  Each run is written with :func:`figkit.runs.write_run`.
+run's parameters.  Each run is written with :func:`records.write_run`.
 
 The runs (all parameters in :data:`RUNS`; synthetic Gaussian-mixture task with 3 % label
 noise, see :mod:`numerics.sparse`).  Every run trains for the same number of steps
@@ -50,17 +50,15 @@ from pathlib import Path
 import numpy as np
 
 SCRIPTS = Path(__file__).resolve().parents[1]
-if str(SCRIPTS) not in sys.path:  # run as `python scripts/runs/sparse_training.py`
-    sys.path.insert(0, str(SCRIPTS))
 
-from figkit import runs  # noqa: E402
-from runs import recorder  # noqa: E402
-from numerics import sparse  # noqa: E402
+import records
+from records import recorder
+from numerics import sparse
 
 ROOT = SCRIPTS.parent
 DATA = ROOT / "data" / "sparse_training"
-SOURCES = (SCRIPTS / "runs" / "sparse_training.py", SCRIPTS / "numerics" / "sparse.py",
-           SCRIPTS / "numerics" / "mlp.py")
+SOURCES = (SCRIPTS / "recorders" / "sparse_training.py", SCRIPTS / "numerics" / "sparse.py",
+           SCRIPTS / "models" / "mlp.py")
 
 # ---- the run specifications: every parameter of every run ------------------------------------
 TASK = {
@@ -130,8 +128,8 @@ def configs(params: dict) -> tuple[sparse.TaskConfig, sparse.TrainConfig]:
 
 
 def current_hash(params: dict) -> str:
-    """`figkit.runs.code_hash` of the experiment sources and one run's parameters."""
-    return runs.code_hash(SOURCES, params)
+    """`records.code_hash` of the experiment sources and one run's parameters."""
+    return records.code_hash(SOURCES, params)
 
 
 def status(name: str, data: Path = DATA) -> str:
@@ -145,7 +143,7 @@ def _last_third(values: np.ndarray, steps: np.ndarray, total: int) -> np.ndarray
 
 
 def record(name: str, params: dict, data: Path = DATA) -> dict:
-    """Train one run and write it with `figkit.runs.write_run`; return its config."""
+    """Train one run and write it with `records.write_run`; return its config."""
     task_cfg, cfg = configs(params)
     task = sparse.make_task(task_cfg)
     result = sparse.train(task_cfg, cfg, task)
@@ -160,8 +158,8 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
                 "p_k ∝ class_decay^k, a label_noise share of training labels flipped to another "
                 "class uniformly; validation labels clean",
         "model": f"MLP {' -> '.join(map(str, shape))}, ReLU, softmax cross-entropy; float64; "
-                 "numerics.mlp (He init hidden, Xavier output)",
-        "optimizer": "Adam (numerics.mlp.Adam), gradient = mean over the trained samples of the "
+                 "models.mlp (He init hidden, Xavier output)",
+        "optimizer": "Adam (models.mlp.Adam), gradient = mean over the trained samples of the "
                      "batch; no update when none is trained",
         "selection": {
             "full": "every sample; one forward pass (no separate scoring pass)",
@@ -213,7 +211,7 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
         config["smoothed_rate_last_third_mean"] = float(smoothed.mean())
         config["smoothed_rate_last_third_std"] = float(smoothed.std())
         config["final_threshold"] = float(m["threshold"][-1])
-    runs.write_run(Path(data) / name, config, m, result.checkpoints)
+    records.write_run(Path(data) / name, config, m, result.checkpoints)
     return config
 
 

@@ -1,7 +1,7 @@
 """The command line every experiment recorder shares: which runs are missing or stale, recording
 them (two at a time), `--check` for `make check`, `--list`.
 
-An experiment module (scripts/runs/<topic>.py) holds its run specifications and its `record`
+An experiment module (scripts/recorders/<topic>.py) holds its run specifications and its `record`
 function and hands them to `Experiment`; it does not repeat this code. Nothing here affects a
 recorded result, so this file is not part of any run's code_hash.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from figkit import runs
+import records
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,17 @@ class Experiment:
     describe: Callable[[str, dict], str] = lambda name, params: str(params)  # for --list
 
     def current_hash(self, params: dict) -> str:
-        """`figkit.runs.code_hash` of the experiment sources and one run's parameters."""
-        return runs.code_hash(self.sources, params)
+        """`records.code_hash` of the experiment sources and one run's parameters."""
+        return records.code_hash(self.sources, params)
 
     def status(self, name: str, data: Path | None = None) -> str:
         """'ok', 'missing' (no config.json) or 'stale' (recorded with other code or parameters)."""
-        path = Path(data or self.data) / name / runs.CONFIG
+        path = Path(data or self.data) / name / records.CONFIG
         if not path.is_file():
             return "missing"
         try:
-            recorded = runs.load_run(path.parent).config.get("code_hash")
-        except runs.RunError:
+            recorded = records.load_run(path.parent).config.get("code_hash")
+        except records.RunError:
             return "stale"
         return "ok" if recorded == self.current_hash(self.runs[name]) else "stale"
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".build" / "preview"
 TEXINPUTS_HINT = ("install Debian's texlive-latex-base, texlive-latex-recommended and "
                   "texlive-fonts-recommended")

@@ -1,10 +1,10 @@
-"""Record the transformer grokking run (:mod:`numerics.transformer`) into data/grokking_transformer/.
+"""Record the transformer grokking run (:mod:`models.transformer`) into data/grokking_transformer/.
 
-    python scripts/runs/grokking_transformer.py            record runs missing or out of date
-    python scripts/runs/grokking_transformer.py --force    re-record every run
-    python scripts/runs/grokking_transformer.py --run main
-    python scripts/runs/grokking_transformer.py --check    record nothing; exit 1 listing stale runs
-    python scripts/runs/grokking_transformer.py --list
+    python scripts/recorders/grokking_transformer.py            record runs missing or out of date
+    python scripts/recorders/grokking_transformer.py --force    re-record every run
+    python scripts/recorders/grokking_transformer.py --run main
+    python scripts/recorders/grokking_transformer.py --check    record nothing; exit 1 listing stale runs
+    python scripts/recorders/grokking_transformer.py --list
 
 A run is out of date when its config.json is missing or its ``code_hash`` differs from the hash
 of the current experiment code (this file, numerics/transformer.py, numerics/modular.py,
@@ -14,9 +14,9 @@ recorded config says which).
 The run ``main`` (all parameters in :data:`RUNS`): a one-layer, 4-head transformer without
 LayerNorm on ``a b =``, full-batch AdamW (weight decay 1, betas 0.9/0.98), float32, trained for
 a fixed ``max_steps``; the train/validation split and the log schedule are those of the MLP
-grokking runs (:func:`numerics.modular.split`, :func:`numerics.modular.is_logged`).
+grokking runs (:func:`models.modular.split`, :func:`models.modular.is_logged`).
 Checkpoints at step 0 and ``n_checkpoints - 1`` log-spaced steps up to the last step
-(:func:`numerics.modular.log_spaced_checkpoints`) hold :func:`numerics.transformer.checkpoint`;
+(:func:`models.modular.log_spaced_checkpoints`) hold :func:`models.transformer.checkpoint`;
 the config's ``checkpoint_keys`` describes every key.  The config also holds
 ``train_acc_0.99_step`` and ``val_acc_0.95_step`` (first logged step; null: never).
 
@@ -38,17 +38,15 @@ from pathlib import Path
 import numpy as np
 
 SCRIPTS = Path(__file__).resolve().parents[1]
-if str(SCRIPTS) not in sys.path:  # run as `python scripts/runs/grokking_transformer.py`
-    sys.path.insert(0, str(SCRIPTS))
 
-from figkit import runs  # noqa: E402
-from runs import recorder  # noqa: E402
-from numerics import modular, transformer  # noqa: E402
+import records
+from records import recorder
+from models import modular, transformer
 
 ROOT = SCRIPTS.parent
 DATA = ROOT / "data" / "grokking_transformer"
-SOURCES = (SCRIPTS / "runs" / "grokking_transformer.py", SCRIPTS / "numerics" / "transformer.py",
-           SCRIPTS / "numerics" / "modular.py", SCRIPTS / "numerics" / "mlp.py")
+SOURCES = (SCRIPTS / "recorders" / "grokking_transformer.py", SCRIPTS / "models" / "transformer.py",
+           SCRIPTS / "models" / "modular.py", SCRIPTS / "models" / "mlp.py")
 
 TOP_K = 3  # frequencies counted by head_fourier_share
 
@@ -81,8 +79,8 @@ def transformer_config(params: dict) -> transformer.TransformerConfig:
 
 
 def current_hash(params: dict) -> str:
-    """`figkit.runs.code_hash` of the experiment sources and one run's parameters."""
-    return runs.code_hash(SOURCES, params)
+    """`records.code_hash` of the experiment sources and one run's parameters."""
+    return records.code_hash(SOURCES, params)
 
 
 def status(name: str, data: Path = DATA) -> str:
@@ -91,7 +89,7 @@ def status(name: str, data: Path = DATA) -> str:
 
 
 def record(name: str, params: dict, data: Path = DATA) -> dict:
-    """Train one run and write it with `figkit.runs.write_run`; return its config."""
+    """Train one run and write it with `records.write_run`; return its config."""
     cfg = transformer_config(params)
     steps = modular.log_spaced_checkpoints(cfg.max_steps, params["n_checkpoints"])
     split = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
@@ -100,11 +98,11 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
     config = {
         "name": name,
         "task": "(a + b) mod p, all p*p pairs; seeded random train/validation split "
-                "(numerics.modular.split)",
+                "(models.modular.split)",
         "model": "tokens 'a b =' (vocab p+1); W_E + W_pos; one causal attention layer, H heads, "
                  "read at the final position (= full attention there); residual; ReLU MLP with "
                  "residual; no LayerNorm; W_U at the final position -> p logits",
-        "optimizer": "AdamW, full batch (numerics.mlp.Adam, decoupled decay on all parameters)",
+        "optimizer": "AdamW, full batch (models.mlp.Adam, decoupled decay on all parameters)",
         "loss": "mean softmax cross-entropy",
         **dataclasses.asdict(cfg),
         "n_checkpoints": params["n_checkpoints"],
@@ -123,7 +121,7 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
                     "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
         "code_hash": current_hash(params),
     }
-    runs.write_run(Path(data) / name, config, m, result.checkpoints)
+    records.write_run(Path(data) / name, config, m, result.checkpoints)
     return config
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
+
 CONFIG = "config.json"
 METRICS = Path("logs") / "metrics.csv"
 CHECKPOINTS = "checkpoints"
@@ -222,7 +224,7 @@ def format_value(value) -> str:
 def write_run(path, config: dict, metrics: dict, checkpoints: dict | None = None) -> Path:
     """Record a run: config.json, logs/metrics.csv (columns in `metrics` order, `step` first),
     checkpoints/step_<N>.npz. Same inputs give the same bytes; files are written atomically."""
-    from .save import write_atomic
+
 
     path = Path(path)
     names = list(metrics)

@@ -18,9 +18,9 @@ one layer, so only the query of position 2 matters; under the causal mask it att
 3 positions, so causal and full attention give the *same* logits.  The residual streams of
 positions 0 and 1 are needed only as keys and values, and their queries/MLP are not computed.
 
-Parameters are a :data:`numerics.mlp.Params` list
+Parameters are a :data:`models.mlp.Params` list
 ``[{"W_E", "W_pos"}, {"W_Q", "W_K", "W_V", "W_O"}, {"W_in", "b_in", "W_out", "b_out"}, {"W_U"}]``
-so :class:`numerics.mlp.Adam` (AdamW: decay on every parameter) works on it unchanged.
+so :class:`models.mlp.Adam` (AdamW: decay on every parameter) works on it unchanged.
 
 Initialisation (Nanda's code): every weight ``~ N(0, 1/d)`` (std ``1/sqrt(d)``), ``W_U`` std
 ``1/sqrt(p)``, biases zero; then every parameter times ``init_scale``.  ``dtype`` is float64
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics import mlp, modular
-from numerics.mlp import Params
+from models import mlp, modular
+from models.mlp import Params
 
 THRESHOLD = modular.THRESHOLD
 
@@ -258,7 +258,7 @@ def checkpoint(params: Params, cfg: TransformerConfig, top_k: int = 3) -> dict[s
 
 def train(cfg: TransformerConfig, checkpoint_steps: tuple[int, ...] = (),
           data: modular.Split | None = None, top_k: int = 3) -> TrainResult:
-    """Full-batch AdamW; logs by :func:`numerics.modular.is_logged`.
+    """Full-batch AdamW; logs by :func:`models.modular.is_logged`.
 
     Columns: step, train_loss, train_acc, val_loss, val_acc, weight_norm (all parameters),
     embedding_norm (``||W_E[:p]||_F``, the number tokens), measured after ``step`` optimizer

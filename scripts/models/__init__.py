@@ -1,0 +1,4 @@
+"""numpy models with hand-written backpropagation, each tested against finite differences.
+
+Nothing here imports matplotlib.
+"""

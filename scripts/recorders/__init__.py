@@ -1,0 +1,1 @@
+"""Experiment code that records training runs into data/<topic>/ (`make data`)."""

@@ -1,0 +1,1 @@
+"""Project tools: make check, the gallery, make preview, make textwidth."""
