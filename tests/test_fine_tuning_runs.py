@@ -1,12 +1,12 @@
-"""Tests for numerics.fine_tuning_runs: EWC/Fisher building blocks and the measured claims."""
+"""Tests for numerics.fine_tuning.experiments: EWC/Fisher building blocks, measured claims."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from numerics import fine_tuning_runs as ftr
 from models import mlp
+from numerics.fine_tuning import experiments
 
 # ----------------------------------------------------------------- building blocks
 
@@ -24,8 +24,8 @@ def test_ewc_penalty_value_by_hand():
     anchor = [{"W": np.array([[0.0, 2.5]]), "b": np.array([1.0])}]
     fisher = [{"W": np.array([[2.0, 4.0]]), "b": np.array([0.5])}]
     # (lam/2) * (2*1^2 + 4*0.5^2 + 0.5*2^2) = (3/2) * 5
-    assert ftr.ewc_penalty(params, anchor, fisher, lam=3.0) == pytest.approx(7.5)
-    assert ftr.ewc_penalty(anchor, anchor, fisher, lam=3.0) == 0.0
+    assert experiments.ewc_penalty(params, anchor, fisher, lam=3.0) == pytest.approx(7.5)
+    assert experiments.ewc_penalty(anchor, anchor, fisher, lam=3.0) == 0.0
 
 
 def test_ewc_penalty_grad_matches_finite_differences():
@@ -33,45 +33,50 @@ def test_ewc_penalty_grad_matches_finite_differences():
     anchor = mlp.map_params(lambda p: p + rng.normal(size=p.shape), params)
     fisher = mlp.map_params(lambda p: rng.uniform(0.0, 2.0, size=p.shape), params)
     lam, eps = 7.0, 1e-6
-    grad = mlp.flatten(ftr.ewc_penalty_grad(params, anchor, fisher, lam))
+    grad = mlp.flatten(experiments.ewc_penalty_grad(params, anchor, fisher, lam))
     theta = mlp.flatten(params)
     numeric = np.empty_like(theta)
     for i in range(theta.size):
         e = np.zeros_like(theta)
         e[i] = eps
-        up = ftr.ewc_penalty(mlp.unflatten(theta + e, params), anchor, fisher, lam)
-        down = ftr.ewc_penalty(mlp.unflatten(theta - e, params), anchor, fisher, lam)
+        up = experiments.ewc_penalty(mlp.unflatten(theta + e, params), anchor, fisher, lam)
+        down = experiments.ewc_penalty(mlp.unflatten(theta - e, params), anchor, fisher, lam)
         numeric[i] = (up - down) / (2 * eps)
     assert np.linalg.norm(grad - numeric) / np.linalg.norm(grad) < 1e-7
 
 
-@pytest.mark.parametrize("activation,residual", [("relu", False), ("tanh", True), ("sigmoid", False)])
+@pytest.mark.parametrize("activation,residual",
+                         [("relu", False), ("tanh", True), ("sigmoid", False)])
 def test_fisher_diagonal_matches_brute_force_loop(activation, residual):
     params, rng = _tiny_net(2)
     x = rng.normal(size=(7, 3))
-    fisher = ftr.fisher_diagonal(params, x, activation, residual)
+    fisher = experiments.fisher_diagonal(params, x, activation, residual)
     # brute force: every sample, every class, one backward pass each
     brute = np.zeros(mlp.num_params(params))
     for i in range(x.shape[0]):
         logits, _ = mlp.forward(params, x[i : i + 1], activation, residual)
         probs = mlp.softmax(logits)[0]
         for c in range(probs.size):
-            _, g = mlp.loss_and_grads(params, x[i : i + 1], np.array([c]), "xent", activation, residual)
-            brute += probs[c] * mlp.flatten(g) ** 2  # (d log p(c|x) / d theta)^2 = (-d l / d theta)^2
+            _, g = mlp.loss_and_grads(params, x[i : i + 1], np.array([c]), "xent", activation,
+                                      residual)
+            # (d log p(c|x) / d theta)^2 = (-d l / d theta)^2
+            brute += probs[c] * mlp.flatten(g) ** 2
     brute /= x.shape[0]
     np.testing.assert_allclose(mlp.flatten(fisher), brute, rtol=1e-10, atol=1e-15)
     # and equal to the model-label second moment of the vectorised per-sample log-lik gradients
     total = np.zeros_like(brute)
     probs = mlp.softmax(mlp.forward(params, x, activation, residual)[0])
     for c in range(probs.shape[1]):
-        g = mlp.per_sample_loglik_grads(params, x, np.full(x.shape[0], c), "xent", activation, residual)
-        flat = np.concatenate([layer[k].reshape(x.shape[0], -1) for layer in g for k in sorted(layer)], axis=1)
+        g = mlp.per_sample_loglik_grads(params, x, np.full(x.shape[0], c), "xent", activation,
+                                        residual)
+        flat = np.concatenate([layer[k].reshape(x.shape[0], -1)
+                               for layer in g for k in sorted(layer)], axis=1)
         total += (probs[:, c : c + 1] * flat**2).mean(axis=0)
     np.testing.assert_allclose(total, brute, rtol=1e-10, atol=1e-15)
 
 
 def test_permuted_tasks_share_labels_rule():
-    task_a, task_b, perm = ftr.make_permuted_tasks(seed=3)
+    task_a, task_b, perm = experiments.make_permuted_tasks(seed=3)
     assert sorted(perm) == list(range(task_a.train.x.shape[1]))
     unpermuted = np.empty_like(task_b.train.x)
     unpermuted[:, perm] = task_b.train.x  # undo x -> x[:, perm]
@@ -87,97 +92,108 @@ def test_permuted_tasks_share_labels_rule():
 
 @pytest.fixture(scope="module")
 def grad_flow():
-    return ftr.gradient_flow()
+    return experiments.gradient_flow()
 
 
 @pytest.fixture(scope="module")
 def forgetting_run():
-    return ftr.forgetting(seed=0)
+    return experiments.forgetting(seed=0)
 
 
 @pytest.fixture(scope="module")
 def fisher_info(forgetting_run):
-    return ftr.fisher_information(forgetting_run)
+    return experiments.fisher_information(forgetting_run)
 
 
 @pytest.fixture(scope="module")
 def loss_curves():
-    return ftr.loss_curve_runs(seed=0)
+    return experiments.loss_curve_runs(seed=0)
 
 
 def test_gradient_flow_vanishes_only_in_sigmoid_net(grad_flow):
-    g = grad_flow
-    n_layers = g.config["depth"] + 1
-    assert g.sigmoid_norms.shape == g.residual_norms.shape == (len(g.config["seeds"]), n_layers)
-    assert g.sigmoid_ratio == pytest.approx(g.sigmoid_mean[0] / g.sigmoid_mean[-1])
-    assert g.residual_ratio > 100 * g.sigmoid_ratio  # the claim of the figure
-    assert g.sigmoid_ratio < 1e-8  # many orders of magnitude
-    assert g.residual_ratio > 1e-2  # within two orders of magnitude
+    flow = grad_flow
+    n_layers = flow.config["depth"] + 1
+    assert flow.sigmoid_norms.shape == flow.residual_norms.shape == (len(flow.config["seeds"]),
+                                                                     n_layers)
+    assert flow.sigmoid_ratio == pytest.approx(flow.sigmoid_mean[0] / flow.sigmoid_mean[-1])
+    assert flow.residual_ratio > 100 * flow.sigmoid_ratio  # the claim of the figure
+    assert flow.sigmoid_ratio < 1e-8  # many orders of magnitude
+    assert flow.residual_ratio > 1e-2  # within two orders of magnitude
     # every seed separately: the sigmoid norms shrink layer by layer towards the input
-    assert np.all(np.diff(np.log(g.sigmoid_norms), axis=1) > 0)
-    assert np.all(g.residual_norms.min(axis=1) > 1e-2 * g.residual_norms.max(axis=1))
+    assert np.all(np.diff(np.log(flow.sigmoid_norms), axis=1) > 0)
+    assert np.all(flow.residual_norms.min(axis=1) > 1e-2 * flow.residual_norms.max(axis=1))
 
 
 def test_forgetting_plain_forgets_and_ewc_retains(forgetting_run):
-    f = forgetting_run
-    acc_a_after_a = f.phase_a_acc_a[-1]
+    run = forgetting_run
+    acc_a_after_a = run.phase_a_acc_a[-1]
     assert acc_a_after_a > 0.95  # task A learned
-    assert f.phase_a_acc_b[-1] < 0.3  # A's solution does not solve B (10 classes)
-    assert f.steps_b[0] == f.steps_a[-1] and f.plain_acc_a[0] == acc_a_after_a == f.ewc_acc_a[0]
-    assert acc_a_after_a - f.plain_acc_a[-1] > 0.3  # plain SGD on B forgets A
-    assert f.plain_acc_b[-1] > 0.95
-    assert f.ewc_acc_a[-1] - f.plain_acc_a[-1] > 0.2  # EWC keeps much more of A ...
-    assert f.ewc_acc_b[-1] > 0.9  # ... while still learning B
-    assert 0 < f.lam < f.lam_max_stable and f.lam in f.sweep_lambdas
-    best = np.argmax(np.where(f.sweep_lambdas > 0, f.sweep_val_acc_a + f.sweep_val_acc_b, -np.inf))
-    assert f.lam == f.sweep_lambdas[best]
-    assert f.sweep_val_acc_a[-1] > f.sweep_val_acc_a[0]  # stronger anchoring retains more A
-    np.testing.assert_array_equal(f.sweep_test_acc_a[f.sweep_lambdas == 0][0], f.plain_acc_a)
+    assert run.phase_a_acc_b[-1] < 0.3  # A's solution does not solve B (10 classes)
+    assert run.steps_b[0] == run.steps_a[-1]
+    assert run.plain_acc_a[0] == acc_a_after_a == run.ewc_acc_a[0]
+    assert acc_a_after_a - run.plain_acc_a[-1] > 0.3  # plain SGD on B forgets A
+    assert run.plain_acc_b[-1] > 0.95
+    assert run.ewc_acc_a[-1] - run.plain_acc_a[-1] > 0.2  # EWC keeps much more of A ...
+    assert run.ewc_acc_b[-1] > 0.9  # ... while still learning B
+    assert 0 < run.lam < run.lam_max_stable and run.lam in run.sweep_lambdas
+    mean_val = run.sweep_val_acc_a + run.sweep_val_acc_b
+    best = np.argmax(np.where(run.sweep_lambdas > 0, mean_val, -np.inf))
+    assert run.lam == run.sweep_lambdas[best]
+    assert run.sweep_val_acc_a[-1] > run.sweep_val_acc_a[0]  # stronger anchoring retains more A
+    np.testing.assert_array_equal(run.sweep_test_acc_a[run.sweep_lambdas == 0][0], run.plain_acc_a)
 
 
 def test_fisher_information_summary(forgetting_run, fisher_info):
-    fi = fisher_info
+    info = fisher_info
     flat = mlp.flatten(forgetting_run.fisher)
-    assert np.all(flat >= 0) and fi.n_params == flat.size == mlp.num_params(forgetting_run.params_a)
-    assert fi.first_layer_W.shape == forgetting_run.params_a[0]["W"].shape
+    assert np.all(flat >= 0)
+    assert info.n_params == flat.size == mlp.num_params(forgetting_run.params_a)
+    assert info.first_layer_W.shape == forgetting_run.params_a[0]["W"].shape
     # recompute "top k carry half the mass" directly
-    k = int(round(fi.top_fraction_for_half_mass * flat.size))
+    k = int(round(info.top_fraction_for_half_mass * flat.size))
     top = np.sort(flat)[::-1]
     assert top[:k].sum() >= 0.5 * flat.sum() > top[: k - 1].sum()
-    assert fi.top_fraction_for_half_mass < 0.25  # concentrated: far fewer than half the parameters
-    assert np.all(np.diff(fi.frac_mass) >= 0) and fi.frac_mass[-1] == pytest.approx(1.0)
-    assert fi.layer_mass_share.sum() == pytest.approx(1.0) and fi.layer_param_share.sum() == pytest.approx(1.0)
+    assert info.top_fraction_for_half_mass < 0.25  # concentrated: far fewer than half of them
+    assert np.all(np.diff(info.frac_mass) >= 0) and info.frac_mass[-1] == pytest.approx(1.0)
+    assert info.layer_mass_share.sum() == pytest.approx(1.0)
+    assert info.layer_param_share.sum() == pytest.approx(1.0)
     # recomputing from task A alone gives the same Fisher
-    np.testing.assert_array_equal(mlp.flatten(ftr.fisher_information(seed=0).fisher), flat)
+    np.testing.assert_array_equal(mlp.flatten(experiments.fisher_information(seed=0).fisher), flat)
 
 
 def test_loss_curve_converges(loss_curves):
-    r = loss_curves.converges
-    assert r.diverged_at is None and np.all(np.isfinite(r.train_loss))
-    assert r.steps[-1] == r.hyperparams["steps"]
-    assert r.train_loss[-1] < 0.2 * r.train_loss[0] and r.val_loss[-1] < 0.2 * r.val_loss[0]
-    assert r.val_loss[-1] < 1.1 * r.val_loss.min()  # no late rise of the validation loss
-    assert r.val_loss[-1] < 1.5 * loss_curves.noise_floor  # close to the irreducible noise
+    run = loss_curves.converges
+    assert run.diverged_at is None and np.all(np.isfinite(run.train_loss))
+    assert run.steps[-1] == run.hyperparams["steps"]
+    assert run.train_loss[-1] < 0.2 * run.train_loss[0]
+    assert run.val_loss[-1] < 0.2 * run.val_loss[0]
+    assert run.val_loss[-1] < 1.1 * run.val_loss.min()  # no late rise of the validation loss
+    assert run.val_loss[-1] < 1.5 * loss_curves.noise_floor  # close to the irreducible noise
 
 
 def test_loss_curve_overfits(loss_curves):
-    r = loss_curves.overfits
-    i_min = int(np.argmin(r.val_loss))
-    assert r.val_min_step == r.steps[i_min] and 0 < i_min < len(r.steps) - 1
-    assert r.val_loss[-1] > 1.3 * r.val_loss[i_min]  # validation loss rises after its minimum ...
-    assert r.train_loss[-1] < 0.01 * r.train_loss[i_min]  # ... while training loss keeps falling
-    assert r.hyperparams["n_train"] < loss_curves.converges.hyperparams["n_train"]
-    assert r.hyperparams["hidden"][0] > loss_curves.converges.hyperparams["hidden"][0]
-    assert r.hyperparams["weight_decay"] == 0.0
+    run = loss_curves.overfits
+    i_min = int(np.argmin(run.val_loss))
+    assert run.val_min_step == run.steps[i_min] and 0 < i_min < len(run.steps) - 1
+    assert run.val_loss[-1] > 1.3 * run.val_loss[i_min]  # validation loss rises after its min ...
+    assert run.train_loss[-1] < 0.01 * run.train_loss[i_min]  # ... while training loss falls on
+    assert run.hyperparams["n_train"] < loss_curves.converges.hyperparams["n_train"]
+    assert run.hyperparams["hidden"][0] > loss_curves.converges.hyperparams["hidden"][0]
+    assert run.hyperparams["weight_decay"] == 0.0
+
+
+def _without_lr(hyperparams: dict) -> dict:
+    return {key: value for key, value in hyperparams.items() if key != "lr"}
 
 
 def test_loss_curve_unstable(loss_curves):
-    r, ref = loss_curves.unstable, loss_curves.converges
-    assert r.hyperparams["lr"] > ref.hyperparams["lr"]
-    assert {k: v for k, v in r.hyperparams.items() if k != "lr"} == {k: v for k, v in ref.hyperparams.items() if k != "lr"}
-    assert np.any(np.diff(r.train_loss) > 0)  # not monotone
-    assert r.diverged_at is not None and r.diverged_at >= r.steps[-1]
-    assert np.all(np.isfinite(r.train_loss)) and r.train_loss.max() > 1e6 * r.train_loss[0]
+    run, converging = loss_curves.unstable, loss_curves.converges
+    assert run.hyperparams["lr"] > converging.hyperparams["lr"]
+    assert _without_lr(run.hyperparams) == _without_lr(converging.hyperparams)
+    assert np.any(np.diff(run.train_loss) > 0)  # not monotone
+    assert run.diverged_at is not None and run.diverged_at >= run.steps[-1]
+    assert np.all(np.isfinite(run.train_loss))
+    assert run.train_loss.max() > 1e6 * run.train_loss[0]
 
 
 # ------------------------------------------------------------------- determinism
@@ -193,7 +209,7 @@ def _assert_identical(a, b, path="result"):
             _assert_identical(a[k], b[k], f"{path}[{k!r}]")
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _assert_identical(x, y, f"{path}[{i}]")
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), path
@@ -202,11 +218,11 @@ def _assert_identical(a, b, path="result"):
 
 
 def test_experiments_are_deterministic(grad_flow, forgetting_run, loss_curves):
-    _assert_identical(grad_flow, ftr.gradient_flow())
-    _assert_identical(forgetting_run, ftr.forgetting(seed=0))
-    _assert_identical(loss_curves, ftr.loss_curve_runs(seed=0))
+    _assert_identical(grad_flow, experiments.gradient_flow())
+    _assert_identical(forgetting_run, experiments.forgetting(seed=0))
+    _assert_identical(loss_curves, experiments.loss_curve_runs(seed=0))
 
 
 def test_different_seed_changes_the_data(forgetting_run):
-    other = ftr.forgetting(seed=1)
+    other = experiments.forgetting(seed=1)
     assert not np.array_equal(mlp.flatten(other.params_a), mlp.flatten(forgetting_run.params_a))

@@ -6,7 +6,8 @@
 4. :func:`loss_curve_runs`    -- train/validation loss curves: converging, overfitting, diverging.
 
 Every function is deterministic given its ``seed`` (all randomness goes through
-``np.random.default_rng``) and returns a dataclass of plain numpy arrays and numbers.
+``np.random.default_rng``) and returns a frozen dataclass of plain numpy arrays and numbers.
+The networks are the project's numpy MLP (:mod:`models.mlp`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from models.mlp import Params
 
 # =============================================================== 1. gradient flow
 
+#: Hidden layers of both networks of :func:`gradient_flow` (the caption names it).
+GRADIENT_FLOW_DEPTH = 20
 
-@dataclass
+
+@dataclass(frozen=True)
 class GradientFlowResult:
-    """Frobenius norms ``||dL/dW_l||`` at initialisation, layer 1 = input layer, last = output layer."""
+    """Frobenius norms ``||dL/dW_l||`` at initialisation, layer 1 = input layer, last = output
+    layer."""
 
     layer: np.ndarray  # (n_layers,) layer numbers 1..depth+1
     sigmoid_norms: np.ndarray  # (n_seeds, n_layers) plain sigmoid MLP, Xavier init
@@ -37,13 +42,14 @@ class GradientFlowResult:
     config: dict = field(default_factory=dict)
 
 
-def _weight_grad_norms(params: Params, x: np.ndarray, y: np.ndarray, activation: str, residual: bool) -> tuple[float, np.ndarray]:
+def _weight_grad_norms(params: Params, x: np.ndarray, y: np.ndarray, activation: str,
+                       residual: bool) -> tuple[float, np.ndarray]:
     loss, grads = mlp.loss_and_grads(params, x, y, "xent", activation, residual)
     return loss, np.array([np.linalg.norm(g["W"]) for g in grads])
 
 
 def gradient_flow(
-    depth: int = 20,
+    depth: int = GRADIENT_FLOW_DEPTH,
     width: int = 64,
     d_in: int = 32,
     n_classes: int = 10,
@@ -67,40 +73,41 @@ def gradient_flow(
     sizes = [d_in] + [width] * depth + [n_classes]
     n_blocks = depth - 1 if d_in != width else depth
     scale = 1.0 / np.sqrt(n_blocks) if branch_scale is None else branch_scale
-    sig_norms, res_norms, sig_loss, res_loss = [], [], [], []
+    sigmoid_norms, residual_norms, sigmoid_loss, residual_loss = [], [], [], []
     for seed in seeds:
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(batch, d_in))
         y = np.argmax(x @ rng.normal(size=(d_in, n_classes)), axis=1)
 
-        sig = mlp.init_params(sizes, rng, "xavier")
-        loss, norms = _weight_grad_norms(sig, x, y, "sigmoid", residual=False)
-        sig_loss.append(loss)
-        sig_norms.append(norms)
+        sigmoid_net = mlp.init_params(sizes, rng, "xavier")
+        loss, norms = _weight_grad_norms(sigmoid_net, x, y, "sigmoid", residual=False)
+        sigmoid_loss.append(loss)
+        sigmoid_norms.append(norms)
 
-        res = mlp.init_params(sizes, rng, "auto", "relu")
-        for layer in res[:-1]:
+        residual_net = mlp.init_params(sizes, rng, "auto", "relu")
+        for layer in residual_net[:-1]:
             if layer["W"].shape[0] == layer["W"].shape[1]:
                 layer["W"] *= scale
-        loss, norms = _weight_grad_norms(res, x, y, "relu", residual=True)
-        res_loss.append(loss)
-        res_norms.append(norms)
+        loss, norms = _weight_grad_norms(residual_net, x, y, "relu", residual=True)
+        residual_loss.append(loss)
+        residual_norms.append(norms)
 
-    sig_norms_arr, res_norms_arr = np.array(sig_norms), np.array(res_norms)
-    sig_mean = np.exp(np.log(sig_norms_arr).mean(axis=0))
-    res_mean = np.exp(np.log(res_norms_arr).mean(axis=0))
+    sigmoid_norms_arr, residual_norms_arr = np.array(sigmoid_norms), np.array(residual_norms)
+    sigmoid_mean = np.exp(np.log(sigmoid_norms_arr).mean(axis=0))
+    residual_mean = np.exp(np.log(residual_norms_arr).mean(axis=0))
     return GradientFlowResult(
         layer=np.arange(1, depth + 2),
-        sigmoid_norms=sig_norms_arr,
-        residual_norms=res_norms_arr,
-        sigmoid_mean=sig_mean,
-        residual_mean=res_mean,
-        sigmoid_ratio=float(sig_mean[0] / sig_mean[-1]),
-        residual_ratio=float(res_mean[0] / res_mean[-1]),
-        sigmoid_init_loss=np.array(sig_loss),
-        residual_init_loss=np.array(res_loss),
+        sigmoid_norms=sigmoid_norms_arr,
+        residual_norms=residual_norms_arr,
+        sigmoid_mean=sigmoid_mean,
+        residual_mean=residual_mean,
+        sigmoid_ratio=float(sigmoid_mean[0] / sigmoid_mean[-1]),
+        residual_ratio=float(residual_mean[0] / residual_mean[-1]),
+        sigmoid_init_loss=np.array(sigmoid_loss),
+        residual_init_loss=np.array(residual_loss),
         config=dict(depth=depth, width=width, d_in=d_in, n_classes=n_classes, batch=batch,
-                    seeds=tuple(seeds), sigmoid_init="xavier", residual_init="he hidden, xavier output",
+                    seeds=tuple(seeds), sigmoid_init="xavier",
+                    residual_init="he hidden, xavier output",
                     residual_branch_scale=float(scale)),
     )
 
@@ -108,7 +115,8 @@ def gradient_flow(
 # ============================================================ 2. forgetting / EWC
 
 
-def fisher_diagonal(params: Params, x: np.ndarray, activation: str = "relu", residual: bool = False) -> Params:
+def fisher_diagonal(params: Params, x: np.ndarray, activation: str = "relu",
+                    residual: bool = False) -> Params:
     """Diagonal of the *expected* Fisher of a softmax classifier, averaged over inputs ``x``.
 
     ``F = (1/n) sum_i sum_c p(c|x_i) (d/dtheta log p(c|x_i))^2`` -- labels are drawn from the
@@ -123,9 +131,10 @@ def fisher_diagonal(params: Params, x: np.ndarray, activation: str = "relu", res
     for c in range(n_classes):
         dloglik = -probs.copy()
         dloglik[:, c] += 1.0  # d log p(c|x) / d logits
-        for l, delta in enumerate(mlp.layer_deltas(params, cache, dloglik)):
-            weighted_sq[l] += probs[:, c : c + 1] * delta * delta
-    return [{"W": (h * h).T @ s / n, "b": s.sum(axis=0) / n} for h, s in zip(cache.inputs, weighted_sq)]
+        for layer, delta in enumerate(mlp.layer_deltas(params, cache, dloglik)):
+            weighted_sq[layer] += probs[:, c : c + 1] * delta * delta
+    return [{"W": (h * h).T @ s / n, "b": s.sum(axis=0) / n}
+            for h, s in zip(cache.inputs, weighted_sq, strict=True)]
 
 
 def ewc_penalty(params: Params, anchor: Params, fisher: Params, lam: float) -> float:
@@ -139,7 +148,7 @@ def ewc_penalty_grad(params: Params, anchor: Params, fisher: Params, lam: float)
     return mlp.map_params(lambda p, a, f: lam * f * (p - a), params, anchor, fisher)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Split:
     """Inputs and integer labels of one data split."""
 
@@ -147,7 +156,7 @@ class Split:
     y: np.ndarray
 
 
-@dataclass
+@dataclass(frozen=True)
 class Task:
     """Train / validation / test splits of one classification task."""
 
@@ -157,7 +166,8 @@ class Task:
 
 
 def make_permuted_tasks(
-    seed: int, d_in: int = 50, n_classes: int = 10, noise: float = 1.25, n_train: int = 2000, n_eval: int = 500
+    seed: int, d_in: int = 50, n_classes: int = 10, noise: float = 1.25, n_train: int = 2000,
+    n_eval: int = 500,
 ) -> tuple[Task, Task, np.ndarray]:
     """Two tasks in the spirit of permuted MNIST.
 
@@ -174,10 +184,10 @@ def make_permuted_tasks(
     def split(n: int, permute: bool) -> Split:
         y = rng.integers(0, n_classes, n)
         x = templates[y] + noise * rng.normal(size=(n, d_in))
-        return Split(x[:, perm] if permute else x, y)
+        return Split(x=x[:, perm] if permute else x, y=y)
 
-    task_a = Task(split(n_train, False), split(n_eval, False), split(n_eval, False))
-    task_b = Task(split(n_train, True), split(n_eval, True), split(n_eval, True))
+    task_a = Task(train=split(n_train, False), val=split(n_eval, False), test=split(n_eval, False))
+    task_b = Task(train=split(n_train, True), val=split(n_eval, True), test=split(n_eval, True))
     return task_a, task_b, perm
 
 
@@ -193,7 +203,8 @@ def _train_sgd(
     log_every: int,
     ewc: tuple[Params, Params, float] | None = None,
 ) -> tuple[Params, np.ndarray, np.ndarray]:
-    """Minibatch SGD of a ReLU classifier on cross-entropy (+ optional EWC ``(anchor, fisher, lam)``).
+    """Minibatch SGD of a ReLU classifier on cross-entropy (+ optional EWC
+    ``(anchor, fisher, lam)``).
 
     Logs accuracy on each of ``eval_sets`` at step 0 and every ``log_every`` steps.
     Returns ``(params, logged_steps, accuracies[n_logs, n_sets])``.
@@ -204,7 +215,8 @@ def _train_sgd(
     for t in range(steps + 1):
         if t % log_every == 0 or t == steps:
             logged.append(t)
-            accs.append([mlp.accuracy(mlp.forward(params, s.x, "relu")[0], s.y) for s in eval_sets])
+            accs.append([mlp.accuracy(mlp.forward(params, s.x, "relu")[0], s.y)
+                         for s in eval_sets])
         if t == steps:
             break
         idx = rng.integers(0, data.x.shape[0], batch)
@@ -216,11 +228,13 @@ def _train_sgd(
 
 
 FORGETTING_DEFAULTS = dict(
-    d_in=50, n_classes=10, noise=1.25, hidden=(32, 32), lr=0.1, batch=32, steps_a=300, steps_b=300, log_every=10
+    d_in=50, n_classes=10, noise=1.25, hidden=(32, 32), lr=0.1, batch=32, steps_a=300,
+    steps_b=300, log_every=10,
 )
 
 
-def _train_task_a(seed: int, cfg: dict) -> tuple[Task, Task, np.ndarray, Params, np.ndarray, np.ndarray]:
+def _train_task_a(seed: int, cfg: dict
+                  ) -> tuple[Task, Task, np.ndarray, Params, np.ndarray, np.ndarray]:
     """Shared first phase of :func:`forgetting` and :func:`fisher_information`."""
     task_a, task_b, perm = make_permuted_tasks(seed, cfg["d_in"], cfg["n_classes"], cfg["noise"])
     rng = np.random.default_rng((seed, 1))
@@ -232,7 +246,7 @@ def _train_task_a(seed: int, cfg: dict) -> tuple[Task, Task, np.ndarray, Params,
     return task_a, task_b, perm, params, steps, accs
 
 
-@dataclass
+@dataclass(frozen=True)
 class ForgettingResult:
     """Test accuracies (fractions) during both phases; phase-B steps continue the global count."""
 
@@ -257,7 +271,8 @@ class ForgettingResult:
     config: dict = field(default_factory=dict)
 
 
-def forgetting(seed: int = 0, lambdas: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0)) -> ForgettingResult:
+def forgetting(seed: int = 0, lambdas: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0)
+               ) -> ForgettingResult:
     """Train on task A, then on task B plainly and with EWC; sweep lambda.
 
     Network ``50-32-32-10`` ReLU (He init), minibatch SGD (lr 0.1, batch 32), 300 steps per
@@ -272,7 +287,8 @@ def forgetting(seed: int = 0, lambdas: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0,
     fisher = fisher_diagonal(params_a, task_a.train.x)
     lam_max_stable = 2.0 / (cfg["lr"] * mlp.flatten(fisher).max())
     if max(lambdas) >= lam_max_stable:
-        raise ValueError(f"lambda {max(lambdas)} >= stability limit {lam_max_stable:.3g} for lr={cfg['lr']}")
+        raise ValueError(f"lambda {max(lambdas)} >= stability limit {lam_max_stable:.3g} "
+                         f"for lr={cfg['lr']}")
 
     val_a, val_b, curves_a, curves_b = [], [], [], []
     for lam in lambdas:
@@ -308,7 +324,8 @@ def forgetting(seed: int = 0, lambdas: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0,
         fisher=fisher,
         params_a=params_a,
         permutation=perm,
-        config=dict(cfg, seed=seed, activation="relu", init="he hidden, xavier output", optimizer="sgd", fisher="expected, exact over classes, task-A train inputs",
+        config=dict(cfg, seed=seed, activation="relu", init="he hidden, xavier output",
+                    optimizer="sgd", fisher="expected, exact over classes, task-A train inputs",
                     lambda_rule="argmax of mean final val accuracy (A, B) over lambda > 0"),
     )
 
@@ -316,7 +333,7 @@ def forgetting(seed: int = 0, lambdas: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0,
 # ============================================================ 3. Fisher information
 
 
-@dataclass
+@dataclass(frozen=True)
 class FisherInfoResult:
     """How concentrated the task-A Fisher diagonal is."""
 
@@ -330,7 +347,8 @@ class FisherInfoResult:
     n_params: int
 
 
-def fisher_information(result: ForgettingResult | None = None, seed: int = 0) -> FisherInfoResult:
+def fisher_information(result: ForgettingResult | None = None, seed: int = 0
+                       ) -> FisherInfoResult:
     """Summarise the task-A Fisher of :func:`forgetting` (recomputed from task A if not given)."""
     if result is None:
         task_a, _, _, params_a, _, _ = _train_task_a(seed, dict(FORGETTING_DEFAULTS))
@@ -357,8 +375,14 @@ def fisher_information(result: ForgettingResult | None = None, seed: int = 0) ->
 
 # ============================================================== 4. loss curves
 
+#: Training points of the overfitting run (the caption names it).
+OVERFIT_TRAIN_POINTS = 32
+#: Learning rates of the converging run and of the unstable one (ten times larger).
+CONVERGING_LR = 0.05
+UNSTABLE_LR = 0.5
 
-@dataclass
+
+@dataclass(frozen=True)
 class LossCurveRun:
     """One logged training run (MSE on the full train set and on the validation set)."""
 
@@ -367,11 +391,12 @@ class LossCurveRun:
     train_loss: np.ndarray
     val_loss: np.ndarray
     val_min_step: int  # step of the lowest logged validation loss
-    diverged_at: int | None  # first step whose minibatch or logged loss was inf/nan (logging stops), else None
+    # first step whose minibatch or logged loss was inf/nan (logging stops), else None
+    diverged_at: int | None
     hyperparams: dict = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LossCurveResult:
     """The three runs of :func:`loss_curve_runs` plus the data's noise floor."""
 
@@ -382,8 +407,10 @@ class LossCurveResult:
     data_config: dict = field(default_factory=dict)
 
 
-def make_regression_data(seed: int, d_in: int = 8, n: int = 4096, noise: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """``y = 2 * teacher(x) + noise * eps`` with ``x ~ N(0, I)`` and a random tanh teacher ``d_in-16-1``."""
+def make_regression_data(seed: int, d_in: int = 8, n: int = 4096, noise: float = 0.5
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """``y = 2 * teacher(x) + noise * eps`` with ``x ~ N(0, I)`` and a random tanh teacher
+    ``d_in-16-1``."""
     rng = np.random.default_rng(seed)
     teacher = mlp.init_params([d_in, 16, 1], rng, "xavier")
     x = rng.normal(size=(n, d_in))
@@ -396,9 +423,9 @@ def _regression_run(
     hidden: tuple[int, ...], lr: float, steps: int, batch: int, log_every: int, seed: int,
 ) -> LossCurveRun:
     """Plain minibatch SGD on MSE for a tanh MLP; stops logging at the first non-finite loss."""
-    hp = dict(n_train=x.shape[0], hidden=hidden, activation="tanh", init="xavier", optimizer="sgd",
-              lr=lr, momentum=0.0, batch=min(batch, x.shape[0]), steps=steps, log_every=log_every,
-              weight_decay=0.0)
+    hyperparams = dict(n_train=x.shape[0], hidden=hidden, activation="tanh", init="xavier",
+                       optimizer="sgd", lr=lr, momentum=0.0, batch=min(batch, x.shape[0]),
+                       steps=steps, log_every=log_every, weight_decay=0.0)
     rng = np.random.default_rng(seed)
     params = mlp.init_params([x.shape[1], *hidden, 1], rng, "xavier")
     opt = mlp.SGD(lr)
@@ -408,14 +435,14 @@ def _regression_run(
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows on purpose
         for t in range(steps + 1):
             if t % log_every == 0:
-                tr = mlp.mse(mlp.forward(params, x, "tanh")[0], y)[0]
-                va = mlp.mse(mlp.forward(params, x_val, "tanh")[0], y_val)[0]
-                if not (np.isfinite(tr) and np.isfinite(va)):
+                train_value = mlp.mse(mlp.forward(params, x, "tanh")[0], y)[0]
+                val_value = mlp.mse(mlp.forward(params, x_val, "tanh")[0], y_val)[0]
+                if not (np.isfinite(train_value) and np.isfinite(val_value)):
                     diverged_at = t
                     break
                 logged.append(t)
-                train_loss.append(tr)
-                val_loss.append(va)
+                train_loss.append(train_value)
+                val_loss.append(val_value)
             if t == steps:
                 break
             idx = rng.permutation(x.shape[0])[:batch]
@@ -426,7 +453,9 @@ def _regression_run(
             params, state = opt.step(params, grads, state)
     val = np.array(val_loss)
     val_min_step = int(logged[int(np.argmin(val))]) if logged else -1
-    return LossCurveRun(name, np.array(logged), np.array(train_loss), val, val_min_step, diverged_at, hp)
+    return LossCurveRun(name=name, steps=np.array(logged), train_loss=np.array(train_loss),
+                        val_loss=val, val_min_step=val_min_step, diverged_at=diverged_at,
+                        hyperparams=hyperparams)
 
 
 def loss_curve_runs(seed: int = 0) -> LossCurveResult:
@@ -440,10 +469,14 @@ def loss_curve_runs(seed: int = 0) -> LossCurveResult:
     noise = 0.5
     x, y = make_regression_data(seed, noise=noise)
     x_val, y_val = x[-1024:], y[-1024:]
-    common = dict(x_val=x_val, y_val=y_val, steps=1000, log_every=10, seed=seed + 1)
-    converges = _regression_run("converges", x[:2048], y[:2048], hidden=(32, 32), lr=0.05, batch=32, **common)
-    overfits = _regression_run("overfits", x[:32], y[:32], hidden=(64, 64), lr=0.05, batch=32, **common)
-    unstable = _regression_run("unstable", x[:2048], y[:2048], hidden=(32, 32), lr=0.5, batch=32, **common)
-    data_config = dict(seed=seed, d_in=8, teacher="2 * tanh MLP 8-16-1 (Xavier)", noise_std=noise,
-                       n_val=1024, loss="mse")
-    return LossCurveResult(converges, overfits, unstable, noise_floor=noise**2, data_config=data_config)
+    common = dict(x_val=x_val, y_val=y_val, batch=32, steps=1000, log_every=10, seed=seed + 1)
+    converges = _regression_run("converges", x[:2048], y[:2048], hidden=(32, 32),
+                                lr=CONVERGING_LR, **common)
+    overfits = _regression_run("overfits", x[:OVERFIT_TRAIN_POINTS], y[:OVERFIT_TRAIN_POINTS],
+                               hidden=(64, 64), lr=CONVERGING_LR, **common)
+    unstable = _regression_run("unstable", x[:2048], y[:2048], hidden=(32, 32), lr=UNSTABLE_LR,
+                               **common)
+    data_config = dict(seed=seed, d_in=8, teacher="2 * tanh MLP 8-16-1 (Xavier)",
+                       noise_std=noise, n_val=1024, loss="mse")
+    return LossCurveResult(converges=converges, overfits=overfits, unstable=unstable,
+                           noise_floor=noise**2, data_config=data_config)
