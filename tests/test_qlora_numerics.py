@@ -1,9 +1,10 @@
-"""Tests for numerics.qlora_runs: published Guanaco rows, Korthikanti activations, paging simulation.
+"""Tests for the QLoRA numbers: published.qlora (the paper's Guanaco rows and claims),
+numerics.qlora.guanaco_memory (published memory against ours) and numerics.qlora.paging (training
+memory with activations, the paging simulation).
 
-Expected values are numbers printed in QLoRA (arXiv 2305.14314) or Korthikanti et al. 2022
-(arXiv 2205.05198), cited next to them, or exact arithmetic on the formulas.
+Expected values are numbers printed in QLoRA (arXiv 2305.14314), cited next to them, or exact
+arithmetic on the formulas.
 """
-
 from __future__ import annotations
 
 import dataclasses
@@ -12,13 +13,15 @@ import numpy as np
 import pytest
 
 from numerics import memory as m
-from numerics import qlora_runs as q
+from numerics.activations import activation_bytes
+from numerics.qlora import guanaco_memory, paging
+from published import qlora as published
 
 # ---------------------------------------------------------------------------
 # 1. Published Guanaco results
 # ---------------------------------------------------------------------------
 
-ROWS = q.GUANACO_RESULTS
+ROWS = published.GUANACO_RESULTS
 
 
 def test_guanaco_rows_are_the_four_llama_sizes_ascending():
@@ -46,7 +49,8 @@ def test_guanaco_published_values():
 
 def test_table6_mean_is_the_average_of_both_orders_to_print_precision():
     for r in ROWS:
-        assert abs(r.vicuna_mean - (r.vicuna_chatgpt_first + r.vicuna_system_first) / 2) <= 0.05 + 1e-9
+        mean = (r.vicuna_chatgpt_first + r.vicuna_system_first) / 2
+        assert abs(r.vicuna_mean - mean) <= 0.05 + 1e-9
         assert min(r.vicuna_chatgpt_first, r.vicuna_system_first) <= r.vicuna_mean
         assert r.vicuna_mean <= max(r.vicuna_chatgpt_first, r.vicuna_system_first)
         assert 0 < r.vicuna_ci < 10 and r.elo_ci == 1
@@ -58,10 +62,27 @@ def test_published_memory_is_between_4_and_16_bits_per_parameter():
         assert n * 4 / 8 < r.memory_gb * m.GB < n * 2
 
 
+def test_published_claims_are_the_papers_arithmetic():
+    # QLoRA Sec. 3: 32/64 = 0.5 bits, 8/64 + 32/(64 * 256) = 0.127 bits, 0.373 saved.
+    assert published.CONSTANT_BITS_SINGLE == 32 / 64
+    assert published.CONSTANT_BITS_DOUBLE == round(8 / 64 + 32 / (64 * 256), 3)
+    assert published.CONSTANT_BITS_SAVED == round(
+        published.CONSTANT_BITS_SINGLE - (8 / 64 + 32 / (64 * 256)), 3)
+    # Sec. 1: about 0.37 bits per parameter are "approximately 3 GB for a 65B model".
+    assert round(published.CONSTANT_BITS_SAVED * 65e9 / 8 / m.GB) == (
+        published.DOUBLE_QUANT_SAVING_65B_GB)
+    assert published.GUANACO_RANK == 64 and published.QLORA_65B_GPU_GB == 48
+
+
+# ---------------------------------------------------------------------------
+# 2. Published memory against our byte accounting
+# ---------------------------------------------------------------------------
+
+
 def test_predicted_vs_published_uses_qlora_memory():
-    comps = q.predicted_vs_published()
+    comps = guanaco_memory.predicted_vs_published()
     assert [c.name for c in comps] == [r.name for r in ROWS]
-    for c, r in zip(comps, ROWS):
+    for c, r in zip(comps, ROWS, strict=True):
         b = m.qlora_memory(r.shape, 64, m.ALL_LINEAR)
         assert c.published_gb == r.memory_gb
         assert c.predicted_gb == pytest.approx(b.total_gb)
@@ -72,97 +93,32 @@ def test_predicted_vs_published_uses_qlora_memory():
 
 def test_published_memory_lies_between_deployed_footprint_and_training_states():
     # The finding stated in predicted_vs_published's docstring.
-    for c in q.predicted_vs_published():
+    for c in guanaco_memory.predicted_vs_published():
         assert c.predicted_base_gb < c.predicted_deployed_gb < c.published_gb < c.predicted_gb
 
 
 def test_measured_7b_base_is_above_our_nf4_storage():
     # QLoRA Sec. 2: 5,048 MB measured; our NF4 + DQ storage is a lower bound (no overheads).
-    c = q.predicted_vs_published()[0]
-    assert c.predicted_base_gb * 1e3 < q.QLORA_7B_4BIT_BASE_MB
+    c = guanaco_memory.predicted_vs_published()[0]
+    assert c.predicted_base_gb * 1e3 < published.QLORA_7B_4BIT_BASE_MB
 
 
 # ---------------------------------------------------------------------------
-# 2. Activation memory (Korthikanti et al. 2022)
+# 3. Training memory and the paged optimizer simulation
 # ---------------------------------------------------------------------------
-
-
-def test_worked_numbers_of_section_5():
-    # GPT-3: a=96, s=2048, h=12288 -> 5as/h = 80, 70 % saved; MT-NLG: a=128, h=20480 -> 64, 65 %.
-    assert q.attention_coefficient(96, 2048, 12288) == 80
-    assert q.attention_coefficient(128, 2048, 20480) == 64
-    assert round(100 * q.selective_recompute_saving(96, 2048, 12288)) == 70
-    assert round(100 * q.selective_recompute_saving(128, 2048, 20480)) == 65
-    g = m.GPT3_175B
-    assert q.attention_coefficient(g.n_heads, g.context_length, g.d_model) == 80
-
-
-def test_layer_formula_equals_its_parts():
-    # Sec. 4.1: attention 11sbh + 5as^2b, MLP 19sbh, layer norms 4sbh.
-    s, b, h, a = 512, 3, 1024, 16
-    parts = (11 * s * b * h + 5 * a * s * s * b) + 19 * s * b * h + 4 * s * b * h
-    assert q.layer_activation_bytes(s, b, h, a) == parts
-
-
-@pytest.mark.parametrize("shape", [m.LLAMA_7B, m.LLAMA_33B, m.LLAMA_65B])
-def test_checkpointing_terms(shape):
-    s, b = 1000, 2
-    h, L, v = shape.d_model, shape.n_layers, shape.vocab_size
-    t = q.activation_terms(shape, b, s, checkpointing=True)
-    assert t["checkpoints"] == 2 * s * b * h * L  # Table 2 "full activation recomputation"
-    assert t["layers"] == q.layer_activation_bytes(s, b, h, shape.n_heads)
-    assert t["embedding_and_head"] == 5 * s * b * h + 4 * s * b * v
-    full = q.activation_terms(shape, b, s, checkpointing=False)
-    assert full["layers"] == L * t["layers"] and full["checkpoints"] == 0
-    assert q.activation_bytes(shape, b, s, True) == pytest.approx(sum(t.values()))
-    assert q.activation_bytes(shape, b, s, True) < q.activation_bytes(shape, b, s, False)
-
-
-@pytest.mark.parametrize("checkpointing", [True, False])
-def test_activations_linear_in_batch(checkpointing):
-    one = q.activation_bytes(m.LLAMA_13B, 1, 700, checkpointing)
-    for b in (2, 3, 8):
-        assert q.activation_bytes(m.LLAMA_13B, b, 700, checkpointing) == pytest.approx(b * one)
-
-
-@pytest.mark.parametrize("checkpointing", [True, False])
-def test_activations_superlinear_in_seq_len(checkpointing):
-    shape, b, s = m.LLAMA_33B, 2, 512
-
-    def f(n):
-        return q.activation_bytes(shape, b, n, checkpointing)
-
-    layers_with_s2 = 1 if checkpointing else shape.n_layers
-    # Only the attention term 5 a s^2 b is not linear: f(2s) - 2 f(s) = 2 * 5 a b s^2 per layer.
-    assert f(2 * s) - 2 * f(s) == pytest.approx(layers_with_s2 * 10 * shape.n_heads * b * s * s)
-    lens = np.arange(1, 2049, dtype=float)
-    per_token = np.asarray(f(lens)) / lens
-    assert np.all(np.diff(per_token) > 0)
-
-
-def test_activation_bytes_vectorises():
-    lens = np.array([1, 100, 2048])
-    arr = q.activation_bytes(m.LLAMA_7B, 4, lens)
-    assert arr.shape == (3,)
-    assert list(arr) == pytest.approx([q.activation_bytes(m.LLAMA_7B, 4, int(n)) for n in lens])
 
 
 def test_qlora_training_memory_fills_the_activation_hook():
-    b = q.qlora_training_memory(m.LLAMA_33B, 1, 2048)
+    b = paging.qlora_training_memory(m.LLAMA_33B, 1, 2048)
     static = m.qlora_memory(m.LLAMA_33B)
-    assert b.activations == q.activation_bytes(m.LLAMA_33B, 1, 2048)
+    assert b.activations == activation_bytes(m.LLAMA_33B, 1, 2048)
     assert dataclasses.replace(b, activations=0.0) == static
     assert b.total == pytest.approx(static.total + b.activations)
 
 
-# ---------------------------------------------------------------------------
-# 3. Paged optimizer simulation
-# ---------------------------------------------------------------------------
-
-
 @pytest.fixture(scope="module")
 def sim():
-    return q.simulate_paging()
+    return paging.simulate_paging()
 
 
 def test_default_scenario_33b_on_rtx_3090(sim):
@@ -172,8 +128,8 @@ def test_default_scenario_33b_on_rtx_3090(sim):
     assert sim.pageable_bytes == m.qlora_memory(m.LLAMA_33B).adapter_optimizer_states
     # Typical (median-length) step fits; the context-length step does not; paging covers it.
     median = int(np.median(sim.seq_lens))
-    assert sim.static_bytes + q.activation_bytes(m.LLAMA_33B, 1, median) < sim.capacity_bytes
-    worst = sim.static_bytes + q.activation_bytes(m.LLAMA_33B, 1, 2048) - sim.capacity_bytes
+    assert sim.static_bytes + activation_bytes(m.LLAMA_33B, 1, median) < sim.capacity_bytes
+    worst = sim.static_bytes + activation_bytes(m.LLAMA_33B, 1, 2048) - sim.capacity_bytes
     assert 0 < worst < sim.pageable_bytes
     assert sim.oom_step is not None and sim.paging_oom_step is None
     assert 0 < sim.n_oom_steps < len(sim.steps) / 20  # spikes are rare
@@ -188,7 +144,7 @@ def test_oom_step_is_first_step_over_capacity(sim):
 
 def test_oom_seq_len_is_the_threshold(sim):
     def fits(n):
-        return sim.static_bytes + q.activation_bytes(m.LLAMA_33B, 1, n) <= sim.capacity_bytes
+        return sim.static_bytes + activation_bytes(m.LLAMA_33B, 1, n) <= sim.capacity_bytes
 
     assert fits(sim.oom_seq_len - 1) and not fits(sim.oom_seq_len)
 
@@ -204,7 +160,8 @@ def test_paging_invariants(sim):
 def test_arrays_and_lengths(sim):
     n = len(sim.steps)
     assert np.array_equal(sim.steps, np.arange(n))
-    for arr in (sim.seq_lens, sim.activation_bytes, sim.demand_bytes, sim.resident_bytes, sim.paged_bytes):
+    for arr in (sim.seq_lens, sim.activation_bytes, sim.demand_bytes, sim.resident_bytes,
+                sim.paged_bytes):
         assert arr.shape == (n,)
     assert sim.seq_lens.min() >= 1 and sim.seq_lens.max() <= m.LLAMA_33B.context_length
     assert np.allclose(sim.demand_bytes, sim.static_bytes + sim.activation_bytes)
@@ -213,16 +170,17 @@ def test_arrays_and_lengths(sim):
 
 
 def test_determinism_with_seed():
-    a, b = q.simulate_paging(seed=3, steps=200), q.simulate_paging(seed=3, steps=200)
+    a = paging.simulate_paging(seed=3, steps=200)
+    b = paging.simulate_paging(seed=3, steps=200)
     assert np.array_equal(a.seq_lens, b.seq_lens) and np.array_equal(a.demand_bytes, b.demand_bytes)
     assert a.oom_step == b.oom_step
-    c = q.simulate_paging(seed=4, steps=200)
+    c = paging.simulate_paging(seed=4, steps=200)
     assert not np.array_equal(a.seq_lens, c.seq_lens)
 
 
 def test_padding_to_longest_in_micro_batch():
-    single = q.sample_seq_lens(50, 1, 7, 400, 0.6, 2048)
-    quad = q.sample_seq_lens(50, 4, 7, 400, 0.6, 2048)
+    single = paging.sample_seq_lens(50, 1, 7, 400, 0.6, 2048)
+    quad = paging.sample_seq_lens(50, 4, 7, 400, 0.6, 2048)
     rng = np.random.default_rng(7)
     raw = np.clip(np.rint(rng.lognormal(np.log(400), 0.6, size=(50, 4))), 1, 2048).astype(int)
     assert np.array_equal(quad, raw.max(axis=1))
@@ -231,7 +189,7 @@ def test_padding_to_longest_in_micro_batch():
 
 def test_paging_can_fail_too():
     # Micro-batch 4 on the same card: overflow exceeds the 3.9 GB of optimizer states.
-    r = q.simulate_paging(batch=4, steps=300, seed=0)
+    r = paging.simulate_paging(batch=4, steps=300, seed=0)
     fail = r.paged_bytes > r.pageable_bytes
     assert r.paging_oom_step is not None
     assert fail[r.paging_oom_step] and not fail[: r.paging_oom_step].any()
@@ -239,20 +197,22 @@ def test_paging_can_fail_too():
 
 
 def test_no_oom_when_everything_fits():
-    r = q.simulate_paging(m.LLAMA_7B, gpu="A100 80GB", steps=100)
+    r = paging.simulate_paging(m.LLAMA_7B, gpu="A100 80GB", steps=100)
     assert r.oom_step is None and r.paging_oom_step is None and not r.paged_bytes.any()
     assert r.oom_seq_len == m.LLAMA_7B.context_length + 1
 
 
 def test_assumptions_are_recorded(sim):
     for key in ("model", "gpu", "capacity_bytes", "micro_batch", "seq_len_distribution",
-                "activations", "pageable", "paging_rule", "not_modelled", "seed"):
+                "median_seq_len", "activations", "pageable", "paging_rule", "not_modelled",
+                "seed"):
         assert key in sim.assumptions
     assert sim.assumptions["oom_seq_len"] == sim.oom_seq_len
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError):
-        q.simulate_paging(batch=0)
+        paging.simulate_paging(batch=0)
     with pytest.raises(ValueError):
-        q.simulate_paging(steps=0)
+        paging.simulate_paging(steps=0)
+

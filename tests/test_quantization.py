@@ -1,4 +1,4 @@
-"""Tests for numerics.quantization against published tables and measured round trips.
+"""Tests for numerics.qlora.quantization against published tables and measured round trips.
 
 Published values are typed only here, each with a comment saying where it
 comes from.  bitsandbytes references are to
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from numerics import memory
-from numerics import quantization as qz
+from numerics.qlora import quantization as qz
 
 # ---------------------------------------------------------------------------
 # Published reference tables
@@ -170,7 +170,8 @@ def test_nf4_construction_pieces():
     assert c.scale == qz.norm_ppf(0.9677083) == c.positive_quantiles[0]
     assert c.scale == pytest.approx(1.848, abs=1e-3)
     # values are the quantiles over the scale, with one zero
-    expected = np.sort(np.concatenate([c.positive_quantiles, [0.0], c.negative_quantiles])) / c.scale
+    quantiles = np.concatenate([c.positive_quantiles, [0.0], c.negative_quantiles])
+    expected = np.sort(quantiles) / c.scale
     np.testing.assert_array_equal(c.values, expected)
     assert np.all(np.diff(c.values) > 0) and np.sum(c.values == 0) == 1
     assert (c.values.min(), c.values.max()) == (-1.0, 1.0)

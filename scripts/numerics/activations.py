@@ -21,7 +21,8 @@ Lengths = float | np.ndarray
 """A sequence length, or an array of them (results then have the same shape)."""
 
 KORTHIKANTI_LINEAR_COEFF: int = 34
-"""Eq. 1 of arXiv 2205.05198: 11 (attention) + 19 (4h GeLU MLP) + 4 (two layer norms), x sbh bytes."""
+"""Eq. 1 of arXiv 2205.05198: 11 (attention) + 19 (4h GeLU MLP) + 4 (two layer norms),
+x sbh bytes."""
 KORTHIKANTI_ATTENTION_COEFF: int = 5
 """Eq. 1: softmax output (2) + its dropout mask (1) + dropout output (2), x a s^2 b bytes."""
 CHECKPOINT_BYTES_PER_ELEMENT: int = 2
@@ -42,7 +43,8 @@ def layer_activation_bytes(seq_len: Lengths, batch: int, d_model: int, n_heads: 
     (norm statistics) ignored.  ``seq_len`` may be a numpy array.
     """
     s = np.asarray(seq_len, dtype=float)
-    out = s * batch * d_model * (KORTHIKANTI_LINEAR_COEFF + attention_coefficient(n_heads, s, d_model))
+    per_element = KORTHIKANTI_LINEAR_COEFF + attention_coefficient(n_heads, s, d_model)
+    out = s * batch * d_model * per_element
     return float(out) if out.ndim == 0 else out
 
 
@@ -55,7 +57,7 @@ def selective_recompute_saving(n_heads: int, seq_len: float, d_model: int) -> fl
 def activation_terms(
     shape: TransformerShape, batch: int, seq_len: Lengths, checkpointing: bool = True
 ) -> dict[str, Lengths]:
-    """Activation bytes of one training step, by term (values are floats or arrays like ``seq_len``).
+    """Activation bytes of one training step, by term (floats, or arrays shaped like ``seq_len``).
 
     * ``layers`` -- without checkpointing, Eq. 1 for all ``L`` layers; with full activation
       checkpointing, one layer's Eq. 1 activations, alive while that layer is recomputed for

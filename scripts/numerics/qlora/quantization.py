@@ -523,7 +523,7 @@ def heavy_tailed_weights(n: int, seed: int = 0, df: float = 5.0, std: float = 1.
 
 def outlier_vector(n: int = 256, seed: int = 0, outlier_index: int = 100,
                    outlier_value: float = 20.0) -> np.ndarray:
-    """``n`` standard normal values (seeded) with element ``outlier_index`` set to ``outlier_value``.
+    """``n`` standard normal values (seeded), element ``outlier_index`` set to ``outlier_value``.
 
     The default (one value at 20 standard deviations among 256) is an
     illustration chosen for the figure, not a measured property of a model.
