@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerics import grokking_analysis as ga
+from numerics.grokking import analysis
 
 
 def synthetic_run(s1=200.0, center=3.5, width=0.08, noise=0.0, seed=0):
@@ -17,14 +17,14 @@ def synthetic_run(s1=200.0, center=3.5, width=0.08, noise=0.0, seed=0):
 
 
 def test_first_step_at_least():
-    assert ga.first_step_at_least([1, 2, 3, 4], [0.1, np.nan, 0.99, 1.0], 0.99) == 3
-    assert ga.first_step_at_least([1, 2], [0.1, 0.2], 0.99) is None
+    assert analysis.first_step_at_least([1, 2, 3, 4], [0.1, np.nan, 0.99, 1.0], 0.99) == 3
+    assert analysis.first_step_at_least([1, 2], [0.1, 0.2], 0.99) is None
 
 
 @pytest.mark.parametrize("center,width", [(3.5, 0.08), (2.8, 0.2), (4.2, 0.05)])
 def test_sigmoid_fit_recovers_a_known_transition(center, width):
     steps, _, val = synthetic_run(center=center, width=width, noise=0.01)
-    fit = ga.fit_sigmoid(np.log10(steps), val)
+    fit = analysis.fit_sigmoid(np.log10(steps), val)
     assert fit.center == pytest.approx(center, abs=0.02)
     assert fit.width == pytest.approx(width, rel=0.15)
     assert fit.low == pytest.approx(0.01, abs=0.02) and fit.high == pytest.approx(1.0, abs=0.02)
@@ -33,7 +33,7 @@ def test_sigmoid_fit_recovers_a_known_transition(center, width):
 
 def test_phases_of_a_synthetic_grokking_run():
     steps, train, val = synthetic_run(s1=200, center=3.5, width=0.08)
-    phases = ga.detect_phases(steps, train, val)
+    phases = analysis.detect_phases(steps, train, val)
     assert phases.s1 == pytest.approx(200, rel=0.03)
     # validation reaches 95 % where the logistic does: center + width * ln(0.94/0.05)
     expected_s2 = 10 ** (3.5 + 0.08 * np.log((0.95 - 0.01) / (1 - 0.95)))
@@ -48,8 +48,24 @@ def test_phases_of_a_synthetic_grokking_run():
 
 def test_no_generalization_is_reported_as_none():
     steps, train, _ = synthetic_run()
-    phases = ga.detect_phases(steps, train, np.full(len(steps), 0.02) + 1e-3 * np.sin(steps))
+    phases = analysis.detect_phases(steps, train, np.full(len(steps), 0.02) + 1e-3 * np.sin(steps))
     assert phases.s2 is None and phases.delay_ratio is None
+
+
+def test_gap_window_is_the_first_and_last_wide_step():
+    steps = np.array([0, 10, 20, 30, 40, 50])
+    gap = np.array([0, 96, 99, 90, 95, 3])
+    assert analysis.gap_window(steps, gap, 95) == (10.0, 40.0)  # the dip at 30 stays inside
+    assert analysis.gap_window(steps, gap, 99.5) is None
+
+
+def test_peak_after_a_step():
+    steps = np.array([0, 10, 20, 30, 40])
+    values = np.array([9.0, 5.0, 7.0, 7.0, 6.0])
+    assert analysis.peak_after(steps, values, 5) == (20.0, 7.0)  # the first of tied peaks
+    assert analysis.peak_after(steps, values, -1) == (0.0, 9.0)
+    with pytest.raises(ValueError):
+        analysis.peak_after(steps, values, 40)
 
 
 def test_fourier_power_finds_planted_frequencies():
@@ -58,11 +74,22 @@ def test_fourier_power_finds_planted_frequencies():
     rng = np.random.default_rng(0)
     embedding = (np.cos(2 * np.pi * 7 * t / p + rng.uniform(0, 6, d))
                  + np.cos(2 * np.pi * 23 * t / p + rng.uniform(0, 6, d)))
-    power = ga.fourier_power(embedding)
+    power = analysis.fourier_power(embedding)
     assert power[1:].sum() == pytest.approx(1)
-    assert ga.key_frequencies(power, 0.8).tolist() == [7, 23]
+    assert analysis.key_frequencies(power, 0.8).tolist() == [7, 23]
     noise = rng.normal(size=(p, d))
-    assert len(ga.key_frequencies(ga.fourier_power(noise), 0.8)) > 15
+    assert len(analysis.key_frequencies(analysis.fourier_power(noise), 0.8)) > 15
+
+
+def test_strongest_frequency_and_circle_order():
+    p, k = 13, 5
+    t = np.arange(p)[:, None]
+    embedding = np.column_stack([np.cos(2 * np.pi * k * t / p), np.sin(2 * np.pi * k * t / p),
+                                 0.1 * np.cos(2 * np.pi * 2 * t / p)])
+    assert analysis.strongest_frequency(analysis.fourier_power(embedding)) == k
+    order = analysis.circle_order(p, k)
+    assert sorted(order) == list(range(p))
+    assert ((k * order) % p).tolist() == list(range(p))  # a * k mod p = 0, 1, 2, ...
 
 
 def test_fourier_plane_puts_a_planted_frequency_on_a_circle():
@@ -70,7 +97,7 @@ def test_fourier_plane_puts_a_planted_frequency_on_a_circle():
     angle = 2 * np.pi * k * np.arange(p) / p
     rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(8, 8)))
     circle = np.column_stack([np.cos(angle), np.sin(angle), np.zeros(p)]) @ rotation[:3]
-    coords, share = ga.fourier_plane(circle, k)
+    coords, share = analysis.fourier_plane(circle, k)
     radius = np.hypot(*coords.T)
     assert np.allclose(radius, 1.0) and share == pytest.approx(1.0)
     # the angle advances by 2 pi k / p from token to token
@@ -78,4 +105,4 @@ def test_fourier_plane_puts_a_planted_frequency_on_a_circle():
                                   - np.arctan2(coords[:-1, 1], coords[:-1, 0]))))
     assert np.allclose(np.abs(steps), 2 * np.pi * k / p)
     noisy = circle + np.random.default_rng(2).normal(0, 1, circle.shape)
-    assert ga.fourier_plane(noisy, k)[1] < 0.5
+    assert analysis.fourier_plane(noisy, k)[1] < 0.5

@@ -1,4 +1,5 @@
-"""The one-layer transformer (models.transformer) and its grokking run in data/grokking_transformer."""
+"""The one-layer transformer (models.transformer) and its grokking run in
+data/grokking_transformer."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,8 @@ TINY = transformer.TransformerConfig(p=7, d=8, n_heads=2, d_mlp=12, train_fracti
                                      max_steps=30, dtype="float64")
 
 
-def _fd_errors(cfg: transformer.TransformerConfig, eps: float = 1e-6) -> dict[tuple[int, str], float]:
+def _fd_errors(cfg: transformer.TransformerConfig,
+               eps: float = 1e-6) -> dict[tuple[int, str], float]:
     params = transformer.init_params(cfg)
     data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
     tok = transformer.tokens(cfg.p, data.a_train, data.b_train)
@@ -28,17 +30,20 @@ def _fd_errors(cfg: transformer.TransformerConfig, eps: float = 1e-6) -> dict[tu
                 for sign in (1.0, -1.0):
                     shifted = mlp.map_params(np.copy, params)
                     shifted[i][key][idx] += sign * eps
-                    losses.append(transformer.loss_and_grads(shifted, tok, data.y_train, cfg.n_heads)[0])
+                    loss, _ = transformer.loss_and_grads(shifted, tok, data.y_train, cfg.n_heads)
+                    losses.append(loss)
                 fd[idx] = (losses[0] - losses[1]) / (2 * eps)
             g = grads[i][key]
             assert g.shape == array.shape and g.dtype == np.float64
-            errors[(i, key)] = float(np.linalg.norm(fd - g) / max(np.linalg.norm(fd), np.linalg.norm(g)))
+            scale = max(np.linalg.norm(fd), np.linalg.norm(g))
+            errors[(i, key)] = float(np.linalg.norm(fd - g) / scale)
     return errors
 
 
 @pytest.mark.parametrize("n_heads,init_scale", [(2, 1.0), (4, 2.0)])
 def test_gradients_match_central_finite_differences(n_heads, init_scale):
-    cfg = dataclasses.replace(TINY, n_heads=n_heads, init_scale=init_scale, train_fraction=0.6, seed=1)
+    cfg = dataclasses.replace(TINY, n_heads=n_heads, init_scale=init_scale, train_fraction=0.6,
+                              seed=1)
     errors = _fd_errors(cfg)
     assert len(errors) == 11  # W_E W_pos | W_Q W_K W_V W_O | W_in b_in W_out b_out | W_U
     assert max(errors.values()) < 1e-5, errors
@@ -135,10 +140,12 @@ def test_record_writes_the_run_format(tmp_path):
             "n_checkpoints": 4}
     config = gt.record("tiny", spec, tmp_path)
     run = records.load_run(tmp_path / "tiny")
-    assert run.columns[:6] == ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm"]
+    assert run.columns[:6] == ["step", "train_loss", "train_acc", "val_loss", "val_acc",
+                               "weight_norm"]
     assert list(run.column("step")) == [s for s in range(121) if modular.is_logged(s)]
     assert run.config == config and config["code_hash"] == gt.current_hash(spec)
-    assert sorted(run.checkpoints) == config["checkpoint_steps"] and run.checkpoints.keys() >= {0, 120}
+    assert sorted(run.checkpoints) == config["checkpoint_steps"]
+    assert run.checkpoints.keys() >= {0, 120}
     ck = run.load_checkpoint(120)
     assert set(ck) == set(gt.CHECKPOINT_KEYS)
     assert ck["W_E"].shape == (7, 8) and ck["attention"].shape == (2, 3)
@@ -158,7 +165,8 @@ def test_recorded_run_matches_the_current_code_and_its_spec(name):
         f"{name} is stale: run `python scripts/recorders/grokking_transformer.py`"
     for key, value in gt.RUNS[name].items():
         assert run.config[key] == value, key
-    assert list(run.column("step")) == [s for s in range(run.config["steps"] + 1) if modular.is_logged(s)]
+    assert list(run.column("step")) == [s for s in range(run.config["steps"] + 1)
+                                        if modular.is_logged(s)]
 
 
 def test_cli_check_passes_on_the_recorded_runs(capsys):

@@ -7,7 +7,7 @@
     python scripts/recorders/grokking.py --list
 
 A run is out of date when its config.json is missing or its ``code_hash`` differs from the
-hash of the current experiment code (this file, numerics/modular.py, numerics/mlp.py) and the
+hash of the current experiment code (this file, models/modular.py, models/mlp.py) and the
 run's parameters.  Each run is written with :func:`records.write_run`.
 
 The runs (all parameters in :data:`RUNS`):
@@ -34,12 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-SCRIPTS = Path(__file__).resolve().parents[1]
-
 import records
-from records import recorder
 from models import modular
+from records import recorder
 
+SCRIPTS = Path(__file__).resolve().parents[1]
 ROOT = SCRIPTS.parent
 DATA = ROOT / "data" / "grokking"
 SOURCES = (SCRIPTS / "recorders" / "grokking.py", SCRIPTS / "models" / "modular.py",
@@ -78,7 +77,7 @@ def current_hash(params: dict) -> str:
 
 
 def status(name: str, data: Path = DATA) -> str:
-    """'ok', 'missing' or 'stale'; see runs.recorder.Experiment.status."""
+    """'ok', 'missing' or 'stale'; see records.recorder.Experiment.status."""
     return EXPERIMENT.status(name, data)
 
 
@@ -130,7 +129,7 @@ EXPERIMENT = recorder.Experiment("grokking.py", RUNS, DATA, SOURCES, record, _li
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line (runs.recorder): --force, --run, --check, --list, --jobs, --data."""
+    """The command line (records.recorder): --force, --run, --check, --list, --jobs, --data."""
     return recorder.main(EXPERIMENT, argv)
 
 

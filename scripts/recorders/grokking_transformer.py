@@ -1,14 +1,14 @@
 """Record the transformer grokking run (:mod:`models.transformer`) into data/grokking_transformer/.
 
-    python scripts/recorders/grokking_transformer.py            record runs missing or out of date
-    python scripts/recorders/grokking_transformer.py --force    re-record every run
+    python scripts/recorders/grokking_transformer.py          record runs missing or out of date
+    python scripts/recorders/grokking_transformer.py --force  re-record every run
     python scripts/recorders/grokking_transformer.py --run main
-    python scripts/recorders/grokking_transformer.py --check    record nothing; exit 1 listing stale runs
+    python scripts/recorders/grokking_transformer.py --check  record none; exit 1 listing stale runs
     python scripts/recorders/grokking_transformer.py --list
 
 A run is out of date when its config.json is missing or its ``code_hash`` differs from the hash
-of the current experiment code (this file, numerics/transformer.py, numerics/modular.py,
-numerics/mlp.py) and the run's parameters.  Recorded with OPENBLAS_NUM_THREADS=1 (the
+of the current experiment code (this file, models/transformer.py, models/modular.py,
+models/mlp.py) and the run's parameters.  Recorded with OPENBLAS_NUM_THREADS=1 (the
 recorded config says which).
 
 The run ``main`` (all parameters in :data:`RUNS`): a one-layer, 4-head transformer without
@@ -37,12 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-SCRIPTS = Path(__file__).resolve().parents[1]
-
 import records
-from records import recorder
 from models import modular, transformer
+from records import recorder
 
+SCRIPTS = Path(__file__).resolve().parents[1]
 ROOT = SCRIPTS.parent
 DATA = ROOT / "data" / "grokking_transformer"
 SOURCES = (SCRIPTS / "recorders" / "grokking_transformer.py", SCRIPTS / "models" / "transformer.py",
@@ -75,7 +74,8 @@ CHECKPOINT_KEYS = {
 
 
 def transformer_config(params: dict) -> transformer.TransformerConfig:
-    return transformer.TransformerConfig(**{k: v for k, v in params.items() if k != "n_checkpoints"})
+    fields = {k: v for k, v in params.items() if k != "n_checkpoints"}
+    return transformer.TransformerConfig(**fields)
 
 
 def current_hash(params: dict) -> str:
@@ -84,7 +84,7 @@ def current_hash(params: dict) -> str:
 
 
 def status(name: str, data: Path = DATA) -> str:
-    """'ok', 'missing' or 'stale'; see runs.recorder.Experiment.status."""
+    """'ok', 'missing' or 'stale'; see records.recorder.Experiment.status."""
     return EXPERIMENT.status(name, data)
 
 
@@ -135,7 +135,7 @@ EXPERIMENT = recorder.Experiment("grokking_transformer.py", RUNS, DATA, SOURCES,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line (runs.recorder): --force, --run, --check, --list, --jobs, --data."""
+    """The command line (records.recorder): --force, --run, --check, --list, --jobs, --data."""
     return recorder.main(EXPERIMENT, argv)
 
 

@@ -1,5 +1,6 @@
 """Measurements on grokking runs: when training and validation accuracy cross thresholds, the
-phases of training with a fitted sigmoid, and the Fourier structure of learned embeddings.
+phases of training with a fitted sigmoid, the window where the generalization gap is wide, the
+peak of a logged quantity after a step, and the Fourier structure of learned embeddings.
 
 Everything works on plain arrays (any metrics.csv's columns), not on one particular run.
 
@@ -20,6 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 LOG_10_TO_90 = 2 * np.log(9)  # a logistic rises from 10 % to 90 % over 2 ln 9 widths
+#: The project's criterion: a run has memorized (S1) once training accuracy reaches this...
+TRAIN_THRESHOLD = 0.99
+#: ...and generalized (S2) once validation accuracy reaches this.
+VAL_THRESHOLD = 0.95
 
 
 def first_step_at_least(steps, values, threshold: float):
@@ -108,8 +113,8 @@ class Phases:
                 "generalized": (max(self.s1, self.rise_end), last_step)}
 
 
-def detect_phases(steps, train_acc, val_acc, train_threshold: float = 0.99,
-                  val_threshold: float = 0.95) -> Phases:
+def detect_phases(steps, train_acc, val_acc, train_threshold: float = TRAIN_THRESHOLD,
+                  val_threshold: float = VAL_THRESHOLD) -> Phases:
     """Phases of a grokking run from its logged accuracies (see the module docstring)."""
     steps = np.asarray(steps, float)
     s1 = first_step_at_least(steps, train_acc, train_threshold)
@@ -120,6 +125,24 @@ def detect_phases(steps, train_acc, val_acc, train_threshold: float = 0.99,
     positive = (steps > 0) & np.isfinite(val)
     sigmoid = fit_sigmoid(np.log10(steps[positive]), val[positive])
     return Phases(s1, s2, sigmoid, sigmoid.step_at(0.1), sigmoid.step_at(0.9))
+
+
+def gap_window(steps, gap, threshold: float) -> tuple[float, float] | None:
+    """(first, last) step at which `gap` (e.g. training minus validation accuracy) is at least
+    `threshold`, or None when it never is. Steps in between may dip below the threshold."""
+    steps, gap = np.asarray(steps, float), np.asarray(gap, float)
+    wide = np.flatnonzero(gap >= threshold)
+    return None if len(wide) == 0 else (float(steps[wide[0]]), float(steps[wide[-1]]))
+
+
+def peak_after(steps, values, start: float) -> tuple[float, float]:
+    """(step, value) of the largest value logged after step `start` (the first, on ties)."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    after = np.flatnonzero(steps > start)
+    if len(after) == 0:
+        raise ValueError(f"nothing logged after step {start}")
+    index = after[int(np.argmax(values[after]))]
+    return float(steps[index]), float(values[index])
 
 
 # ---- embeddings -----------------------------------------------------------------------------
@@ -138,6 +161,17 @@ def key_frequencies(power, share: float = 0.8) -> np.ndarray:
     order = np.argsort(power[1:])[::-1] + 1
     cumulative = np.cumsum(power[order])
     return np.sort(order[: int(np.searchsorted(cumulative, share - 1e-12)) + 1])
+
+
+def strongest_frequency(power) -> int:
+    """The frequency k >= 1 with the most power in a `fourier_power` spectrum."""
+    return int(np.argmax(np.asarray(power)[1:]) + 1)
+
+
+def circle_order(p: int, k: int) -> np.ndarray:
+    """Tokens 0 .. p-1 in the order of a * k mod p: neighbours on the circle that frequency k
+    draws (each token once when k and p are coprime, as for a prime p)."""
+    return np.argsort((k * np.arange(p)) % p)
 
 
 def fourier_plane(embedding, k: int) -> tuple[np.ndarray, float]:
