@@ -1,78 +1,124 @@
 """Sparse training figures: adaptive sample gating with a PI-controlled threshold, measured.
 
 Run `python scripts/sparse_training.py --help`. The runs are recorded by
-scripts/recorders/sparse_training.py (`make data`) into data/sparse_training/<run>/ and read with the
-toolkit's run loader. Cost is counted, not timed: every forward pass (the scoring pass over every
-sample included) and every backward pass, in FLOPs from the model's shapes. Related work:
-Selective-Backprop (Jiang et al. 2019, arXiv 1910.00762).
+scripts/recorders/sparse_training.py (`make data`, with the experiment code of
+numerics.sparse_training) into data/sparse_training/<run>/ and read with the toolkit's run
+loader; which runs exist (targets, seeds, checkpoints) is the recorder's specification. Cost is
+counted, not timed: every forward pass (the scoring pass over every sample included) and every
+backward pass, in FLOPs from the model's shapes. Related work: Selective-Backprop (Jiang et al.
+2019, arXiv 1910.00762).
 """
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from figkit import Registry, diagram
-from figkit.annotate import arrow_props, legend_above, panel_title
+from figkit.annotate import legend_above, panel_title
 from figkit.charts import log_if_wide
-from figkit.palette import (BLUE, CYAN, GREEN, GREY, INK, LIGHT, MUTED, PURPLE, RED, YELLOW,
-                            series, tint)
+from figkit.numbers import Numbers
+from figkit.palette import BLUE, GREEN, GREY, INK, MUTED, PURPLE, RED, YELLOW, series, tint
 from figkit.registry import ROOT
-from records import RunError, load_run
+from figkit.style import SMALL
+from recorders.sparse_training import RUNS, SEEDS, TARGETS
+from records import Run, load_run
 
 FIGURES = Registry("sparse_training")
 DATA = ROOT / "data" / "sparse_training"
+#: The target activation rate of the recorded gated run that the single-run figures show.
+MAIN_TARGET = 0.1
+MAIN = f"gated_{MAIN_TARGET:g}"
+MAIN_PERCENT = f"{100 * MAIN_TARGET:g}\\,\\%"  # as the captions write it
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten")
+
+
+@cache
+def run(name: str) -> Run:
+    return load_run(DATA / name)
+
+
+def seeds(name: str) -> list[Run]:
+    """The run and its seed replicas (<name>_s1, ...)."""
+    paths = [DATA / name] + sorted(DATA.glob(f"{name}_s*"))
+    return [run(path.name) for path in paths if path.is_dir()]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One logged metric against the training step."""
+    steps: np.ndarray
+    values: np.ndarray
+
+
+def percent(recorded: Run, column: str) -> Curve:
+    """A logged share (0 to 1) as a percentage, on the steps where it was logged."""
+    steps, values = recorded.series(column)
+    return Curve(steps, 100 * values)
 
 
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GatingDiagram:
+    """The gating loop, drawn from its description: nothing is measured or exported."""
+    numbers: Numbers
+
+
+def architecture_diagram_result() -> GatingDiagram:
+    return GatingDiagram(numbers=Numbers())
+
+
 @FIGURES.figure(
     caption="Adaptive sample gating: a cheap forward pass scores every sample of the batch, "
             "a threshold steered by a PI controller towards a target activation rate selects "
             "the significant ones, and only those are back-propagated.",
-    width=1.0, height=2.2)
-def architecture_diagram(fig, numbers):
+    result=architecture_diagram_result, width=1.0, height=2.2)
+def architecture_diagram(fig, gating: GatingDiagram):
     ax = diagram.canvas(fig, (0, 12), (0, 5))
     batch = diagram.box(ax, 1.0, 3.2, "batch\n$B$ samples", color=BLUE)
     score = diagram.box(ax, 3.6, 3.2, "scoring forward\npass on all $B$:\nloss per sample",
-                        color=BLUE, fontsize=7)
-    gate = diagram.box(ax, 6.4, 3.2, "gate:\nscore $>$ threshold", color=YELLOW, fontsize=7)
+                        color=BLUE, fontsize=SMALL)
+    gate = diagram.box(ax, 6.4, 3.2, "gate:\nscore $>$ threshold", color=YELLOW, fontsize=SMALL)
     mask = diagram.box(ax, 8.8, 3.2, "active mask\n($\\approx$ target share)", color=GREEN,
-                       fontsize=7)
+                       fontsize=SMALL)
     step = diagram.box(ax, 11.0, 3.2, "backward and\nupdate on the\nactive samples",
-                       color=GREEN, fontsize=7)
+                       color=GREEN, fontsize=SMALL)
     pi = diagram.box(ax, 6.4, 0.9, "PI controller: threshold $+$= "
                      "$K_p e + K_i \\sum e$,\n$e$ = smoothed rate $-$ target", color=PURPLE,
-                     fontsize=7)
-    for a, b in ((batch, score), (score, gate), (gate, mask), (mask, step)):
-        diagram.link(ax, a, b, (1, 0.5), (0, 0.5))
+                     fontsize=SMALL)
+    for start, end in ((batch, score), (score, gate), (gate, mask), (mask, step)):
+        diagram.link(ax, start, end, (1, 0.5), (0, 0.5))
     diagram.link(ax, mask, pi, (0.5, 0), (1, 0.6), connectionstyle="arc3,rad=-0.3")
     diagram.link(ax, pi, gate, (0.5, 1), (0.5, 0))
-    ax.text(9.3, 2.05, "activation rate", ha="left", va="center", fontsize=7, color=MUTED)
+    ax.text(9.3, 2.05, "activation rate", ha="left", va="center", fontsize=SMALL, color=MUTED)
     ax.text(0.1, 4.85, "every sample costs a forward pass; only active ones a backward pass",
-            ha="left", va="top", fontsize=7, color=MUTED)
+            ha="left", va="top", fontsize=SMALL, color=MUTED)
 
 
 # --------------------------------------------------------------------------------------------
-MAIN = "gated_0.1"
-TARGETS = (0.05, 0.1, 0.2, 0.4)
+@dataclass(frozen=True)
+class RateTracking:
+    """The main gated run's activation rate against its target, in %."""
+    per_batch: Curve
+    smoothed: Curve
+    target_percent: float
 
 
-@lru_cache(maxsize=None)
-def run(name: str):
-    return load_run(DATA / name)
+@cache
+def rate_tracking() -> RateTracking:
+    gated = run(MAIN)
+    return RateTracking(per_batch=percent(gated, "activation_rate"),
+                        smoothed=percent(gated, "activation_rate_smoothed"),
+                        target_percent=100 * gated.config["rate"])
 
 
-def seeds(name: str) -> list:
-    """The run and its seed replicas (<name>_s1, ...)."""
-    paths = [DATA / name] + sorted(DATA.glob(f"{name}_s*"))
-    return [run(p.name) for p in paths if p.is_dir()]
-
-
-def per_epoch(r, column: str) -> tuple[np.ndarray, np.ndarray]:
+def per_epoch(recorded: Run, column: str) -> tuple[np.ndarray, np.ndarray]:
     """(epochs, increase of a cumulative column during each epoch) from the logged rows."""
-    epoch, values = r.column("epoch"), r.column(column)
+    epoch, values = recorded.column("epoch"), recorded.column(column)
     keep = ~np.isnan(epoch) & ~np.isnan(values)
     epoch, values = epoch[keep], values[keep]
     epochs = np.unique(epoch[epoch >= 1]).astype(int)
@@ -80,75 +126,117 @@ def per_epoch(r, column: str) -> tuple[np.ndarray, np.ndarray]:
     return epochs, np.diff(ends)
 
 
+def gigaflops(recorded: Run, column: str) -> Curve:
+    """A cumulative FLOP count in units of 10^9."""
+    steps, flops = recorded.series(column)
+    return Curve(steps, flops / 1e9)
+
+
+@dataclass(frozen=True)
+class TrainingComparison:
+    """The main gated run against full training on the same batches; curves keyed "full" and
+    "gated", in drawing order."""
+    loss: dict[str, Curve]             # training loss of the trained samples
+    accuracy: dict[str, Curve]         # validation accuracy, %
+    rate: RateTracking
+    epochs: np.ndarray
+    saved_percent: np.ndarray          # compute saved in each epoch, % of full training's
+    cumulative_gigaflops: dict[str, Curve]
+    scoring_gigaflops: Curve           # the gated run's forward (scoring) passes alone
+    trained: np.ndarray                # samples back-propagated in each epoch
+    skipped: np.ndarray                # samples scored but not back-propagated in each epoch
+    numbers: Numbers
+
+
+def training_results_result() -> TrainingComparison:
+    gated, full = run(MAIN), run("full")
+    runs = {"full": full, "gated": gated}
+    numbers = Numbers()
+    numbers.add("GatedAcc", 100 * gated.config["final_val_acc"], ".1f")
+    numbers.add("FullAcc", 100 * full.config["final_val_acc"], ".1f")
+    rate = rate_tracking()
+    numbers.add("TargetRate", rate.target_percent, "g")
+    numbers.add("TrackedRate", 100 * gated.config["smoothed_rate_last_third_mean"], ".2f")
+    epochs, gated_flops = per_epoch(gated, "flops_total")
+    _, full_flops = per_epoch(full, "flops_total")
+    numbers.add("SavedPercent", 100 * (1 - gated.config["flops_fraction_of_full"]), ".0f")
+    _, processed = per_epoch(gated, "samples_processed")
+    _, trained = per_epoch(gated, "samples_trained")
+    return TrainingComparison(
+        loss={label: Curve(*source.series("train_loss")) for label, source in runs.items()},
+        accuracy={label: percent(source, "val_acc") for label, source in runs.items()},
+        rate=rate,
+        epochs=epochs,
+        saved_percent=100 * (1 - gated_flops / full_flops),
+        cumulative_gigaflops={label: gigaflops(source, "flops_total")
+                              for label, source in runs.items()},
+        scoring_gigaflops=gigaflops(gated, "flops_forward"),
+        trained=trained,
+        skipped=processed - trained,
+        numbers=numbers)
+
+
 @FIGURES.figure(
-    caption="The recorded gated run at a 10\\,\\% target against full training on the same "
-            "batches: training loss, validation accuracy, the activation rate against its "
+    caption=f"The recorded gated run at a {MAIN_PERCENT} target against full training on the "
+            "same batches: training loss, validation accuracy, the activation rate against its "
             "target, compute saved per epoch, cumulative cost counted in FLOPs (scoring passes "
             "included), and samples processed against samples trained.",
-    width=1.0, height=3.6)
-def training_results(fig, numbers):
-    gated, full = run(MAIN), run("full")
-    target = gated.config["rate"]
+    result=training_results_result, width=1.0, height=3.6)
+def training_results(fig, comparison: TrainingComparison):
     axes = fig.subplots(2, 3).ravel()
-    g_style, f_style = series(2)
+    gated_style, full_style = series(2)
+    styles = {"full": full_style, "gated": gated_style}
 
     ax = axes[0]
-    for r, style, label in ((full, f_style, "full"), (gated, g_style, "gated")):
-        steps, loss = r.series("train_loss")
-        ax.plot(steps, loss, color=style["color"], ls=style["linestyle"], lw=0.6, label=label)
-    log_if_wide(ax, np.concatenate([r.series("train_loss")[1] for r in (full, gated)]))
+    for label, curve in comparison.loss.items():
+        ax.plot(curve.steps, curve.values, color=styles[label]["color"],
+                ls=styles[label]["linestyle"], lw=0.6, label=label)
+    log_if_wide(ax, np.concatenate([curve.values for curve in comparison.loss.values()]))
     ax.set_xlabel("step")
     panel_title(ax, "a", "Training loss")
 
     ax = axes[1]
-    for r, style in ((full, f_style), (gated, g_style)):
-        steps, acc = r.series("val_acc")
-        ax.plot(steps, 100 * acc, color=style["color"], ls=style["linestyle"])
+    for label, curve in comparison.accuracy.items():
+        ax.plot(curve.steps, curve.values, color=styles[label]["color"],
+                ls=styles[label]["linestyle"])
     ax.set_xlabel("step")
     ax.set_ylabel("%")
     panel_title(ax, "b", "Val. accuracy")
-    numbers.add("GatedAcc", 100 * gated.config["final_val_acc"], ".1f")
-    numbers.add("FullAcc", 100 * full.config["final_val_acc"], ".1f")
 
     ax = axes[2]
-    steps, rate = gated.series("activation_rate")
-    ax.plot(steps, 100 * rate, color=tint(g_style["color"], 0.6), lw=0.4)
-    steps, smooth = gated.series("activation_rate_smoothed")
-    ax.plot(steps, 100 * smooth, color=g_style["color"], lw=1.0)
-    ax.axhline(100 * target, color=INK, lw=0.7, ls=":")
+    rate = comparison.rate
+    ax.plot(rate.per_batch.steps, rate.per_batch.values, color=tint(gated_style["color"], 0.6),
+            lw=0.4)
+    ax.plot(rate.smoothed.steps, rate.smoothed.values, color=gated_style["color"], lw=1.0)
+    ax.axhline(rate.target_percent, color=INK, lw=0.7, ls=":")
     ax.set_xlabel("step")
     ax.set_ylabel("%")
-    ax.set_ylim(0, 100 * target * 3)
+    ax.set_ylim(0, rate.target_percent * 3)
     panel_title(ax, "c", "Activation rate")
-    numbers.add("TargetRate", 100 * target, "g")
-    numbers.add("TrackedRate", 100 * gated.config["smoothed_rate_last_third_mean"], ".2f")
 
     ax = axes[3]
-    epochs, gated_flops = per_epoch(gated, "flops_total")
-    _, full_flops = per_epoch(full, "flops_total")
-    saved = 100 * (1 - gated_flops / full_flops)
-    ax.bar(epochs, saved, 0.7, color=GREEN)
+    ax.bar(comparison.epochs, comparison.saved_percent, 0.7, color=GREEN)
     ax.set_xlabel("epoch")
     ax.set_ylabel("% of full")
     ax.set_ylim(0, 100)
     panel_title(ax, "d", "Saved per epoch")
-    numbers.add("SavedPercent", 100 * (1 - gated.config["flops_fraction_of_full"]), ".0f")
 
     ax = axes[4]
-    for r, style in ((full, f_style), (gated, g_style)):
-        steps, flops = r.series("flops_total")
-        ax.plot(steps, flops / 1e9, color=style["color"], ls=style["linestyle"])
-    steps, forward = gated.series("flops_forward")
-    ax.plot(steps, forward / 1e9, color=INK, ls=":", lw=0.8, label="gated: scoring passes")
+    for label, curve in comparison.cumulative_gigaflops.items():
+        ax.plot(curve.steps, curve.values, color=styles[label]["color"],
+                ls=styles[label]["linestyle"])
+    scoring = comparison.scoring_gigaflops
+    ax.plot(scoring.steps, scoring.values, color=INK, ls=":", lw=0.8,
+            label="gated: scoring passes")
     ax.set_xlabel("step")
     ax.set_ylabel("GFLOP")
     panel_title(ax, "e", "Cumulative FLOPs")
 
     ax = axes[5]
-    epochs, processed = per_epoch(gated, "samples_processed")
-    _, trained = per_epoch(gated, "samples_trained")
-    ax.bar(epochs, trained, 0.7, color=g_style["color"], label="trained (backward)")
-    ax.bar(epochs, processed - trained, 0.7, bottom=trained, color=GREY, label="skipped")
+    ax.bar(comparison.epochs, comparison.trained, 0.7, color=gated_style["color"],
+           label="trained (backward)")
+    ax.bar(comparison.epochs, comparison.skipped, 0.7, bottom=comparison.trained, color=GREY,
+           label="skipped")
     ax.set_xlabel("epoch")
     ax.set_ylabel("samples")
     panel_title(ax, "f", "Trained, skipped")
@@ -156,112 +244,221 @@ def training_results(fig, numbers):
     extra = axes[4].get_legend_handles_labels()
     bars = axes[5].get_legend_handles_labels()
     fig.legend(handles[0] + extra[0], handles[1] + extra[1], loc="outside upper left",
-               ncols=3, fontsize=7)
-    fig.legend(*bars, loc="outside upper right", ncols=2, fontsize=7)
+               ncols=3, fontsize=SMALL)
+    fig.legend(*bars, loc="outside upper right", ncols=2, fontsize=SMALL)
 
 
 # --------------------------------------------------------------------------------------------
-@FIGURES.figure(
-    caption="The PI controller at work in the recorded 10\\,\\% run: the threshold on the "
-            "per-sample loss adapts while the smoothed activation rate settles on the target "
-            "read from the run's configuration.",
-    width=1.0, aspect=0.42)
-def threshold_adaptation(fig, numbers):
+@dataclass(frozen=True)
+class ThresholdAdaptation:
+    """The controller's threshold (a per-sample loss) and the rate it steers, main gated run."""
+    threshold: Curve
+    rate: RateTracking
+    numbers: Numbers
+
+
+def threshold_adaptation_result() -> ThresholdAdaptation:
     gated = run(MAIN)
-    target = gated.config["rate"]
-    ax_t, ax_r = fig.subplots(2, 1, sharex=True)
-    steps, threshold = gated.series("threshold")
-    ax_t.plot(steps, threshold, color=PURPLE)
-    ax_t.set_ylabel("threshold\n(loss)")
-    panel_title(ax_t, "a", "Threshold")
-    steps, rate = gated.series("activation_rate")
-    ax_r.plot(steps, 100 * rate, color=tint(BLUE, 0.6), lw=0.4, label="per batch")
-    steps, smooth = gated.series("activation_rate_smoothed")
-    ax_r.plot(steps, 100 * smooth, color=BLUE, lw=1.0, label="smoothed")
-    ax_r.axhline(100 * target, color=INK, ls=":", lw=0.8, label=f"target {100 * target:g} %")
-    ax_r.set_ylim(0, 100 * target * 3)
-    ax_r.set_xlabel("step")
-    ax_r.set_ylabel("activation\nrate (%)")
-    last = gated.config["smoothed_rate_last_third_mean"]
-    mean = numbers.add("RateLastThird", 100 * last, ".2f")
+    rate = rate_tracking()
+    numbers = Numbers()
+    numbers.add("RateLastThird", 100 * gated.config["smoothed_rate_last_third_mean"], ".2f")
     numbers.add("RateLastThirdSd", 100 * gated.config["smoothed_rate_last_third_std"], ".2f")
-    panel_title(ax_r, "b", f"Activation rate: {mean} % over the last third")
-    legend_above(fig, ax_r, ncols=3, narrow_ncols=3, fontsize=7)
+    numbers.add("TargetRate", rate.target_percent, "g")
+    return ThresholdAdaptation(threshold=Curve(*gated.series("threshold")), rate=rate,
+                               numbers=numbers)
+
+
+@FIGURES.figure(
+    caption=f"The PI controller at work in the recorded {MAIN_PERCENT} run: the threshold on "
+            "the per-sample loss adapts while the smoothed activation rate settles on the "
+            "target read from the run's configuration.",
+    result=threshold_adaptation_result, width=1.0, aspect=0.42)
+def threshold_adaptation(fig, adaptation: ThresholdAdaptation):
+    ax_threshold, ax_rate = fig.subplots(2, 1, sharex=True)
+    ax_threshold.plot(adaptation.threshold.steps, adaptation.threshold.values, color=PURPLE)
+    ax_threshold.set_ylabel("threshold\n(loss)")
+    panel_title(ax_threshold, "a", "Threshold")
+    rate = adaptation.rate
+    ax_rate.plot(rate.per_batch.steps, rate.per_batch.values, color=tint(BLUE, 0.6), lw=0.4,
+                 label="per batch")
+    ax_rate.plot(rate.smoothed.steps, rate.smoothed.values, color=BLUE, lw=1.0,
+                 label="smoothed")
+    ax_rate.axhline(rate.target_percent, color=INK, ls=":", lw=0.8,
+                    label=f"target {adaptation.numbers['TargetRate']} %")
+    ax_rate.set_ylim(0, rate.target_percent * 3)
+    ax_rate.set_xlabel("step")
+    ax_rate.set_ylabel("activation\nrate (%)")
+    mean = adaptation.numbers["RateLastThird"]
+    panel_title(ax_rate, "b", f"Activation rate: {mean} % over the last third")
+    legend_above(fig, ax_rate, ncols=3, narrow_ncols=3, fontsize=SMALL)
 
 
 # --------------------------------------------------------------------------------------------
 def final_points(name: str) -> tuple[float, float, float]:
     """(mean compute as a share of full training, mean and sd of final accuracy) over seeds."""
     runs = seeds(name)
-    compute = np.mean([r.config["flops_fraction_of_full"] for r in runs])
-    acc = np.array([r.config["final_val_acc"] for r in runs])
-    return float(compute), float(acc.mean()), float(acc.std(ddof=1) if len(acc) > 1 else 0)
+    compute = np.mean([replica.config["flops_fraction_of_full"] for replica in runs])
+    accuracy = np.array([replica.config["final_val_acc"] for replica in runs])
+    spread = accuracy.std(ddof=1) if len(accuracy) > 1 else 0
+    return float(compute), float(accuracy.mean()), float(spread)
+
+
+def random_rates() -> list[float]:
+    """The selection rates of the recorded random runs (seed 0, noisy task)."""
+    return sorted({float(path.name.split("_")[1]) for path in DATA.glob("random_*")
+                   if path.name.count("_") == 1})
+
+
+@dataclass(frozen=True)
+class SelectionPoints:
+    """One way of choosing the trained samples: per run, mean compute and mean and standard
+    deviation of the final validation accuracy over its seeds, all in %."""
+    label: str
+    runs: tuple[str, ...]
+    compute_percent: np.ndarray
+    accuracy_percent: np.ndarray
+    accuracy_sd_percent: np.ndarray
+
+
+def selection_points(label: str, names: list[str]) -> SelectionPoints:
+    points = np.array([final_points(name) for name in names])
+    return SelectionPoints(label=label, runs=tuple(names), compute_percent=100 * points[:, 0],
+                           accuracy_percent=100 * points[:, 1],
+                           accuracy_sd_percent=100 * points[:, 2])
+
+
+@dataclass(frozen=True)
+class AccuracyVsCompute:
+    """Final accuracy against counted compute for gated, random and full selection."""
+    gated: SelectionPoints
+    random: SelectionPoints
+    full: SelectionPoints
+    targets_percent: np.ndarray        # the gated runs' targets, labelling their points
+    #: per gated target, the best mean accuracy (%) of the random runs that cost no more
+    best_random_at_most_compute: np.ndarray
+    matched_random_rate: float         # the random run whose compute is closest to MAIN's
+    bayes_percent: float               # accuracy of the exact posterior: the ceiling
+    numbers: Numbers
+
+
+def accuracy_vs_compute_result() -> AccuracyVsCompute:
+    rates = random_rates()
+    gated = selection_points("gated by loss (scoring pass on every sample)",
+                             [f"gated_{t:g}" for t in TARGETS])
+    random = selection_points("random selection (no scoring pass)",
+                              [f"random_{rate:g}" for rate in rates])
+    full = selection_points("full training", ["full"])
+    random_points = [final_points(f"random_{rate:g}") for rate in rates]
+    best_random = []
+    for target in TARGETS:
+        compute = final_points(f"gated_{target:g}")[0]
+        cheaper = [accuracy for cost, accuracy, _ in random_points if cost <= compute]
+        best_random.append(100 * max(cheaper, default=-np.inf))
+    gated_compute, gated_accuracy, _ = final_points(MAIN)
+    matched = min(rates, key=lambda rate: abs(final_points(f"random_{rate:g}")[0]
+                                             - gated_compute))
+    bayes = run("full").config["bayes_val_acc"]
+    numbers = Numbers()
+    numbers.add("GatedTenAcc", 100 * gated_accuracy, ".1f")
+    numbers.add("RandomMatchedAcc", 100 * final_points(f"random_{matched:g}")[1], ".1f")
+    numbers.add("GatedTenCompute", 100 * gated_compute, ".0f")
+    numbers.add("BayesAcc", 100 * bayes, ".1f")
+    return AccuracyVsCompute(gated=gated, random=random, full=full,
+                             targets_percent=100 * np.array(TARGETS),
+                             best_random_at_most_compute=np.array(best_random),
+                             matched_random_rate=matched, bayes_percent=100 * bayes,
+                             numbers=numbers)
 
 
 @FIGURES.figure(
     caption="Final validation accuracy against total counted compute (mean and standard "
-            "deviation over five seeds): selecting samples by their loss does not beat choosing "
-            "them at random at equal compute on this task, once the scoring pass is paid for.",
-    width=1.0, aspect=0.45)
-def accuracy_vs_compute(fig, numbers):
+            f"deviation over {NUMBER_WORDS[len(SEEDS)]} seeds): selecting samples by their loss "
+            "does not beat choosing them at random at equal compute on this task, once the "
+            "scoring pass is paid for.",
+    result=accuracy_vs_compute_result, width=1.0, aspect=0.45)
+def accuracy_vs_compute(fig, comparison: AccuracyVsCompute):
     ax = fig.subplots()
-    styles = {"gated": series(3)[0], "random": series(3)[1], "full": series(3)[2]}
-    random_rates = sorted({float(p.name.split("_")[1]) for p in DATA.glob("random_*")
-                           if p.name.count("_") == 1})
-    groups = {"gated by loss (scoring pass on every sample)": [f"gated_{t:g}" for t in TARGETS],
-              "random selection (no scoring pass)": [f"random_{r:g}" for r in random_rates],
-              "full training": ["full"]}
-    for (label, names), style in zip(groups.items(), styles.values()):
-        points = np.array([final_points(n) for n in names])
-        ax.errorbar(100 * points[:, 0], 100 * points[:, 1], yerr=100 * points[:, 2],
-                    ls=style["linestyle"] if len(names) > 1 else "none",
-                    marker=style["marker"], color=style["color"], capsize=2, label=label,
+    groups = (comparison.gated, comparison.random, comparison.full)
+    for group, style in zip(groups, series(3), strict=True):
+        ax.errorbar(group.compute_percent, group.accuracy_percent,
+                    yerr=group.accuracy_sd_percent,
+                    ls=style["linestyle"] if len(group.runs) > 1 else "none",
+                    marker=style["marker"], color=style["color"], capsize=2, label=group.label,
                     markersize=4)
-    for t in TARGETS:
-        compute, acc, _ = final_points(f"gated_{t:g}")
-        ax.annotate(f"{100 * t:g} %", xy=(100 * compute, 100 * acc), xytext=(5, -8),
-                    textcoords="offset points", fontsize=7)
-    gated_compute, gated_acc, _ = final_points("gated_0.1")
-    matched = min(random_rates, key=lambda r: abs(final_points(f"random_{r:g}")[0]
-                                                   - gated_compute))
-    numbers.add("GatedTenAcc", 100 * gated_acc, ".1f")
-    numbers.add("RandomMatchedAcc", 100 * final_points(f"random_{matched:g}")[1], ".1f")
-    numbers.add("GatedTenCompute", 100 * gated_compute, ".0f")
-    bayes = run("full").config["bayes_val_acc"]
-    ax.axhline(100 * bayes, color=MUTED, ls=":", lw=0.7)
-    ax.text(100, 100 * bayes + 0.4, f"Bayes accuracy {100 * bayes:.1f} %", fontsize=7,
-            color=MUTED, va="bottom", ha="right")
+    gated = comparison.gated
+    for target, compute, accuracy in zip(comparison.targets_percent, gated.compute_percent,
+                                         gated.accuracy_percent, strict=True):
+        ax.annotate(f"{target:g} %", xy=(compute, accuracy), xytext=(5, -8),
+                    textcoords="offset points", fontsize=SMALL)
+    bayes = comparison.bayes_percent
+    ax.axhline(bayes, color=MUTED, ls=":", lw=0.7)
+    ax.text(100, bayes + 0.4, f"Bayes accuracy {comparison.numbers['BayesAcc']} %",
+            fontsize=SMALL, color=MUTED, va="bottom", ha="right")
     ax.set_xscale("log")
     ax.set_xlabel("total compute, % of full training (FLOPs counted)")
     ax.set_ylabel("final validation accuracy (%)")
     ax.set_ylim(65, 97)
-    legend_above(fig, ax, ncols=3, narrow_ncols=1, fontsize=7)
+    legend_above(fig, ax, ncols=3, narrow_ncols=1, fontsize=SMALL)
 
 
 # --------------------------------------------------------------------------------------------
+HISTOGRAM_BINS = 30
+
+
+@dataclass(frozen=True)
+class ScoreSnapshot:
+    """The probe's significance scores at one checkpoint of the main gated run."""
+    step: int
+    scores: np.ndarray                 # per-sample loss of every probe sample
+    threshold: float                   # the threshold the controller had set at that step
+    bins: np.ndarray                   # log-spaced histogram edges over the scores
+    above_percent: float               # share of the probe above the threshold
+
+
+@dataclass(frozen=True)
+class SignificanceDistribution:
+    """The score distribution at each recorded checkpoint, in step order."""
+    snapshots: tuple[ScoreSnapshot, ...]
+    numbers: Numbers
+
+
+def score_snapshot(gated: Run, step: int) -> ScoreSnapshot:
+    checkpoint = gated.load_checkpoint(step)
+    scores, threshold = checkpoint["scores"], float(checkpoint["threshold"][0])
+    bins = np.logspace(np.log10(max(scores.min(), 1e-6)), np.log10(scores.max()),
+                       HISTOGRAM_BINS)
+    return ScoreSnapshot(step=step, scores=scores, threshold=threshold, bins=bins,
+                         above_percent=100 * np.mean(scores > threshold))
+
+
+def significance_distribution_result() -> SignificanceDistribution:
+    gated = run(MAIN)
+    snapshots = tuple(score_snapshot(gated, step) for step in sorted(gated.checkpoints))
+    numbers = Numbers()
+    numbers.add("ProbeSize", len(snapshots[-1].scores), "d")
+    return SignificanceDistribution(snapshots=snapshots, numbers=numbers)
+
+
 @FIGURES.figure(
     caption="Distribution of the significance score (per-sample loss) on a fixed probe of "
-            "training samples at five points of the recorded 10\\,\\% run, with the threshold "
-            "the controller had set at that moment.",
-    width=1.0, aspect=0.36)
-def significance_distribution(fig, numbers):
-    gated = run(MAIN)
-    steps = sorted(gated.checkpoints)
-    axes = fig.subplots(1, len(steps), sharey=True)
-    for ax, step in zip(axes, steps):
-        checkpoint = gated.load_checkpoint(step)
-        scores, threshold = checkpoint["scores"], float(checkpoint["threshold"][0])
-        bins = np.logspace(np.log10(max(scores.min(), 1e-6)), np.log10(scores.max()), 30)
-        ax.hist(scores, bins=bins, color=tint(BLUE, 0.3), edgecolor="white", linewidth=0.3)
-        ax.axvline(threshold, color=RED, lw=1.0)
-        above = 100 * np.mean(scores > threshold)
+            f"training samples at {NUMBER_WORDS[RUNS[MAIN]['n_checkpoints']]} points of the "
+            f"recorded {MAIN_PERCENT} run, with the threshold the controller had set at that "
+            "moment.",
+    result=significance_distribution_result, width=1.0, aspect=0.36)
+def significance_distribution(fig, distribution: SignificanceDistribution):
+    snapshots = distribution.snapshots
+    axes = fig.subplots(1, len(snapshots), sharey=True)
+    for ax, snapshot in zip(axes, snapshots, strict=True):
+        ax.hist(snapshot.scores, bins=snapshot.bins, color=tint(BLUE, 0.3), edgecolor="white",
+                linewidth=0.3)
+        ax.axvline(snapshot.threshold, color=RED, lw=1.0)
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, numticks=4))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_title(f"step {step}\n{above:.0f} % above", fontsize=7)
+        ax.set_title(f"step {snapshot.step}\n{snapshot.above_percent:.0f} % above",
+                     fontsize=SMALL)
         ax.set_xlabel("loss")
     axes[0].set_ylabel("samples")
-    numbers.add("ProbeSize", len(gated.load_checkpoint(steps[-1])["scores"]), "d")
 
 
 def main(argv=None) -> int:

@@ -1,17 +1,20 @@
-"""Record the adaptive sample gating runs (:mod:`numerics.sparse`) into data/sparse_training/.
+"""Record the adaptive sample gating runs (:mod:`numerics.sparse_training`) into
+data/sparse_training/.
 
-    python scripts/recorders/sparse_training.py            record runs that are missing or out of date
-    python scripts/recorders/sparse_training.py --force    re-record every run
+    python scripts/recorders/sparse_training.py          record runs missing or out of date
+    python scripts/recorders/sparse_training.py --force  re-record every run
     python scripts/recorders/sparse_training.py --run gated_0.1 random_0.4
-    python scripts/recorders/sparse_training.py --check    record nothing; exit 1 listing out-of-date runs
+    python scripts/recorders/sparse_training.py --check  record nothing; exit 1 listing
+                                                         out-of-date runs
     python scripts/recorders/sparse_training.py --list
 
 A run is out of date when its config.json is missing or its ``code_hash`` differs from the
-hash of the current experiment code (this file, numerics/sparse.py, numerics/mlp.py) and the
-run's parameters.  Each run is written with :func:`records.write_run`.
+hash of the current experiment code (:data:`SOURCES`: this file, the modules of
+numerics/sparse_training/ and models/mlp.py) and the run's parameters.  Each run is written
+with :func:`records.write_run`.
 
 The runs (all parameters in :data:`RUNS`; synthetic Gaussian-mixture task with 3 % label
-noise, see :mod:`numerics.sparse`).  Every run trains for the same number of steps
+noise, see :mod:`numerics.sparse_training.task`).  Every run trains for the same number of steps
 (``epochs`` x ``n_train / batch_size``) on the same batches in the same order; what differs is
 which samples of a batch are back-propagated, and therefore the counted compute:
 
@@ -36,8 +39,9 @@ EMA weight 0.1, integral clamp 10 (never reached in the recorded runs).
 
 The seed-0 runs are logged at every step; ``<run>_s<k>`` (k = 1..4) repeat them with training
 seed k (initialisation, batch order, random selection; same data), logged once per epoch
-(its last step; cumulative counts stay exact) to keep the record small.  Only ``gated_0.1`` has checkpoints: the scores
-of a fixed probe set of training samples and the threshold at 5 log-spaced steps.
+(its last step; cumulative counts stay exact) to keep the record small.  Only ``gated_0.1``
+has checkpoints: the scores of a fixed probe set of training samples and the threshold at 5
+log-spaced steps.
 """
 from __future__ import annotations
 
@@ -49,15 +53,17 @@ from pathlib import Path
 
 import numpy as np
 
-SCRIPTS = Path(__file__).resolve().parents[1]
-
 import records
+from numerics.sparse_training import flops, selection
+from numerics.sparse_training.task import TaskConfig, make_task
 from records import recorder
-from numerics import sparse
 
+SCRIPTS = Path(__file__).resolve().parents[1]
 ROOT = SCRIPTS.parent
 DATA = ROOT / "data" / "sparse_training"
-SOURCES = (SCRIPTS / "recorders" / "sparse_training.py", SCRIPTS / "numerics" / "sparse.py",
+NUMERICS = SCRIPTS / "numerics" / "sparse_training"
+SOURCES = (SCRIPTS / "recorders" / "sparse_training.py", NUMERICS / "task.py",
+           NUMERICS / "flops.py", NUMERICS / "controller.py", NUMERICS / "selection.py",
            SCRIPTS / "models" / "mlp.py")
 
 # ---- the run specifications: every parameter of every run ------------------------------------
@@ -77,7 +83,7 @@ SEEDS = (0, 1, 2, 3, 4)
 
 def matched_rate(target: float) -> float:
     """Random-selection rate with the compute of gating at ``target``, to 4 decimals."""
-    return round(sparse.compute_matched_rate(target), 4)
+    return round(flops.compute_matched_rate(target), 4)
 
 
 def _spec(mode: str, rate: float, **changes) -> dict:
@@ -98,7 +104,8 @@ CLEAN: dict[str, dict] = {
 # For each gated target: the random run with the same activation rate and the one with the
 # same expected compute.
 PARTNERS: dict[str, dict[str, str]] = {
-    **{f"gated_{t:g}": {"equal_rate": f"random_{t:g}", "equal_compute": f"random_{matched_rate(t):g}"}
+    **{f"gated_{t:g}": {"equal_rate": f"random_{t:g}",
+                         "equal_compute": f"random_{matched_rate(t):g}"}
        for t in TARGETS},
     "clean_gated_0.1": {"equal_rate": "clean_random_0.1", "equal_compute": "clean_random_0.4"},
 }
@@ -116,15 +123,15 @@ for _name, _params in {**MAIN, **CLEAN}.items():
         RUNS[f"{_name}_s{_seed}"] = {**_params, "seed": _seed, "n_checkpoints": 0,
                                      "log_every": _params["n_train"] // _params["batch_size"]}
 
-_TASK_KEYS = tuple(f.name for f in dataclasses.fields(sparse.TaskConfig))
-_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(sparse.TrainConfig))
+_TASK_KEYS = tuple(f.name for f in dataclasses.fields(TaskConfig))
+_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(selection.TrainConfig))
 
 
-def configs(params: dict) -> tuple[sparse.TaskConfig, sparse.TrainConfig]:
+def configs(params: dict) -> tuple[TaskConfig, selection.TrainConfig]:
     """The task and training configurations of a run specification."""
-    task = sparse.TaskConfig(**{k: params[k] for k in _TASK_KEYS})
+    task = TaskConfig(**{k: params[k] for k in _TASK_KEYS})
     fields = {k: params[k] for k in _TRAIN_KEYS}
-    return task, sparse.TrainConfig(**{**fields, "hidden": tuple(fields["hidden"])})
+    return task, selection.TrainConfig(**{**fields, "hidden": tuple(fields["hidden"])})
 
 
 def current_hash(params: dict) -> str:
@@ -133,7 +140,7 @@ def current_hash(params: dict) -> str:
 
 
 def status(name: str, data: Path = DATA) -> str:
-    """'ok', 'missing' or 'stale'; see runs.recorder.Experiment.status."""
+    """'ok', 'missing' or 'stale'; see records.recorder.Experiment.status."""
     return EXPERIMENT.status(name, data)
 
 
@@ -145,10 +152,10 @@ def _last_third(values: np.ndarray, steps: np.ndarray, total: int) -> np.ndarray
 def record(name: str, params: dict, data: Path = DATA) -> dict:
     """Train one run and write it with `records.write_run`; return its config."""
     task_cfg, cfg = configs(params)
-    task = sparse.make_task(task_cfg)
-    result = sparse.train(task_cfg, cfg, task)
+    task = make_task(task_cfg)
+    result = selection.train(task_cfg, cfg, task)
     m = result.metrics
-    shape = sparse.sizes(task_cfg, cfg)
+    shape = selection.sizes(task_cfg, cfg)
     steps_per_epoch = task_cfg.n_train // cfg.batch_size
     config = {
         "name": name,
@@ -177,17 +184,18 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
                            "hidden unit, softmax cross-entropy 3 per logit; backward = 2 x forward "
                            "(Kaplan et al. 2020, arXiv 2001.08361); validation not counted",
         "sizes": shape,
-        "forward_flops_per_sample": sparse.forward_flops(shape),
-        "backward_flops_per_sample": sparse.backward_flops(shape),
+        "forward_flops_per_sample": flops.forward_flops(shape),
+        "backward_flops_per_sample": flops.backward_flops(shape),
         "steps": result.steps,
         "steps_per_epoch": steps_per_epoch,
         "full_flops_per_epoch": steps_per_epoch * cfg.batch_size
-                                * (sparse.forward_flops(shape) + sparse.backward_flops(shape)),
-        "expected_flops_fraction_of_full": sparse.gated_cost_fraction(cfg.rate)
+                                * (flops.forward_flops(shape) + flops.backward_flops(shape)),
+        "expected_flops_fraction_of_full": flops.gated_cost_fraction(cfg.rate)
                                            if cfg.mode == "gated" else cfg.rate,
         "bayes_val_acc": task.bayes_val_acc,
         "train_label_noise_share": float(task.noisy.mean()),
-        "val_class_shares": np.bincount(task.y_val, minlength=task_cfg.n_classes).astype(int).tolist(),
+        "val_class_shares": np.bincount(task.y_val,
+                                        minlength=task_cfg.n_classes).astype(int).tolist(),
         "log_schedule": "row 0 = initialisation, then every log_every-th step and the last; "
                         "val_* after the step's update, every eval_every steps and the last",
         "final_val_acc": float(m["val_acc"][-1]),
@@ -233,7 +241,7 @@ EXPERIMENT = recorder.Experiment("sparse_training.py", RUNS, DATA, SOURCES, reco
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line (runs.recorder): --force, --run, --check, --list, --jobs, --data."""
+    """The command line (records.recorder): --force, --run, --check, --list, --jobs, --data."""
     return recorder.main(EXPERIMENT, argv)
 
 
