@@ -90,9 +90,11 @@ $(BUILD)/grokking.stamp: $(shell find data/grokking_transformer -type f 2>/dev/n
 $(BUILD)/experiments.stamp: $(wildcard data/*/*/logs/metrics.csv data/*/*/config.json)
 
 ## test: run the quality gates and unit tests (sets up .venv with the test tools first)
+# pytest-xdist runs the tests on every core; the checks of one figure stay on one worker, which
+# builds the figure once per text width and renders it once (tests/conftest.py).
 test: $(VENV)/.dev-installed $(ACTIONLINT)
 	$(PY) -m ruff check scripts tests bench
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 ## check: fail, naming the files, if a committed image differs from what the code produces,
 ##        or a recorded run no longer matches the code and parameters that should produce it
@@ -101,9 +103,10 @@ check: $(VENV)/.installed
 	$(PY) scripts/tools/gallery.py --check $(TOPICS)
 	@for recorder in $(RECORDERS); do $(PY) scripts/recorders/$$recorder.py --check || exit 1; done
 
-## bench: time regenerating the fine-tuning topic, each figure, and a no-op `make figures`
+## bench: time regenerating the fine-tuning topic, each figure, a no-op `make figures`, and
+##        `make test` against a full render (`make bench SUITE=1`: only that)
 bench: $(VENV)/.installed
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py $(if $(SUITE),--suite)
 
 ## clean: remove generated images, figures.tex, numbers.tex, the gallery, build stamps and the
 ##        preview (not .venv, not the recorded runs)

@@ -5,7 +5,10 @@
 2. A no-op `make figures` (everything up to date).
 3. Recording the grokking runs: the main run timed afresh into a scratch folder, and the wall
    times every recorded run stored in its config.json.
+4. The test loop against a full render: `make test` (ruff, then pytest on both cores) against
+   regenerating every topic as `make figures -B` does (issue 12: at most 1.5 times).
 Times are the best of a few runs; compare them as ratios within one run.
+`bench/bench.py --suite` runs only part 4.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ def topic_run(jobs: int) -> tuple[float, dict[str, float]]:
 def dashboard_versus_pandas(rows: int = 100_000) -> None:
     """Issue #8: a 100k-row run's dashboard against a plain pandas + matplotlib script."""
     import numpy as np
+
     from records import write_run
 
     rng = np.random.default_rng(0)
@@ -68,9 +72,35 @@ def dashboard_versus_pandas(rows: int = 100_000) -> None:
           f"   (ours/plain = {ours / plain:.2f})")
 
 
+def topics() -> list[str]:
+    makefile = (ROOT / "Makefile").read_text()
+    return re.search(r"^TOPICS := (.+)$", makefile, re.MULTILINE).group(1).split()
+
+
+def suite_versus_full_render() -> None:
+    """Issue 12: the whole test suite against regenerating every topic, in one run."""
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        for topic in topics():  # what `make figures -B` runs, without reinstalling .venv
+            subprocess.run([sys.executable, f"scripts/{topic}.py", "--outdir",
+                            str(Path(out) / topic)], check=True, cwd=ROOT, capture_output=True)
+        subprocess.run([sys.executable, "scripts/tools/gallery.py", *topics()], check=True,
+                       cwd=ROOT, capture_output=True)
+        render = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(["make", "test"], check=True, cwd=ROOT, capture_output=True)
+    suite = time.perf_counter() - t0
+    print(f"\nfull render of every topic (make figures -B):  {render:6.1f} s")
+    print(f"make test (ruff + every test on {os.cpu_count()} cores):   {suite:6.1f} s"
+          f"   (test/render = {suite / render:.2f}; target at most 1.5)")
+
+
 def main() -> int:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     os.environ.update(env)
+    if "--suite" in sys.argv[1:]:
+        suite_versus_full_render()
+        return 0
     print(f"machine: {os.cpu_count()} CPUs; best of {REPEATS} runs each\n")
     parallel, per_figure = topic_run(os.cpu_count() or 1)
     serial, _ = topic_run(1)
@@ -101,6 +131,7 @@ def main() -> int:
         print(f"grokking transformer run, as recorded: "
               f"{json.loads(transformer.read_text())['wall_time_s']:.1f} s (budget 300 s)")
     dashboard_versus_pandas()
+    suite_versus_full_render()
     print("\nFor scale (issue #2): a plain script rendering these ten figures as PNG only at "
           "12-14 in wide takes about 6 s on this machine.")
     return 0

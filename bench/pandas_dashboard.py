@@ -18,7 +18,7 @@ for column in ("train_loss", "val_loss"):
 axes[0, 0].set_yscale("log")
 axes[0, 0].legend()
 for ax, column in zip((axes[0, 2], axes[1, 0], axes[1, 1]),
-                      ("learning_rate", "grad_norm", "tokens_per_second")):
+                      ("learning_rate", "grad_norm", "tokens_per_second"), strict=True):
     part = frame[["step", column]].dropna()
     ax.plot(part["step"], part[column])
     ax.plot(part["step"], part[column].ewm(alpha=0.2).mean())

@@ -1,30 +1,43 @@
-"""Shared test helpers: discovery of every topic module and its registered figures."""
+"""Shared test helpers: every topic module and its figures, each built and rendered at most once
+per test session.
+
+`figure` is a module-scoped fixture with one parameter per registered figure: pytest runs every
+test that uses it for one figure before moving to the next, so a figure is built once per text
+width and rendered once, and the checks share those (under pytest-xdist all checks of a figure
+go to the same worker, see `pytest_collection_modifyitems`).
+"""
 from __future__ import annotations
 
 import importlib
 import warnings
+from functools import cache
 from pathlib import Path
 
 import pytest
 
+from figkit import Registry, checks, save, style
+from figkit.sizes import textwidth_inches
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
+DEFAULT_WIDTH = textwidth_inches()
+#: The widths every figure is laid out at: the document's, and both ends of the accepted range.
+WIDTHS = {"default": DEFAULT_WIDTH, "4.5in": 4.5, "7in": 7.0}
 
 
-def topic_modules():
+@cache
+def topic_modules() -> tuple:
     """Every scripts/<topic>.py that registers figures (a module-level `FIGURES` Registry)."""
-    from figkit import Registry
-
     modules = []
     for path in sorted(SCRIPTS.glob("*.py")):
         module = importlib.import_module(path.stem)
         if isinstance(getattr(module, "FIGURES", None), Registry):
             modules.append(module)
-    return modules
+    return tuple(modules)
 
 
 def all_figures():
-    return [pytest.param(m.FIGURES, name, id=f"{m.FIGURES.topic}/{name}")
+    return [pytest.param((m.FIGURES, name), id=f"{m.FIGURES.topic}/{name}")
             for m in topic_modules() for name in m.FIGURES.names]
 
 
@@ -33,3 +46,70 @@ def build_strict(registry, name, textwidth_in):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return registry.build(name, textwidth_in)
+
+
+class FigureUnderTest:
+    """One figure: built once per text width, its PNG and PDF rendered once at the default width
+    (the text positions are recorded while the PNG is drawn), each result kept for every check."""
+
+    def __init__(self, registry, name):
+        self.registry, self.name = registry, name
+        self.spec = registry[name]
+        self._figs: dict[float, object] = {}
+        self._layout: dict[float, list[str]] = {}
+        self._files: dict[str, bytes] | None = None
+        self._colours: list[str] | None = None
+
+    @property
+    def topic(self) -> str:
+        return self.registry.topic
+
+    def fig(self, width: float):
+        if width not in self._figs:
+            with style.applied():
+                self._figs[width] = build_strict(self.registry, self.name, width)
+        return self._figs[width]
+
+    def layout_problems(self, width: float) -> list[str]:
+        if width not in self._layout:
+            fig = self.fig(width)
+            draw = None
+            if width == DEFAULT_WIDTH:  # the PNG draw is the layout draw: one draw, not two
+                self._files = {}
+
+                def draw():
+                    self._files["png"] = save.render(fig, "png")
+            with style.applied(), warnings.catch_warnings():
+                warnings.simplefilter("error")
+                self._layout[width] = checks.layout_problems(fig, draw)
+        return self._layout[width]
+
+    def files(self) -> dict[str, bytes]:
+        """{'png': bytes, 'pdf': bytes} at the default width, exactly as `make figures` saves."""
+        self.layout_problems(DEFAULT_WIDTH)
+        if "pdf" not in self._files:
+            with style.applied(), warnings.catch_warnings():
+                warnings.simplefilter("error")
+                self._files["pdf"] = save.render(self.fig(DEFAULT_WIDTH), "pdf")
+        return self._files
+
+    def colour_problems(self) -> list[str]:
+        if self._colours is None:
+            with style.applied():
+                self._colours = checks.colour_problems(self.fig(DEFAULT_WIDTH))
+        return self._colours
+
+
+@pytest.fixture(scope="module", params=all_figures())
+def figure(request) -> FigureUnderTest:
+    registry, name = request.param
+    return FigureUnderTest(registry, name)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`--dist loadgroup`), keep the checks of one figure on one worker."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "figure" in callspec.params:
+            registry, name = callspec.params["figure"]
+            item.add_marker(pytest.mark.xdist_group(f"{registry.topic}/{name}"))

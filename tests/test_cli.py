@@ -81,6 +81,14 @@ def test_only_writes_the_chosen_figure_and_keeps_other_numbers(tmp_path):
     assert second.stdout.count("fine_tuning/") == 1 and " s" in second.stdout
 
 
+def test_numbers_writes_numbers_tex_from_results_without_drawing(tmp_path):
+    result = run("--numbers", "--outdir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert files_under(tmp_path) == ["numbers.tex"]
+    assert (tmp_path / "numbers.tex").read_text() == \
+        (ROOT / "images" / "fine_tuning" / "numbers.tex").read_text()
+
+
 def test_textwidth_sets_the_saved_size(tmp_path):
     from PIL import Image
 
@@ -113,13 +121,16 @@ from records import load_run
 
 FIGURES = Registry("broken")
 
-@FIGURES.figure(caption="Draws fine.")
-def first(fig, numbers):
-    fig.subplots().plot([0, 1], [0, 1])
+@FIGURES.figure(caption="Draws fine.", result=lambda: [0, 1])
+def first(fig, values):
+    fig.subplots().plot(values, values)
 
-@FIGURES.figure(caption="Reads a run that is not there.")
-def second(fig, numbers):
-    load_run(sys.argv[-1] + "/no_such_run")
+def second_result():
+    return load_run(sys.argv[-1] + "/no_such_run")
+
+@FIGURES.figure(caption="Reads a run that is not there.", result=second_result)
+def second(fig, run):
+    fig.subplots().plot(run.column("step"))
 
 if __name__ == "__main__":
     sys.exit(FIGURES.main(sys.argv[1:-1]))
@@ -131,7 +142,7 @@ def test_a_failing_figure_writes_nothing_and_exits_2(tmp_path, jobs):
     script = tmp_path / "broken.py"
     script.write_text(BROKEN_TOPIC)
     outdir = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "scripts"))
+    env = dict(os.environ)
     result = subprocess.run([sys.executable, str(script), "--outdir", str(outdir), "--jobs", jobs,
                              str(tmp_path)], capture_output=True, text=True, env=env)
     assert result.returncode == 2, result.stderr

@@ -1,68 +1,52 @@
-"""Quality gates applied to every registered figure of every topic."""
+"""Quality gates applied to every registered figure of every topic.
+
+Each check takes the `figure` fixture (tests/conftest.py): a figure is built once per text width
+and rendered once, whatever the number of checks.
+"""
 from __future__ import annotations
 
 import io
 import re
-import warnings
 
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from conftest import all_figures, build_strict
-from figkit import checks, save, style
-from figkit.sizes import textwidth_inches
-
-FIGURES = all_figures()
-DEFAULT_WIDTH = textwidth_inches()
-WIDTHS = {"default": DEFAULT_WIDTH, "4.5in": 4.5, "7in": 7.0}
+from conftest import DEFAULT_WIDTH, ROOT, WIDTHS, all_figures
 
 
 def test_there_are_figures():
-    assert len(FIGURES) >= 10
+    assert len(all_figures()) >= 10
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
-@pytest.mark.parametrize("registry,name", FIGURES)
-def test_layout_is_clean(registry, name, width):
+def test_layout_is_clean(figure, width):
     """No overlapping or clipped text, fonts 7-9 pt, legends never over data, at any width."""
     textwidth = WIDTHS[width]
-    with style.applied():
-        fig = build_strict(registry, name, textwidth)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            problems = checks.layout_problems(fig)
+    problems = figure.layout_problems(textwidth)
     assert problems == [], "\n".join(problems)
-    w, h = fig.get_size_inches()
-    assert (w, h) == pytest.approx(registry[name].size(textwidth))
+    w, h = figure.fig(textwidth).get_size_inches()
+    assert (w, h) == pytest.approx(figure.spec.size(textwidth))
     assert w <= textwidth + 1e-9
 
 
-@pytest.mark.parametrize("registry,name", FIGURES)
-def test_colours_survive_colour_blindness(registry, name):
-    with style.applied():
-        fig = build_strict(registry, name, DEFAULT_WIDTH)
-        problems = checks.colour_problems(fig)
+def test_colours_survive_colour_blindness(figure):
+    problems = figure.colour_problems()
     assert problems == [], "\n".join(problems)
 
 
-@pytest.mark.parametrize("registry,name", FIGURES)
-def test_files_are_publishable_and_reproducible(registry, name):
-    """PNG at 300 DPI and the declared size; PDF without Type 3 fonts; same bytes twice."""
-    with style.applied():
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            fig = build_strict(registry, name, DEFAULT_WIDTH)
-            png, pdf = save.render(fig, "png"), save.render(fig, "pdf")
-            fig2 = build_strict(registry, name, DEFAULT_WIDTH)
-            assert save.render(fig2, "png") == png
-            assert save.render(fig2, "pdf") == pdf
-
-    w_in, h_in = registry[name].size(DEFAULT_WIDTH)
+def test_png_is_300_dpi_at_the_declared_size(figure):
+    png = figure.files()["png"]
+    w_in, h_in = figure.spec.size(DEFAULT_WIDTH)
     image = Image.open(io.BytesIO(png))
     assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     assert image.size == (round(w_in * 300), round(h_in * 300))
+    assert b"Software" not in png
 
+
+def test_pdf_is_one_page_with_truetype_fonts_and_no_metadata(figure):
+    pdf = figure.files()["pdf"]
+    w_in, h_in = figure.spec.size(DEFAULT_WIDTH)
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == 1
     box = reader.pages[0].mediabox
@@ -80,10 +64,32 @@ def test_files_are_publishable_and_reproducible(registry, name):
     assert b"CreationDate" not in pdf and b"matplotlib" not in pdf.lower()
 
 
-@pytest.mark.parametrize("registry,name", FIGURES)
-def test_caption_is_one_latex_safe_sentence(registry, name):
-    caption = registry[name].caption
+@pytest.mark.parametrize("fmt", ["png", "pdf"])
+def test_files_are_reproducible(figure, fmt):
+    """Byte for byte what `make figures` committed from another process (another session,
+    other hash seeds): same code, same bytes. Only images of the project's default runs are
+    committed, at the default text width."""
+    committed = ROOT / "images" / figure.topic / f"{figure.spec.name}.{fmt}"
+    if not committed.is_file():
+        pytest.fail(f"{committed.relative_to(ROOT)} is missing: run `make figures`")
+    assert figure.files()[fmt] == committed.read_bytes(), (
+        f"{committed.relative_to(ROOT)} differs from what the code draws now: run "
+        "`make figures` (and look at the figure) before committing")
+
+
+def test_caption_is_one_latex_safe_sentence(figure):
+    caption = figure.spec.caption
     assert caption[0].isupper() and caption.endswith(".") and len(caption) <= 400
     text = re.sub(r"\$[^$]*\$", "", caption)          # math is fine as it is
     text = re.sub(r"\\[%&#_$]", "", text)             # so are escaped specials
     assert not re.search(r"[%&#_$^]", text), f"unescaped LaTeX special character in {caption!r}"
+
+
+def test_result_and_numbers_come_without_drawing(figure):
+    """The registry binds a result function to every figure that shows numbers, and its
+    numbers come from the result alone: numbers.tex never needs a rendered figure."""
+    numbers = figure.registry.numbers(figure.spec.name)
+    for key in numbers.keys():
+        assert numbers[key], f"{key} of {figure.spec.name} formats to an empty string"
+    if len(numbers):
+        assert figure.spec.result is not None

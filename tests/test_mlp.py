@@ -24,7 +24,7 @@ def _numeric_grads(params, x, y, loss, activation, residual, eps=1e-6):
         return mlp.loss_fn(loss)(out, y)[0]
 
     grads = mlp.map_params(np.zeros_like, params)
-    for layer, g in zip(params, grads):
+    for layer, g in zip(params, grads, strict=True):
         for k in layer:
             for idx in np.ndindex(layer[k].shape):
                 old = layer[k][idx]
@@ -44,10 +44,12 @@ def test_backprop_matches_finite_differences(activation, residual, loss):
     params, x, y = _problem(loss)
     _, grads = mlp.loss_and_grads(params, x, y, loss, activation, residual)
     numeric = _numeric_grads(params, x, y, loss, activation, residual)
-    for l, (g, n) in enumerate(zip(grads, numeric)):
+    for i, (g, n) in enumerate(zip(grads, numeric, strict=True)):
         for k in ("W", "b"):
-            rel = np.linalg.norm(g[k] - n[k]) / max(np.linalg.norm(g[k]), np.linalg.norm(n[k]), 1e-300)
-            assert rel < 1e-6, (l, k, rel)
+            rel = np.linalg.norm(g[k] - n[k]) / max(
+                np.linalg.norm(g[k]), np.linalg.norm(n[k]), 1e-300
+            )
+            assert rel < 1e-6, (i, k, rel)
 
 
 def test_residual_only_on_square_hidden_layers():
@@ -57,7 +59,9 @@ def test_residual_only_on_square_hidden_layers():
     assert cache_plain.residual == [False] * 4
     assert cache_res.residual == [False, True, True, False]
     h2 = cache_res.inputs[2]
-    assert np.allclose(h2, cache_res.inputs[1] + np.tanh(cache_res.inputs[1] @ params[1]["W"] + params[1]["b"]))
+    assert np.allclose(
+        h2, cache_res.inputs[1] + np.tanh(cache_res.inputs[1] @ params[1]["W"] + params[1]["b"])
+    )
     assert not np.allclose(out_plain, out_res)
 
 
@@ -67,7 +71,7 @@ def test_per_sample_grads_average_to_batch_grad(loss, residual):
     params, x, y = _problem(loss, seed=3)
     _, batch = mlp.loss_and_grads(params, x, y, loss, "relu", residual)
     per = mlp.per_sample_grads(params, x, y, loss, "relu", residual)
-    for b, p in zip(batch, per):
+    for b, p in zip(batch, per, strict=True):
         for k in ("W", "b"):
             assert p[k].shape == (x.shape[0],) + b[k].shape
             np.testing.assert_allclose(p[k].mean(axis=0), b[k], rtol=1e-12, atol=1e-14)
@@ -79,7 +83,7 @@ def test_per_sample_grads_match_single_sample_backprop(loss):
     per = mlp.per_sample_grads(params, x, y, loss, "sigmoid", True)
     for i in range(x.shape[0]):
         _, single = mlp.loss_and_grads(params, x[i : i + 1], y[i : i + 1], loss, "sigmoid", True)
-        for s, p in zip(single, per):
+        for s, p in zip(single, per, strict=True):
             for k in ("W", "b"):
                 np.testing.assert_allclose(p[k][i], s[k], rtol=1e-12, atol=1e-14)
 
@@ -89,7 +93,7 @@ def test_per_sample_loglik_grads():
     params, x, y = _problem("xent", seed=5)
     loglik = mlp.per_sample_loglik_grads(params, x, y, "xent", "tanh")
     per = mlp.per_sample_grads(params, x, y, "xent", "tanh")
-    for a, b in zip(loglik, per):
+    for a, b in zip(loglik, per, strict=True):
         for k in ("W", "b"):
             np.testing.assert_allclose(a[k], -b[k], rtol=1e-12, atol=1e-14)
     # unit-variance Gaussian: log p = -||y - f||^2 / 2, while l_i = mean_j (f_ij - y_ij)^2
@@ -97,7 +101,7 @@ def test_per_sample_loglik_grads():
     loglik = mlp.per_sample_loglik_grads(params, x, y, "mse", "tanh")
     per = mlp.per_sample_grads(params, x, y, "mse", "tanh")
     d_out = SIZES[-1]
-    for a, b in zip(loglik, per):
+    for a, b in zip(loglik, per, strict=True):
         for k in ("W", "b"):
             np.testing.assert_allclose(a[k], -(d_out / 2) * b[k], rtol=1e-12, atol=1e-14)
 
@@ -153,10 +157,13 @@ def test_adam_and_adamw_hand_computed():
     state = opt.init(params)
     p1, state = opt.step(params, g1, state)
     # step 1: m_hat = g, v_hat = g^2, so the update is lr * g / (|g| + eps)
-    np.testing.assert_allclose(p1[0]["W"], [[1.0 - 0.1 * 0.5 / (0.5 + 1e-8), -1.0 + 0.1 * 2.0 / (2.0 + 1e-8)]], rtol=1e-15)
+    np.testing.assert_allclose(
+        p1[0]["W"], [[1.0 - 0.1 * 0.5 / (0.5 + 1e-8), -1.0 + 0.1 * 2.0 / (2.0 + 1e-8)]], rtol=1e-15
+    )
     np.testing.assert_allclose(p1[0]["b"], [0.0])
     p2, state = opt.step(p1, g2, state)
-    # step 2, first weight: m = 0.9*0.05 + 0.1*(-0.5) = -0.005 ; v = 0.999*0.00025 + 0.001*0.25 = 0.00049975
+    # step 2, first weight: m = 0.9*0.05 + 0.1*(-0.5) = -0.005;
+    #                       v = 0.999*0.00025 + 0.001*0.25 = 0.00049975
     m_hat, v_hat = -0.005 / (1 - 0.81), 0.00049975 / (1 - 0.999**2)
     expected = p1[0]["W"][0, 0] - 0.1 * m_hat / (np.sqrt(v_hat) + 1e-8)
     np.testing.assert_allclose(p2[0]["W"][0, 0], expected, rtol=1e-13)
@@ -167,28 +174,37 @@ def test_adam_and_adamw_hand_computed():
     np.testing.assert_allclose(pw[0]["W"], p1[0]["W"] - 0.1 * 0.01 * params[0]["W"], rtol=1e-15)
 
 
-@pytest.mark.parametrize("scheme,activation,expected_var", [
-    ("xavier", "tanh", 2.0 / (400 + 300)),
-    ("he", "relu", 2.0 / 400),
-    ("auto", "relu", 2.0 / 400),
-    ("auto", "sigmoid", 2.0 / (400 + 300)),
-])
+@pytest.mark.parametrize(
+    "scheme,activation,expected_var",
+    [
+        ("xavier", "tanh", 2.0 / (400 + 300)),
+        ("he", "relu", 2.0 / 400),
+        ("auto", "relu", 2.0 / 400),
+        ("auto", "sigmoid", 2.0 / (400 + 300)),
+    ],
+)
 def test_init_scale_and_determinism(scheme, activation, expected_var):
     params = mlp.init_params([400, 300, 10], seed=7, scheme=scheme, activation=activation)
     assert params[0]["W"].shape == (400, 300) and params[1]["W"].shape == (300, 10)
     assert np.var(params[0]["W"]) == pytest.approx(expected_var, rel=0.02)
-    assert np.var(params[1]["W"]) == pytest.approx(2.0 / 310, rel=0.1)  # linear output layer: Xavier
+    assert np.var(params[1]["W"]) == pytest.approx(
+        2.0 / 310, rel=0.1
+    )  # linear output layer: Xavier
     assert all(np.all(layer["b"] == 0) for layer in params)
     again = mlp.init_params([400, 300, 10], seed=7, scheme=scheme, activation=activation)
-    assert all(np.array_equal(a["W"], b["W"]) for a, b in zip(params, again))
+    assert all(np.array_equal(a["W"], b["W"]) for a, b in zip(params, again, strict=True))
 
 
 def test_flatten_roundtrip_and_map():
     params, _, _ = _problem("xent")
     vec = mlp.flatten(params)
-    assert vec.size == mlp.num_params(params) == sum(a * b + b for a, b in zip(SIZES[:-1], SIZES[1:]))
+    assert (
+        vec.size
+        == mlp.num_params(params)
+        == sum(a * b + b for a, b in zip(SIZES[:-1], SIZES[1:], strict=True))
+    )
     back = mlp.unflatten(vec, params)
-    assert all(np.array_equal(a[k], b[k]) for a, b in zip(params, back) for k in a)
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(params, back, strict=True) for k in a)
     doubled = mlp.map_params(lambda p: 2 * p, params)
     np.testing.assert_array_equal(mlp.flatten(doubled), 2 * vec)
     with pytest.raises(ValueError):

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-import preview
 from conftest import ROOT, topic_modules
 from figkit.sizes import STUDY_TEXTWIDTH
+from tools import preview
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdflatex") is None,
@@ -52,7 +52,7 @@ def test_the_preview_has_the_study_documents_text_width(log):
 
 def test_textwidth_is_measured_by_latex(tmp_path):
     """`make textwidth` measures with LaTeX: the study geometry and US letter with 1 in margins."""
-    import textwidth
+    from tools import textwidth
 
     study = tmp_path / "study.tex"
     study.write_text("\\documentclass[a4paper,11pt]{article}\n\\usepackage[margin=0.8in]"

@@ -1,19 +1,27 @@
 """The recorded-run format: one writer, one loader, clear errors naming file and line."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
-from records import (MissingConfigWarning, RunError, code_hash, discover_runs, load_run,
-                         npz_bytes, write_run)
+from records import (
+    MissingConfigWarning,
+    RunError,
+    code_hash,
+    discover_runs,
+    load_run,
+    npz_bytes,
+    write_run,
+)
 
 
 def _record(path, **extra):
     metrics = {"step": [0, 10, 10, 20], "train_loss": [2.0, 1.0, np.nan, 0.5],
                "val_acc": [np.nan, np.nan, 0.25, 0.5]}
-    checkpoints = {0: {"embedding": np.arange(6.0).reshape(3, 2)}, 20: {"embedding": np.ones((3, 2))}}
+    checkpoints = {
+        0: {"embedding": np.arange(6.0).reshape(3, 2)},
+        20: {"embedding": np.ones((3, 2))},
+    }
     return write_run(path, {"seed": 0, "lr": 1e-3, **extra}, metrics, checkpoints)
 
 
@@ -36,7 +44,13 @@ def test_writing_twice_gives_identical_bytes(tmp_path):
 
 def test_metrics_are_written_exactly(tmp_path):
     text = (_record(tmp_path / "r") / "logs" / "metrics.csv").read_text()
-    assert text.splitlines() == ["step,train_loss,val_acc", "0,2,", "10,1,", "10,,0.25", "20,0.5,0.5"]
+    assert text.splitlines() == [
+        "step,train_loss,val_acc",
+        "0,2,",
+        "10,1,",
+        "10,,0.25",
+        "20,0.5,0.5",
+    ]
 
 
 def _broken(tmp_path, csv=None, config='{"seed": 0}', name="broken"):
@@ -49,15 +63,18 @@ def _broken(tmp_path, csv=None, config='{"seed": 0}', name="broken"):
     return path
 
 
-@pytest.mark.parametrize("csv,message", [
-    ("", "metrics.csv: empty"),
-    ("step,loss\n", "no rows after the header"),
-    ("loss,step\n1,2\n", "line 1: the first column must be 'step'"),
-    ("step,loss\n0,1.0\n1,abc\n", "line 3: column 'loss' holds 'abc', not a number"),
-    ("step,loss\n0,1.0\n1\n", "line 3: 1 cells, the header has 2"),
-    ("step,loss,loss\n0,1,2\n", "repeated column names"),
-    ("step,loss\n,1.0\n", "line 2: every row needs a finite step"),
-])
+@pytest.mark.parametrize(
+    "csv,message",
+    [
+        ("", "metrics.csv: empty"),
+        ("step,loss\n", "no rows after the header"),
+        ("loss,step\n1,2\n", "line 1: the first column must be 'step'"),
+        ("step,loss\n0,1.0\n1,abc\n", "line 3: column 'loss' holds 'abc', not a number"),
+        ("step,loss\n0,1.0\n1\n", "line 3: 1 cells, the header has 2"),
+        ("step,loss,loss\n0,1,2\n", "repeated column names"),
+        ("step,loss\n,1.0\n", "line 2: every row needs a finite step"),
+    ],
+)
 def test_malformed_metrics_name_file_and_line(tmp_path, csv, message):
     with pytest.raises(RunError, match="metrics.csv") as error:
         load_run(_broken(tmp_path, csv))

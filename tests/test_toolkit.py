@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from conftest import ROOT
 from figkit import checks, latex, palette, save, style
 from figkit.numbers import Numbers, format_number
 from figkit.sizes import LengthError, figsize, parse_length, textwidth_inches
@@ -151,7 +151,7 @@ def test_importing_topics_changes_no_rcparams():
     code = ("import matplotlib as mpl, copy; before = copy.deepcopy(dict(mpl.rcParams)); "
             "import fine_tuning, figkit.style; "
             "assert dict(mpl.rcParams) == before, 'import changed rcParams'")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "scripts"))
+    env = dict(os.environ)
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
@@ -171,13 +171,14 @@ def test_style_ignores_the_users_matplotlibrc(tmp_path):
     code = ("import matplotlib as mpl; from figkit import style\n"
             "with style.applied():\n"
             "    assert mpl.rcParams['lines.linewidth'] == 1.2, mpl.rcParams['lines.linewidth']\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "scripts"), MPLCONFIGDIR=str(tmp_path))
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
 
 
 # ---- palette ---------------------------------------------------------------------------------
 def test_series_colours_stay_apart_for_colour_blind_readers():
     from itertools import combinations
+
     from matplotlib.colors import to_rgb
 
     for cvd in (None, "deuteranomaly", "protanomaly"):
@@ -262,3 +263,48 @@ def test_checks_catch_a_rainbow_colour_map():
         fig.add_subplot().imshow(np.arange(9).reshape(3, 3), cmap="jet")
     _, _, colours = _styled_figure(draw)
     assert any("jet" in p for p in colours), colours
+
+
+# ---- registry: result and drawing ------------------------------------------------------------
+def test_registry_computes_a_result_once_and_hands_it_to_the_drawing():
+    from figkit import Registry
+    from figkit.numbers import Numbers
+
+    calls, drawn = [], []
+
+    def shown_result():
+        calls.append(1)
+        numbers = Numbers()
+        numbers.add("Answer", 42, "d")
+        return SimpleNamespace(values=[1, 2], numbers=numbers)
+
+    registry = Registry("demo")
+
+    @registry.figure(caption="A demo.", result=shown_result, aspect=0.5)
+    def shown(fig, result):
+        drawn.append(result.numbers["Answer"])
+        fig.subplots().plot(result.values)
+
+    assert registry.numbers("shown")["Answer"] == "42" and drawn == []  # nothing drawn
+    with style.applied():
+        fig = registry.build("shown", 6.0)
+    assert drawn == ["42"] and len(fig.axes) == 1
+    assert calls == [1]  # computed once, for the numbers and the drawing
+    assert registry["shown"].source.endswith("shown_result, shown")
+
+
+def test_numbers_name_what_is_missing():
+    from figkit.numbers import Numbers
+
+    numbers = Numbers()
+    numbers.add("Known", 1.5, ".1f")
+    assert numbers["Known"] == "1.5" and numbers.keys() == ["Known"]
+    with pytest.raises(KeyError, match="declares Known"):
+        numbers["Unknown"]
+
+
+def test_registry_refuses_a_result_that_is_not_a_function():
+    from figkit import Registry
+
+    with pytest.raises(TypeError, match="must be a function"):
+        Registry("demo").add("x", lambda fig, result: None, "A demo.", result=[1, 2])

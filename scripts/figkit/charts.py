@@ -14,7 +14,8 @@ def grouped_bars(ax, categories, series: dict, colors, hatches=None, width: floa
     bar_width = width / len(series)
     positions = np.arange(len(categories), dtype=float)
     containers = []
-    for j, ((label, values), color, hatch) in enumerate(zip(series.items(), colors, hatches)):
+    rows = zip(series.items(), colors, hatches, strict=False)  # colours may outnumber series
+    for j, ((label, values), color, hatch) in enumerate(rows):
         offset = positions + (j - (len(series) - 1) / 2) * bar_width
         draw = ax.barh if horizontal else ax.bar
         containers.append(draw(offset, values, bar_width, color=color, hatch=hatch,

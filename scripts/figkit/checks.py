@@ -12,8 +12,8 @@ from unittest import mock
 
 import numpy as np
 from matplotlib.collections import Collection, PathCollection
-from matplotlib.container import BarContainer
 from matplotlib.colors import to_rgb
+from matplotlib.container import BarContainer
 from matplotlib.image import AxesImage
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
@@ -37,8 +37,9 @@ class DrawnText:
         return repr(self.text.replace("\n", " ")[:40])
 
 
-def drawn_texts(fig) -> list[DrawnText]:
-    """Draw `fig` and return every non-empty text the renderer actually drew."""
+def drawn_texts(fig, draw=None) -> list[DrawnText]:
+    """Draw `fig` (with `draw()`, e.g. while saving its PNG, or `fig.canvas.draw()`) and return
+    every non-empty text the renderer actually drew."""
     drawn: list[Text] = []
     original = Text.draw
 
@@ -48,7 +49,7 @@ def drawn_texts(fig) -> list[DrawnText]:
         return original(self, renderer)
 
     with mock.patch.object(Text, "draw", recording_draw):
-        fig.canvas.draw()
+        (draw or fig.canvas.draw)()
     renderer = fig.canvas.get_renderer()
     result = []
     for artist in dict.fromkeys(drawn):  # each artist once, in drawing order
@@ -105,7 +106,8 @@ def texts_off_canvas(fig, texts) -> list[str]:
 
 
 def font_sizes(texts) -> list[str]:
-    return [f"text {t} is {t.fontsize:.1f} pt; print sizes must be {MIN_FONT_PT:g}-{MAX_FONT_PT:g} pt"
+    return [f"text {t} is {t.fontsize:.1f} pt; "
+            f"print sizes must be {MIN_FONT_PT:g}-{MAX_FONT_PT:g} pt"
             for t in texts if not MIN_FONT_PT - 1e-9 <= t.fontsize <= MAX_FONT_PT + 1e-9]
 
 
@@ -115,7 +117,7 @@ def _densify(points: np.ndarray, step_px: float = 2.0) -> np.ndarray:
     if len(points) < 2:
         return points
     out = [points[:1]]
-    for p, q in zip(points[:-1], points[1:]):
+    for p, q in zip(points[:-1], points[1:], strict=True):
         n = int(min(np.hypot(*(q - p)) / step_px, 2000)) + 1
         out.append(p + (q - p) * (np.arange(1, n + 1) / n)[:, None])
     return np.concatenate(out)
@@ -262,10 +264,10 @@ def colour_problems(fig) -> list[str]:
     return problems
 
 
-def layout_problems(fig) -> list[str]:
+def layout_problems(fig, draw=None) -> list[str]:
     """Every layout problem of a figure: overlapping, clipped or wrongly sized text, legends
-    or labels over data."""
-    texts = drawn_texts(fig)
+    or labels over data. `draw()` draws the figure at its DPI (default: `fig.canvas.draw`)."""
+    texts = drawn_texts(fig, draw)
     return (text_overlaps(fig, texts) + texts_off_canvas(fig, texts) + font_sizes(texts)
             + glyph_problems(texts)
             + legend_hides_data(fig) + text_hides_data(fig, texts))

@@ -9,8 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import latex, save, style
 from records import RunError
+
+from . import latex, save, style
 from .sizes import DEFAULT_TEXTWIDTH, LengthError, textwidth_inches
 
 
@@ -23,7 +24,8 @@ def parse_args(registry, argv):
         prog=f"{registry.topic}.py",
         description=f"Write the {registry.topic} figures (PNG 300 DPI + PDF) with figures.tex "
                     f"and numbers.tex into images/{registry.topic}/.")
-    parser.add_argument("--list", action="store_true", help="list figure names and captions, then exit")
+    parser.add_argument("--list", action="store_true",
+                        help="list figure names and captions, then exit")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="build only these figures")
     parser.add_argument("--outdir", type=Path, default=registry.default_outdir,
                         help=f"output folder (default: images/{registry.topic})")

@@ -14,7 +14,7 @@ def macro_prefix(topic: str) -> str:
 def figures_tex(topic: str, specs) -> str:
     """A ready `figure` environment per figure, included at natural size (no width=)."""
     out = [_GENERATED.format(module=topic),
-           f"% Each figure is made at print size: include it as is, never with width= or scale=.\n"]
+           "% Each figure is made at print size: include it as is, never with width= or scale=.\n"]
     for spec in specs:
         out.append(
             "\n\\begin{figure}[tbp]\n"

@@ -15,7 +15,8 @@ _KEY = re.compile(r"^[A-Z][A-Za-z]*$")
 def format_number(value: float, fmt: str) -> tuple[str, str]:
     """(figure text, LaTeX text) of `value`.
 
-    `fmt` is a Python format spec (".2f", ",.0f", ".0%", ",d" for integers) or "sci<d>" for d decimals in scientific
+    `fmt` is a Python format spec (".2f", ",.0f", ".0%", ",d" for integers) or "sci<d>" for d
+    decimals in scientific
     notation, e.g. sci0 gives 3x10^-5 typeset as math. Figure text uses mathtext where math is
     needed; the LaTeX text is wrapped in \\ensuremath so it works in and out of math mode.
     """
@@ -69,7 +70,8 @@ class Numbers:
     def add(self, key: str, value: float, fmt: str = ".3g") -> str:
         """Record `value` under `key` (CamelCase letters) and return its figure text."""
         if not _KEY.match(key):
-            raise ValueError(f"number key {key!r} must be CamelCase letters (it becomes a LaTeX macro)")
+            raise ValueError(f"number key {key!r} must be CamelCase letters "
+                             "(it becomes a LaTeX macro)")
         text, tex = format_number(value, fmt)
         if key in self._items and self._items[key][1] != tex:
             raise ValueError(f"number {key!r} added twice with different values")
@@ -82,7 +84,8 @@ class Numbers:
         if not texts:
             raise ValueError(f"number list {key!r} is empty")
         if not _KEY.match(key):
-            raise ValueError(f"number key {key!r} must be CamelCase letters (it becomes a LaTeX macro)")
+            raise ValueError(f"number key {key!r} must be CamelCase letters "
+                             "(it becomes a LaTeX macro)")
         text, tex = ", ".join(t for t, _ in texts), ", ".join(t for _, t in texts)
         if key in self._items and self._items[key][1] != tex:
             raise ValueError(f"number {key!r} added twice with different values")

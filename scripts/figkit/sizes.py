@@ -30,7 +30,8 @@ def default_textwidth() -> str:
 
 DEFAULT_TEXTWIDTH = default_textwidth()
 
-#: Text widths accepted from the command line, in inches: narrow columns up to a full A4/letter page.
+#: Text widths accepted from the command line, in inches: narrow columns up to a full A4/letter
+#: page.
 MIN_TEXTWIDTH_IN = 3.0
 MAX_TEXTWIDTH_IN = 8.5
 
@@ -47,7 +48,8 @@ def parse_length(text: str) -> float:
     if not match:
         units = ", ".join(UNITS_PER_IN)
         raise LengthError(
-            f"cannot read text width {text!r}: give a number with a unit ({units}), e.g. 481.89pt or 6.5in"
+            f"cannot read text width {text!r}: give a number with a unit ({units}), "
+            "e.g. 481.89pt or 6.5in"
         )
     value, unit = float(match.group(1)), match.group(2)
     return value / UNITS_PER_IN[unit]
@@ -72,7 +74,7 @@ def textwidth_inches(text: str | None = None) -> float:
 
 
 def figsize(textwidth_in: float, width: float = 1.0, aspect: float = 0.5) -> tuple[float, float]:
-    """(width, height) in inches for a figure `width` x text width wide with height/width = aspect."""
+    """(width, height) in inches for a figure `width` x text width wide, height/width = aspect."""
     if not 0 < width <= 1:
         raise ValueError(f"width is a fraction of the text width in (0, 1], got {width}")
     w = textwidth_in * width

@@ -18,8 +18,8 @@ Conventions (float64 throughout)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -65,11 +65,15 @@ def num_params(params: Params) -> int:
 
 
 def init_params(
-    sizes: list[int], seed: int | Sequence[int] | np.random.Generator, scheme: str = "auto", activation: str = "relu"
+    sizes: list[int],
+    seed: int | Sequence[int] | np.random.Generator,
+    scheme: str = "auto",
+    activation: str = "relu",
 ) -> Params:
     """Seeded Gaussian initialisation, biases zero.
 
-    ``sizes = [d_in, h_1, ..., d_out]``; ``seed`` is anything ``np.random.default_rng`` accepts.  Schemes (per layer, fan_in/fan_out of ``W``):
+    ``sizes = [d_in, h_1, ..., d_out]``; ``seed`` is anything ``np.random.default_rng``
+    accepts.  Schemes (per layer, fan_in/fan_out of ``W``):
 
     * ``"xavier"`` (Glorot & Bengio 2010): ``W ~ N(0, 2 / (fan_in + fan_out))`` --
       keeps activation and gradient variance roughly constant for sigmoid/tanh/linear.
@@ -83,10 +87,10 @@ def init_params(
     rng = np.random.default_rng(seed)
     params: Params = []
     n_layers = len(sizes) - 1
-    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layer_scheme = scheme
         if scheme == "auto":
-            is_hidden = l < n_layers - 1
+            is_hidden = i < n_layers - 1
             layer_scheme = "he" if (activation == "relu" and is_hidden) else "xavier"
         var = 2.0 / fan_in if layer_scheme == "he" else 2.0 / (fan_in + fan_out)
         W = rng.normal(0.0, np.sqrt(var), size=(fan_in, fan_out))
@@ -137,17 +141,19 @@ class Cache:
     residual: list[bool]
 
 
-def forward(params: Params, x: np.ndarray, activation: str = "relu", residual: bool = False) -> tuple[np.ndarray, Cache]:
+def forward(
+    params: Params, x: np.ndarray, activation: str = "relu", residual: bool = False
+) -> tuple[np.ndarray, Cache]:
     """Run the network on ``x``; return the linear output (logits) and the backward cache."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}")
     h = np.asarray(x, dtype=np.float64)
     cache = Cache([], [], [], activation, [])
     last = len(params) - 1
-    for l, layer in enumerate(params):
+    for i, layer in enumerate(params):
         z = h @ layer["W"] + layer["b"]
-        skip = residual and l < last and layer["W"].shape[0] == layer["W"].shape[1]
-        a = z if l == last else activate(z, activation)
+        skip = residual and i < last and layer["W"].shape[0] == layer["W"].shape[1]
+        a = z if i == last else activate(z, activation)
         cache.inputs.append(h)
         cache.preacts.append(z)
         cache.acts.append(a)
@@ -168,21 +174,23 @@ def layer_deltas(params: Params, cache: Cache, dout: np.ndarray) -> list[np.ndar
     deltas: list[np.ndarray] = [np.empty(0)] * len(params)
     g = dout  # gradient with respect to the current layer's output h_{l+1}
     last = len(params) - 1
-    for l in range(last, -1, -1):
-        if l == last:
+    for i in range(last, -1, -1):
+        if i == last:
             dz = g
         else:
-            dz = g * activate_grad(cache.preacts[l], cache.acts[l], cache.activation)
-        deltas[l] = dz
-        g_in = dz @ params[l]["W"].T
-        g = g_in + g if cache.residual[l] else g_in
+            dz = g * activate_grad(cache.preacts[i], cache.acts[i], cache.activation)
+        deltas[i] = dz
+        g_in = dz @ params[i]["W"].T
+        g = g_in + g if cache.residual[i] else g_in
     return deltas
 
 
 def backward(params: Params, cache: Cache, dout: np.ndarray) -> Params:
     """Gradients of the loss with respect to every ``W`` and ``b`` given ``dout = dL/d(output)``."""
     deltas = layer_deltas(params, cache, dout)
-    return [{"W": h.T @ dz, "b": dz.sum(axis=0)} for h, dz in zip(cache.inputs, deltas)]
+    return [
+        {"W": h.T @ dz, "b": dz.sum(axis=0)} for h, dz in zip(cache.inputs, deltas, strict=True)
+    ]
 
 
 def per_sample_backward(params: Params, cache: Cache, dout: np.ndarray) -> Params:
@@ -193,7 +201,10 @@ def per_sample_backward(params: Params, cache: Cache, dout: np.ndarray) -> Param
     gives all of them: ``dl_i/dW_l = outer(h_{l,i}, delta_{l,i})``.
     """
     deltas = layer_deltas(params, cache, dout)
-    return [{"W": np.einsum("ni,nj->nij", h, dz), "b": dz.copy()} for h, dz in zip(cache.inputs, deltas)]
+    return [
+        {"W": np.einsum("ni,nj->nij", h, dz), "b": dz.copy()}
+        for h, dz in zip(cache.inputs, deltas, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------- losses
@@ -245,7 +256,12 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def loss_and_grads(
-    params: Params, x: np.ndarray, y: np.ndarray, loss: str = "xent", activation: str = "relu", residual: bool = False
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: str = "xent",
+    activation: str = "relu",
+    residual: bool = False,
 ) -> tuple[float, Params]:
     """Batch loss and its gradient with respect to all parameters."""
     out, cache = forward(params, x, activation, residual)
@@ -254,16 +270,27 @@ def loss_and_grads(
 
 
 def per_sample_grads(
-    params: Params, x: np.ndarray, y: np.ndarray, loss: str = "xent", activation: str = "relu", residual: bool = False
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: str = "xent",
+    activation: str = "relu",
+    residual: bool = False,
 ) -> Params:
-    """Gradients of each sample's own loss ``l_i``; their mean over samples is the batch gradient."""
+    """Gradients of each sample's own loss ``l_i``; their mean over samples is the batch
+    gradient."""
     out, cache = forward(params, x, activation, residual)
     _, dout = loss_fn(loss)(out, y)
     return per_sample_backward(params, cache, dout * out.shape[0])
 
 
 def per_sample_loglik_grads(
-    params: Params, x: np.ndarray, y: np.ndarray, loss: str = "xent", activation: str = "relu", residual: bool = False
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: str = "xent",
+    activation: str = "relu",
+    residual: bool = False,
 ) -> Params:
     """Per-sample gradients of the log-likelihood ``log p(y_i | x_i, theta)``.
 

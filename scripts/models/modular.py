@@ -138,7 +138,8 @@ def backward(params: Params, cache: Cache, dlogits: np.ndarray) -> Params:
     p, d = E.shape
     rest = params[2:]
     deltas = mlp.layer_deltas(rest, cache.rest, dlogits)
-    grads = [{"W": h.T @ dz, "b": dz.sum(axis=0)} for h, dz in zip(cache.rest.inputs, deltas)]
+    grads = [{"W": h.T @ dz, "b": dz.sum(axis=0)}
+             for h, dz in zip(cache.rest.inputs, deltas, strict=True)]
     dh1 = deltas[0] @ rest[0]["W"].T
     dz1 = dh1 * mlp.activate_grad(cache.z1, cache.rest.inputs[0], "relu")
     n = len(cache.a)
@@ -152,13 +153,17 @@ def backward(params: Params, cache: Cache, dlogits: np.ndarray) -> Params:
     return [{"E": dE}, {"W": dW1, "b": dz1.sum(axis=0)}, *grads]
 
 
-def loss_and_grads(params: Params, a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+def loss_and_grads(
+    params: Params, a: np.ndarray, b: np.ndarray, y: np.ndarray
+) -> tuple[float, Params]:
     """Mean softmax cross-entropy and its gradient with respect to every parameter."""
     loss, grads, _ = _loss_grads_logits(params, a, b, y)
     return loss, grads
 
 
-def _loss_grads_logits(params: Params, a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[float, Params, np.ndarray]:
+def _loss_grads_logits(
+    params: Params, a: np.ndarray, b: np.ndarray, y: np.ndarray
+) -> tuple[float, Params, np.ndarray]:
     logits, cache = forward(params, a, b)
     loss, dlogits = mlp.softmax_cross_entropy(logits, y)
     return loss, backward(params, cache, dlogits), logits
@@ -202,7 +207,9 @@ def log_spaced_checkpoints(last: int, count: int = 12) -> tuple[int, ...]:
     return tuple(sorted(steps))
 
 
-def train(cfg: GrokConfig, checkpoint_steps: tuple[int, ...] = (), data: Split | None = None) -> TrainResult:
+def train(
+    cfg: GrokConfig, checkpoint_steps: tuple[int, ...] = (), data: Split | None = None
+) -> TrainResult:
     """Full-batch AdamW on the training pairs; log by :func:`is_logged`.
 
     Logged columns: step, train_loss, train_acc, val_loss, val_acc, weight_norm (all
@@ -217,21 +224,46 @@ def train(cfg: GrokConfig, checkpoint_steps: tuple[int, ...] = (), data: Split |
     params = init_params(cfg)
     opt = mlp.Adam(lr=cfg.lr, beta1=cfg.beta1, beta2=cfg.beta2, weight_decay=cfg.weight_decay)
     state = opt.init(params)
-    names = ("step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "embedding_norm")
+    names = (
+        "step",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "weight_norm",
+        "embedding_norm",
+    )
     rows: list[tuple[float, ...]] = []
     checkpoints: dict[int, dict[str, np.ndarray]] = {}
     held_since: int | None = None  # first step of the current run of logged val_acc >= THRESHOLD
     stopped: str | None = None
     step = 0
     while True:
-        train_loss, grads, logits = _loss_grads_logits(params, data.a_train, data.b_train, data.y_train)
+        train_loss, grads, logits = _loss_grads_logits(
+            params, data.a_train, data.b_train, data.y_train
+        )
         if is_logged(step) or step == cfg.max_steps:
             train_acc = mlp.accuracy(logits, data.y_train)
             val_loss, val_acc = evaluate(params, data.a_val, data.b_val, data.y_val)
-            rows.append((step, train_loss, train_acc, val_loss, val_acc, param_norm(params),
-                         float(np.linalg.norm(params[0]["E"]))))
-            held_since = (step if held_since is None else held_since) if val_acc >= THRESHOLD else None
-            if cfg.stop_hold is not None and held_since is not None and step - held_since >= cfg.stop_hold:
+            rows.append(
+                (
+                    step,
+                    train_loss,
+                    train_acc,
+                    val_loss,
+                    val_acc,
+                    param_norm(params),
+                    float(np.linalg.norm(params[0]["E"])),
+                )
+            )
+            held_since = (
+                (step if held_since is None else held_since) if val_acc >= THRESHOLD else None
+            )
+            if (
+                cfg.stop_hold is not None
+                and held_since is not None
+                and step - held_since >= cfg.stop_hold
+            ):
                 stopped = f"val_acc>={THRESHOLD} held {step - held_since} steps"
         done = step == cfg.max_steps or stopped is not None
         if step in checkpoint_steps or (done and checkpoint_steps):
@@ -240,7 +272,9 @@ def train(cfg: GrokConfig, checkpoint_steps: tuple[int, ...] = (), data: Split |
             break
         params, state = opt.step(params, grads, state)
         step += 1
-    metrics = {name: np.array([row[i] for row in rows], dtype=float) for i, name in enumerate(names)}
+    metrics = {
+        name: np.array([row[i] for row in rows], dtype=float) for i, name in enumerate(names)
+    }
     reason = stopped or f"max_steps={cfg.max_steps}"
     return TrainResult(metrics, checkpoints, params, step, reason, time.perf_counter() - start)
 

@@ -181,7 +181,9 @@ def backward(params: Params, cache: Cache, dlogits: np.ndarray) -> Params:
             {"W_U": dW_U}]
 
 
-def loss_and_grads(params: Params, tok: np.ndarray, y: np.ndarray, n_heads: int) -> tuple[float, Params]:
+def loss_and_grads(
+    params: Params, tok: np.ndarray, y: np.ndarray, n_heads: int
+) -> tuple[float, Params]:
     logits, cache = forward(params, tok, n_heads)
     loss, dlogits = mlp.softmax_cross_entropy(logits, y)
     return float(loss), backward(params, cache, dlogits.astype(logits.dtype))
@@ -220,12 +222,12 @@ def frequency_power(contrib: np.ndarray) -> np.ndarray:
     """
     H, p = contrib.shape[:2]
     centred = contrib - contrib.mean(axis=(1, 2), keepdims=True)
-    power = (np.abs(np.fft.fft2(centred, axes=(1, 2))) ** 2).sum(axis=3)   # (H, p, p)
+    power = (np.abs(np.fft.fft2(centred, axes=(1, 2))) ** 2).sum(axis=3)  # (H, p, p)
     ks = np.arange(1, (p - 1) // 2 + 1)
     out = np.zeros((H, len(ks)))
     for i, k in enumerate(ks):
         idx = {(k1 % p, k2 % p) for k1 in (0, k, -k) for k2 in (0, k, -k)} - {(0, 0)}
-        rows, cols = zip(*sorted(idx))
+        rows, cols = zip(*sorted(idx), strict=True)
         out[:, i] = power[:, list(rows), list(cols)].sum(axis=1)
     return out
 
@@ -235,7 +237,7 @@ def head_fourier_share(contrib: np.ndarray, top_k: int = 3) -> np.ndarray:
     frequencies) that lies in its ``top_k`` frequencies of :func:`frequency_power`."""
     H, p = contrib.shape[:2]
     centred = contrib - contrib.mean(axis=(1, 2), keepdims=True)
-    total = (centred**2).sum(axis=(1, 2, 3)) * p * p       # Parseval
+    total = (centred**2).sum(axis=(1, 2, 3)) * p * p  # Parseval
     per_k = np.sort(frequency_power(contrib), axis=1)[:, ::-1]
     return per_k[:, :top_k].sum(axis=1) / np.maximum(total, 1e-300)
 
@@ -244,10 +246,10 @@ def checkpoint(params: Params, cfg: TransformerConfig, top_k: int = 3) -> dict[s
     attn, contrib = head_contributions(params, cfg.n_heads)
     power = frequency_power(contrib)
     return {
-        "attention": attn.mean(axis=(0, 1)),                      # (H, 3)
-        "W_E": params[0]["W_E"][: cfg.p].astype(np.float64),       # (p, d)
+        "attention": attn.mean(axis=(0, 1)),  # (H, 3)
+        "W_E": params[0]["W_E"][: cfg.p].astype(np.float64),  # (p, d)
         "W_pos": params[0]["W_pos"].astype(np.float64),
-        "head_freq_power": power,                                   # (H, (p-1)/2)
+        "head_freq_power": power,  # (H, (p-1)/2)
         "head_fourier_share": head_fourier_share(contrib, top_k),  # (H,)
         "head_contribution_norm": np.sqrt((contrib**2).sum(axis=(1, 2, 3)) / cfg.p**2),  # (H,)
     }
@@ -256,8 +258,12 @@ def checkpoint(params: Params, cfg: TransformerConfig, top_k: int = 3) -> dict[s
 # ---------------------------------------------------------------------------- training
 
 
-def train(cfg: TransformerConfig, checkpoint_steps: tuple[int, ...] = (),
-          data: modular.Split | None = None, top_k: int = 3) -> TrainResult:
+def train(
+    cfg: TransformerConfig,
+    checkpoint_steps: tuple[int, ...] = (),
+    data: modular.Split | None = None,
+    top_k: int = 3,
+) -> TrainResult:
     """Full-batch AdamW; logs by :func:`models.modular.is_logged`.
 
     Columns: step, train_loss, train_acc, val_loss, val_acc, weight_norm (all parameters),
@@ -266,11 +272,22 @@ def train(cfg: TransformerConfig, checkpoint_steps: tuple[int, ...] = (),
     """
     start = time.perf_counter()
     data = data or modular.split(cfg.p, cfg.train_fraction, cfg.seed)
-    tok_tr, tok_va = tokens(cfg.p, data.a_train, data.b_train), tokens(cfg.p, data.a_val, data.b_val)
+    tok_tr, tok_va = (
+        tokens(cfg.p, data.a_train, data.b_train),
+        tokens(cfg.p, data.a_val, data.b_val),
+    )
     params = init_params(cfg)
     opt = mlp.Adam(lr=cfg.lr, beta1=cfg.beta1, beta2=cfg.beta2, weight_decay=cfg.weight_decay)
     state = opt.init(params)
-    names = ("step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "embedding_norm")
+    names = (
+        "step",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "weight_norm",
+        "embedding_norm",
+    )
     rows = []
     checkpoints = {}
     step = 0
@@ -281,9 +298,17 @@ def train(cfg: TransformerConfig, checkpoint_steps: tuple[int, ...] = (),
             vlogits, _ = forward(params, tok_va, cfg.n_heads)
             val_loss, _ = mlp.softmax_cross_entropy(vlogits.astype(np.float64), data.y_val)
             tl, _ = mlp.softmax_cross_entropy(logits.astype(np.float64), data.y_train)
-            rows.append((step, float(tl), mlp.accuracy(logits, data.y_train), float(val_loss),
-                         mlp.accuracy(vlogits, data.y_val), param_norm(params),
-                         float(np.linalg.norm(params[0]["W_E"][: cfg.p].astype(np.float64)))))
+            rows.append(
+                (
+                    step,
+                    float(tl),
+                    mlp.accuracy(logits, data.y_train),
+                    float(val_loss),
+                    mlp.accuracy(vlogits, data.y_val),
+                    param_norm(params),
+                    float(np.linalg.norm(params[0]["W_E"][: cfg.p].astype(np.float64))),
+                )
+            )
         done = step == cfg.max_steps
         if step in checkpoint_steps or (done and checkpoint_steps):
             checkpoints[step] = checkpoint(params, cfg, top_k)
@@ -292,6 +317,14 @@ def train(cfg: TransformerConfig, checkpoint_steps: tuple[int, ...] = (),
         grads = backward(params, cache, dlogits.astype(logits.dtype))
         params, state = opt.step(params, grads, state)
         step += 1
-    metrics = {name: np.array([row[i] for row in rows], dtype=float) for i, name in enumerate(names)}
-    return TrainResult(metrics, checkpoints, params, step, f"max_steps={cfg.max_steps}",
-                       time.perf_counter() - start)
+    metrics = {
+        name: np.array([row[i] for row in rows], dtype=float) for i, name in enumerate(names)
+    }
+    return TrainResult(
+        metrics,
+        checkpoints,
+        params,
+        step,
+        f"max_steps={cfg.max_steps}",
+        time.perf_counter() - start,
+    )

@@ -45,8 +45,9 @@ Sources (every published number used here, and where it comes from)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Literal, Sequence
+from typing import Literal
 
 # ---------------------------------------------------------------------------
 # Units
@@ -201,7 +202,8 @@ def parameter_groups(shape: TransformerShape) -> dict[str, int]:
     embedding = shape.vocab_size * shape.d_model
     return {
         "token_embedding": embedding,
-        "position_embedding": shape.context_length * shape.d_model if shape.learned_positions else 0,
+        "position_embedding": (shape.context_length * shape.d_model
+                               if shape.learned_positions else 0),
         "block_linear_weights": shape.n_layers * sum(m.n_weights for m in layers),
         "block_linear_biases": shape.n_layers * sum(m.d_out for m in layers if m.bias),
         "norms": (2 * shape.n_layers + 1) * per_norm,
@@ -230,12 +232,14 @@ def lora_target_layers(shape: TransformerShape, targets: LoraTargets) -> tuple[L
     layers = linear_layers(shape)
     if isinstance(targets, str):
         if targets != ALL_LINEAR:
-            raise ValueError(f"targets must be a sequence of names or {ALL_LINEAR!r}, got {targets!r}")
+            raise ValueError(f"targets must be a sequence of names or {ALL_LINEAR!r}, "
+                             f"got {targets!r}")
         return layers
     wanted = set(targets)
     known = {m.name for m in layers}
     if wanted - known:
-        raise ValueError(f"unknown LoRA targets {sorted(wanted - known)} for {shape.name}; known: {sorted(known)}")
+        raise ValueError(f"unknown LoRA targets {sorted(wanted - known)} for {shape.name}; "
+                         f"known: {sorted(known)}")
     return tuple(m for m in layers if m.name in wanted)
 
 
@@ -519,7 +523,7 @@ def compare_methods(
             full_finetune_memory(shape, full_recipe),
             lora_memory(shape, rank, targets),
             qlora_memory(shape, rank, targets),
-        )))
+        ), strict=True))
         for shape in shapes
     }
 

@@ -5,9 +5,21 @@ command line that records experiments (`records.recorder`). Nothing here imports
     data/<topic>/<run>/logs/metrics.csv     `step` first, then one column per metric
     data/<topic>/<run>/checkpoints/step_<N>.npz
 """
-from .format import (CHECKPOINTS, CONFIG, METRICS, MissingConfigWarning, Run, RunError,
-                     code_hash, discover_runs, format_value, load_run, npz_bytes, read_metrics,
-                     write_run)
+from .format import (
+                     CHECKPOINTS,
+                     CONFIG,
+                     METRICS,
+                     MissingConfigWarning,
+                     Run,
+                     RunError,
+                     code_hash,
+                     discover_runs,
+                     format_value,
+                     load_run,
+                     npz_bytes,
+                     read_metrics,
+                     write_run,
+)
 
 __all__ = ["CHECKPOINTS", "CONFIG", "METRICS", "MissingConfigWarning", "Run", "RunError",
            "code_hash", "discover_runs", "format_value", "load_run", "npz_bytes", "read_metrics",

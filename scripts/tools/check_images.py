@@ -17,7 +17,8 @@ def stale_files(topic: str) -> list[str]:
     committed = ROOT / "images" / topic
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / topic
-        subprocess.run([sys.executable, str(ROOT / "scripts" / f"{topic}.py"), "--outdir", str(fresh)],
+        script = ROOT / "scripts" / f"{topic}.py"
+        subprocess.run([sys.executable, str(script), "--outdir", str(fresh)],
                        check=True, stdout=subprocess.DEVNULL)
         names = sorted({p.name for p in fresh.iterdir()} |
                        {p.name for p in committed.glob("*") if p.is_file()})
