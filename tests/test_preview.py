@@ -72,7 +72,7 @@ def test_textwidth_command_rejects_bad_documents(tmp_path):
                       "\\begin{document}\nx\n\\end{document}\n")
     before = (ROOT / "textwidth.txt").read_bytes()
     for doc in (broken, tmp_path / "missing.tex"):
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "textwidth.py"),
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "tools" / "textwidth.py"),
                                  str(doc)], capture_output=True, text=True)
         assert result.returncode == 2 and "textwidth.py: error:" in result.stderr
     assert (ROOT / "textwidth.txt").read_bytes() == before
