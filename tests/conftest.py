@@ -4,13 +4,18 @@ per test session.
 `figure` is a module-scoped fixture with one parameter per registered figure: pytest runs every
 test that uses it for one figure before moving to the next, so a figure is built once per text
 width and rendered once, and the checks share those (under pytest-xdist all checks of a figure
-go to the same worker, see `pytest_collection_modifyitems`).
+of a topic go to the same worker, see `pytest_collection_modifyitems`).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import subprocess
+import sys
 import warnings
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -39,6 +44,34 @@ def topic_modules() -> tuple:
 def all_figures():
     return [pytest.param((m.FIGURES, name), id=f"{m.FIGURES.topic}/{name}")
             for m in topic_modules() for name in m.FIGURES.names]
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(module, *args) -> Finished:
+    """`python scripts/<module>.py ARGS`, run in this process to spare an interpreter start:
+    the exit code (argparse's included), and what it printed. Warnings behave as in a process
+    of its own (printed, not raised)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            warnings.catch_warnings():
+        warnings.simplefilter("default")
+        try:
+            code = module.main([str(arg) for arg in args])
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+    return Finished(code or 0, out.getvalue(), err.getvalue())
+
+
+def run_process(script: Path, *args, **kwargs) -> subprocess.CompletedProcess:
+    """`python SCRIPT ARGS` in a process of its own (for what must be seen from outside)."""
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True,
+                          text=True, **kwargs)
 
 
 def build_strict(registry, name, textwidth_in):
@@ -73,9 +106,10 @@ class FigureUnderTest:
     def layout_problems(self, width: float) -> list[str]:
         if width not in self._layout:
             fig = self.fig(width)
-            draw = None
-            if width == DEFAULT_WIDTH:  # the PNG draw is the layout draw: one draw, not two
-                self._files = {}
+            # Text positions do not need pixels: lay out and measure without rasterizing...
+            draw = fig.draw_without_rendering
+            if width == DEFAULT_WIDTH:  # ...except at the default width, where the PNG that
+                self._files = {}        # the tests compare is drawn anyway: one draw, not two
 
                 def draw():
                     self._files["png"] = save.render(fig, "png")
@@ -100,16 +134,24 @@ class FigureUnderTest:
         return self._colours
 
 
-@pytest.fixture(scope="module", params=all_figures())
-def figure(request) -> FigureUnderTest:
-    registry, name = request.param
+@lru_cache(maxsize=4)  # the figures in progress on this worker; older ones are freed
+def figure_under_test(registry, name) -> FigureUnderTest:
     return FigureUnderTest(registry, name)
 
 
+@pytest.fixture(scope="module", params=all_figures())
+def figure(request) -> FigureUnderTest:
+    # Module scope makes pytest run every check of one figure before the next figure; the
+    # cache keeps the figure when pytest-xdist tears fixtures down between batches of work.
+    registry, name = request.param
+    return figure_under_test(registry, name)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`--dist loadgroup`), keep the checks of one figure on one worker."""
+    """Under pytest-xdist (`--dist loadgroup`), keep the figure checks of one topic on one
+    worker: its results are computed once, and each figure is built once per width."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "figure" in callspec.params:
             registry, name = callspec.params["figure"]
-            item.add_marker(pytest.mark.xdist_group(f"{registry.topic}/{name}"))
+            item.add_marker(pytest.mark.xdist_group(registry.topic))

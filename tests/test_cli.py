@@ -7,16 +7,17 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_main, run_process
 
 SCRIPT = ROOT / "scripts" / "fine_tuning.py"
 CHEAP = "transfer_learning_process"  # the quickest figure to draw
 
 
-def run(*args, cwd=None):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=cwd)
+def run(*args):
+    """The topic's command line, in this process (see conftest.run_main)."""
+    import fine_tuning
+
+    return run_main(fine_tuning, *args)
 
 
 def files_under(path):
@@ -50,7 +51,7 @@ def test_unwritable_output_folder_exits_2(tmp_path):
 
 
 def test_argparse_errors_also_exit_2(tmp_path):
-    result = run("--no-such-option", "--outdir", tmp_path / "out")
+    result = run_process(SCRIPT, "--no-such-option", "--outdir", tmp_path / "out")
     assert result.returncode == 2 and "unrecognized arguments" in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -58,7 +59,7 @@ def test_argparse_errors_also_exit_2(tmp_path):
 def test_list_names_every_figure_with_its_caption():
     from fine_tuning import FIGURES
 
-    result = run("--list")
+    result = run_process(SCRIPT, "--list")  # the entry point, as a process of its own
     assert result.returncode == 0
     for spec in FIGURES.specs:
         assert spec.name in result.stdout

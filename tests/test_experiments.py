@@ -3,15 +3,11 @@
 their results (nothing drawn), the command line end to end."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import experiments
-from conftest import ROOT, build_strict
+from conftest import ROOT, build_strict, run_main
 from figkit import checks, registry, style
 from figkit.numbers import Numbers
 from numerics import run_stats
@@ -21,9 +17,8 @@ SCRIPT = ROOT / "scripts" / "experiments.py"
 
 
 def run_cli(*args):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, env=env)
+    """experiments.py's command line, in this process (see conftest.run_main)."""
+    return run_main(experiments, *args)
 
 
 def files(path):

@@ -171,8 +171,8 @@ def test_style_ignores_the_users_matplotlibrc(tmp_path):
     code = ("import matplotlib as mpl; from figkit import style\n"
             "with style.applied():\n"
             "    assert mpl.rcParams['lines.linewidth'] == 1.2, mpl.rcParams['lines.linewidth']\n")
-    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path))
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+    # matplotlib reads ./matplotlibrc before any other (and keeps its font cache where it is)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 # ---- palette ---------------------------------------------------------------------------------

@@ -154,9 +154,11 @@ def legends(fig) -> list[Legend]:
     return found
 
 
-def legend_hides_data(fig) -> list[str]:
-    """Legends drawn over plotted lines, points or bars of any axes."""
-    fig.canvas.draw()
+def legend_hides_data(fig, drawn: bool = False) -> list[str]:
+    """Legends drawn over plotted lines, points or bars of any axes (`drawn`: the figure has just
+    been drawn at its DPI, so its layout and renderer can be read without drawing again)."""
+    if not drawn:
+        fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     problems = []
     for legend in legends(fig):
@@ -270,7 +272,7 @@ def layout_problems(fig, draw=None) -> list[str]:
     texts = drawn_texts(fig, draw)
     return (text_overlaps(fig, texts) + texts_off_canvas(fig, texts) + font_sizes(texts)
             + glyph_problems(texts)
-            + legend_hides_data(fig) + text_hides_data(fig, texts))
+            + legend_hides_data(fig, drawn=True) + text_hides_data(fig, texts))
 
 
 def _fmt(bbox: Bbox) -> str:
