@@ -34,9 +34,10 @@ SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/recor
 ## figures: regenerate the images of every topic that changed (all topics, PNG + PDF)
 figures: $(TOPICS) images/README.md
 
-# The gallery lists every registered figure with its caption: it follows the topic modules.
-images/README.md: scripts/tools/gallery.py $(TOPICS:%=scripts/%.py) $(SHARED) $(VENV)/.installed
-	$(PY) scripts/tools/gallery.py $(TOPICS)
+# The gallery lists every registered figure with its caption: it follows the topic builds, each
+# of which leaves its list of figures in .build/gallery/ (no topic is imported again).
+images/README.md: scripts/tools/gallery.py $(TOPICS:%=$(BUILD)/%.stamp)
+	$(PY) scripts/tools/gallery.py --from-build $(TOPICS)
 
 $(TOPICS): %: $(BUILD)/%.stamp
 
@@ -104,9 +105,10 @@ check: $(VENV)/.installed
 	@for recorder in $(RECORDERS); do $(PY) scripts/recorders/$$recorder.py --check || exit 1; done
 
 ## bench: time regenerating the fine-tuning topic, each figure, a no-op `make figures`, and
-##        `make test` against a full render (`make bench SUITE=1`: only that)
+##        `make test` against a full render (`make bench SUITE=1`: only that), and editing
+##        one figure (`make bench EDIT=1`: only that)
 bench: $(VENV)/.installed
-	$(PY) bench/bench.py $(if $(SUITE),--suite)
+	$(PY) bench/bench.py $(if $(SUITE),--suite) $(if $(EDIT),--edit)
 
 ## clean: remove generated images, figures.tex, numbers.tex, the gallery, build stamps and the
 ##        preview (not .venv, not the recorded runs)

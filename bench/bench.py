@@ -8,13 +8,16 @@
 4. The test loop against a full render: `make test` (ruff, then pytest on both cores) against
    regenerating every topic as `make figures -B` does (issue 12: at most 1.5 times).
 Times are the best of a few runs; compare them as ratios within one run.
-`bench/bench.py --suite` runs only part 4.
+5. Editing one figure: `make figures` after an edit to one drawing function against that
+   figure's `--only` time, a no-op `make figures`, and the cost of keeping the cache.
+`bench/bench.py --suite` runs only part 4, `--edit` only part 5.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +39,7 @@ def topic_run(jobs: int) -> tuple[float, dict[str, float]]:
     for _ in range(REPEATS):
         with tempfile.TemporaryDirectory() as out:
             seconds, stdout = timed([sys.executable, "scripts/fine_tuning.py", "--outdir", out,
-                                     "--jobs", str(jobs)])
+                                     "--jobs", str(jobs), "--no-cache"])
         if seconds < best:
             best = seconds
             per_figure = {m.group(1): float(m.group(2)) for m in
@@ -72,6 +75,48 @@ def dashboard_versus_pandas(rows: int = 100_000) -> None:
           f"   (ours/plain = {ours / plain:.2f})")
 
 
+def edit_one_figure() -> None:
+    """Issue 18: `make figures` after an edit to one drawing function, against that figure's
+    `--only` time; a no-op `make figures`; a full build with an empty cache against one that
+    never uses it."""
+    module = ROOT / "scripts" / "lora.py"
+    original = module.read_text()
+    anchor = "def rank_comparison(fig"
+    start = original.index(anchor)
+    body = original.index("\n", start) + 1
+    subprocess.run(["make", "figures"], check=True, cwd=ROOT, capture_output=True)
+    edits, onlys = [], []
+    try:
+        for i in range(REPEATS):
+            module.write_text(original[:body] + f"    # an edit ({i})\n" + original[body:])
+            edits.append(timed(["make", "figures"])[0])
+            module.write_text(original)
+            subprocess.run(["make", "figures"], check=True, cwd=ROOT, capture_output=True)
+            with tempfile.TemporaryDirectory() as out:
+                onlys.append(timed([sys.executable, "scripts/lora.py", "--only",
+                                    "rank_comparison", "--no-cache", "--outdir", out])[0])
+    finally:
+        module.write_text(original)
+    subprocess.run(["make", "figures"], check=True, cwd=ROOT, capture_output=True)
+    noop = min(timed(["make", "figures"])[0] for _ in range(REPEATS))
+    edit, only = min(edits), min(onlys)
+    print("\nedit one drawing function (lora.rank_comparison), then `make figures`: "
+          f"{edit:.2f} s")
+    print(f"  python scripts/lora.py --only rank_comparison: {only:.2f} s"
+          f"   (make/only = {edit / only:.2f}; target at most 1.5)")
+    print(f"  no-op `make figures`: {noop:.3f} s (target under 0.2 s)")
+    with tempfile.TemporaryDirectory() as out:
+        cold, never = [], []
+        for _ in range(REPEATS):
+            shutil.rmtree(ROOT / ".build" / "cache" / "lora", ignore_errors=True)
+            cold.append(timed([sys.executable, "scripts/lora.py", "--outdir", out])[0])
+            never.append(timed([sys.executable, "scripts/lora.py", "--outdir", out,
+                                "--no-cache"])[0])
+    print(f"  lora topic, empty cache {min(cold):.2f} s against no cache {min(never):.2f} s"
+          f"   (ratio {min(cold) / min(never):.2f}: what keeping the cache costs)")
+    subprocess.run(["make", "figures"], check=True, cwd=ROOT, capture_output=True)
+
+
 def suite_versus_full_render() -> None:
     """Issue 12: `make test` against `make figures -B` (every topic regenerated), in one run."""
     render = timed(["make", "figures", "-B"])[0]
@@ -86,6 +131,9 @@ def main() -> int:
     os.environ.update(env)
     if "--suite" in sys.argv[1:]:
         suite_versus_full_render()
+        return 0
+    if "--edit" in sys.argv[1:]:
+        edit_one_figure()
         return 0
     print(f"machine: {os.cpu_count()} CPUs; best of {REPEATS} runs each\n")
     parallel, per_figure = topic_run(os.cpu_count() or 1)
@@ -117,6 +165,7 @@ def main() -> int:
         print(f"grokking transformer run, as recorded: "
               f"{json.loads(transformer.read_text())['wall_time_s']:.1f} s (budget 300 s)")
     dashboard_versus_pandas()
+    edit_one_figure()
     suite_versus_full_render()
     print("\nFor scale (issue #2): a plain script rendering these ten figures as PNG only at "
           "12-14 in wide takes about 6 s on this machine.")

@@ -616,14 +616,14 @@ def main(argv=None) -> int:
               "--jobs": None}
     for option, nargs in passed.items():
         parser.add_argument(option, nargs=nargs)
-    flags = ("--list", "--numbers")
+    flags = ("--list", "--numbers", "--no-cache")
     for flag in flags:
         parser.add_argument(flag, action="store_true")
     try:
         own = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    rest = [flag for flag in flags if getattr(own, flag[2:])]
+    rest = [flag for flag in flags if getattr(own, flag[2:].replace("-", "_"))]
     for option in passed:
         value = getattr(own, option[2:])
         if value is not None:

@@ -17,7 +17,7 @@ def run(*args):
     """The topic's command line, in this process (see conftest.run_main)."""
     import fine_tuning
 
-    return run_main(fine_tuning, *args)
+    return run_main(fine_tuning, *args, "--no-cache")  # the project's cache stays untouched
 
 
 def files_under(path):

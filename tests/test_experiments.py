@@ -18,7 +18,7 @@ SCRIPT = ROOT / "scripts" / "experiments.py"
 
 def run_cli(*args):
     """experiments.py's command line, in this process (see conftest.run_main)."""
-    return run_main(experiments, *args)
+    return run_main(experiments, *args, "--no-cache")  # the project's cache stays untouched
 
 
 def files(path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from records import RunError
 
-from . import latex, save, style
+from . import cache, latex, save, style
+from .registry import ROOT
 from .sizes import DEFAULT_TEXTWIDTH, LengthError, textwidth_inches
 
 
@@ -33,6 +35,9 @@ def parse_args(registry, argv):
                         help="comma-separated formats among png,pdf (default: png,pdf)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="figures drawn in parallel (default: one per CPU)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="draw every figure afresh, neither reading nor writing the cache "
+                             "in .build/cache (make check does this)")
     parser.add_argument("--numbers", action="store_true",
                         help="write only numbers.tex, from the figures' results, drawing nothing")
     parser.add_argument("--textwidth", default=None, metavar="W",
@@ -96,16 +101,21 @@ def run(registry, argv=None) -> None:
 
     start = time.perf_counter()
     jobs = min(args.jobs, len(names))
-    tasks = [(name, textwidth_in, formats) for name in names]
+    use_cache = not args.no_cache
+    tasks = [(name, textwidth_in, formats, use_cache) for name in names]
     rendered: dict[str, dict[str, bytes]] = {}
     global _REGISTRY
     _REGISTRY = registry  # forked workers inherit it: drawing functions are never pickled
+    if use_cache:  # computed once here, inherited by every worker
+        cache.environment()
+        cache.data_digest()
     if jobs > 1:
         context = multiprocessing.get_context("fork")
         with context.Pool(jobs) as pool:
-            _collect(registry, pool.imap_unordered(_render, tasks), len(names), blocks, rendered)
+            drawn = _collect(registry, pool.imap_unordered(_render, tasks), len(names), blocks,
+                             rendered)
     else:
-        _collect(registry, map(_render, tasks), len(names), blocks, rendered)
+        drawn = _collect(registry, map(_render, tasks), len(names), blocks, rendered)
 
     # Every figure drew without error: only now is anything written (each file atomically).
     for name in names:
@@ -117,30 +127,83 @@ def run(registry, argv=None) -> None:
                       latex.figures_tex(registry.topic, registry.specs).encode())
     save.write_atomic(numbers_path,
                       latex.numbers_tex(registry.topic, registry.names, blocks).encode())
+    if outdir.resolve() == registry.default_outdir.resolve():
+        _write_gallery_list(registry)
     print(f"{registry.topic}: {len(names)} figure(s) in {time.perf_counter() - start:.2f} s "
-          f"-> {_shown(outdir)}", flush=True)
+          f"({drawn} rendered, {len(names) - drawn} reused) -> {_shown(outdir)}", flush=True)
 
 
 _REGISTRY = None
 
 
+def _write_gallery_list(registry) -> None:
+    """The topic's figures for `tools/gallery.py --from-build`, so the gallery is remade without
+    importing every topic."""
+    folder = ROOT / ".build" / "gallery"
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = [{"name": spec.name, "caption": spec.caption, "source": spec.source}
+               for spec in registry.specs]
+    save.write_atomic(folder / f"{registry.topic}.json",
+                      (json.dumps({"figures": figures}, indent=1) + "\n").encode())
+
+
+class _StoredNumbers:
+    """Numbers read back from the result cache: what numbers.tex needs of them."""
+
+    def __init__(self, items):
+        self._items = [tuple(item) for item in items]
+
+    def tex_items(self):
+        return list(self._items)
+
+
 def _render(task):
-    """Build one figure at print size and render it in every format; runs in a worker."""
+    """One figure in every format, from the cache when nothing it depends on changed; runs in a
+    worker. Returns (name, numbers, {format: bytes}, seconds, 'rendered' or 'reused')."""
     registry = _REGISTRY
-    name, textwidth_in, formats = task
+    name, textwidth_in, formats, use_cache = task
     t0 = time.perf_counter()
+    spec = registry[name]
+    store = cache.Store(registry.topic) if use_cache else None
+    numbers, result_digest = None, None
+    if store is not None:
+        result_key = cache.result_key(spec)
+        entry = store.result(name, result_key)
+        if entry is not None:
+            numbers, result_digest = _StoredNumbers(entry["numbers"]), entry["digest"]
+        else:
+            numbers = registry.numbers(name)
+            try:
+                result_digest = cache.digest(registry.result(name))
+            except cache.Uncacheable:
+                result_digest = None
+            if result_digest is not None:
+                store.put_result(name, result_key, result_digest, numbers.tex_items())
+        keys = {fmt: cache.image_key(spec, result_digest, textwidth_in, fmt) for fmt in formats}
+        files = {fmt: store.image(name, keys[fmt], fmt) for fmt in formats}
+        if all(data is not None for data in files.values()):
+            return name, numbers, files, time.perf_counter() - t0, "reused"
     with style.applied():
         fig = registry.build(name, textwidth_in)
         files = {fmt: save.render(fig, fmt) for fmt in formats}
-    return name, registry.numbers(name), files, time.perf_counter() - t0
+    if store is not None:
+        for fmt, data in files.items():
+            store.put_image(name, keys[fmt], fmt, data)
+    return (name, numbers or registry.numbers(name), files, time.perf_counter() - t0,
+            "rendered")
 
 
-def _collect(registry, results, total: int, blocks: dict, rendered: dict) -> None:
-    """One progress line per figure, with its time, as each one is drawn."""
-    for index, (name, numbers, files, seconds) in enumerate(results, 1):
+def _collect(registry, results, total: int, blocks: dict, rendered: dict) -> int:
+    """One progress line per figure, with its time and whether it was drawn or reused; returns
+    how many were drawn."""
+    drawn = 0
+    for index, (name, numbers, files, seconds, how) in enumerate(results, 1):
         blocks[name] = numbers
         rendered[name] = files
-        print(f"[{index:2d}/{total}] {registry.topic}/{name}  {seconds:5.2f} s", flush=True)
+        print(f"[{index:2d}/{total}] {registry.topic}/{name}  {seconds:5.2f} s  {how}",
+              flush=True)
+        drawn += how == "rendered"
+    return drawn
 
 
 def _shown(path: Path) -> str:

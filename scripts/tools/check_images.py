@@ -18,7 +18,7 @@ def stale_files(topic: str) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / topic
         script = ROOT / "scripts" / f"{topic}.py"
-        subprocess.run([sys.executable, str(script), "--outdir", str(fresh)],
+        subprocess.run([sys.executable, str(script), "--outdir", str(fresh), "--no-cache"],
                        check=True, stdout=subprocess.DEVNULL)
         names = sorted({p.name for p in fresh.iterdir()} |
                        {p.name for p in committed.glob("*") if p.is_file()})
