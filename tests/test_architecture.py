@@ -1,13 +1,15 @@
-"""The layout's promises: nothing below the drawing layer imports matplotlib, and no module edits
-sys.path (the project is installed in editable mode)."""
+"""The layout's promises: nothing below the drawing layer imports matplotlib, no module edits
+sys.path (the project is installed in editable mode), and a topic module reads top to bottom."""
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import ROOT, SCRIPTS
+from conftest import ROOT, SCRIPTS, topic_modules
 
 #: Packages below the drawing layer: the record format and recorder, models, computations,
 #: published facts, and the experiment code that records runs.
@@ -63,3 +65,48 @@ def test_no_module_edits_sys_path():
                  for folder in ("scripts", "tests", "bench")
                  for path in (ROOT / folder).rglob("*.py") if pattern.search(path.read_text())]
     assert offenders == []
+
+
+# ---- topic modules read top to bottom ---------------------------------------------------------
+def used_before_defined(source: str) -> list[str]:
+    """Module-level names a top-level function or class uses but the module defines only below
+    it: the reader meets the use before the definition."""
+    tree = ast.parse(source)
+    defined: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        else:
+            names = []
+        for name in names:
+            defined.setdefault(name, node.lineno)
+    found = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            continue
+        local = {n.id for n in ast.walk(node)
+                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        local |= {a.arg for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.Lambda))
+                  for a in n.args.posonlyargs + n.args.args + n.args.kwonlyargs}
+        for n in ast.walk(node):
+            if (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in local
+                    and n.id != node.name and defined.get(n.id, 0) > node.lineno):
+                found.append(f"line {n.lineno}: {node.name} uses {n.id}, "
+                             f"defined at line {defined[n.id]}")
+    return found
+
+
+def test_topic_modules_define_names_before_they_use_them():
+    for module in topic_modules():
+        path = Path(module.__file__)
+        assert used_before_defined(path.read_text()) == [], path.name
+
+
+def test_the_order_check_can_fail():
+    source = "def draw(ax):\n    ax.plot(color=COLOR)\n\n\nCOLOR = 'k'\n"
+    assert used_before_defined(source) == ["line 2: draw uses COLOR, defined at line 5"]
