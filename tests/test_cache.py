@@ -18,6 +18,7 @@ from conftest import ROOT, run_process
 DEMO_TOPIC = '''"""Three small figures for the cache tests."""
 import sys
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +84,31 @@ def third(fig, series):
     panel_title(ax, "a", "Third")
 
 
+@cache
+def line_width():
+    return 1.0
+
+
+def no_grid(ax):
+    ax.grid(False)
+
+
+DECORATIONS = {"plain": no_grid}
+
+
+def fourth(fig, series, color):
+    ax = fig.subplots()
+    ax.plot(series.x, series.y, color=color, lw=line_width())
+    DECORATIONS["plain"](ax)
+
+
+FIGURES.add("fourth", partial(fourth, color=BLUE), "Fourth.", result=first_result, aspect=0.3)
+
+
 if __name__ == "__main__":
     sys.exit(FIGURES.main())
 '''
-NAMES = ("first", "second", "third")
+NAMES = ("first", "second", "third", "fourth")
 #: One worker runs these tests, so the warm build is made once.
 pytestmark = pytest.mark.xdist_group("cache")
 
@@ -102,7 +124,7 @@ def warm(tmp_path_factory):
     shutil.copy(ROOT / "textwidth.txt", root / "textwidth.txt")
     (root / "scripts" / "demo.py").write_text(DEMO_TOPIC)
     (root / "data" / "demo").mkdir(parents=True)
-    for i, name in enumerate(NAMES):
+    for i, name in enumerate(NAMES[:3]):
         np.savetxt(root / "data" / "demo" / f"{name}.csv", np.sin(np.arange(20) + i))
     assert drawn(build(root)) == set(NAMES)
     return root
@@ -159,8 +181,11 @@ def test_a_second_build_reuses_everything(scratch):
     ("scripts/figkit/study.mplstyle", "lines.linewidth:", "lines.linewidth: 2.0\n#",
      set(NAMES)),                                                         # the style sheet
     ("scripts/demo.py", 'caption="Third."', 'caption="The third."', {"third"}),  # a caption
+    ("scripts/demo.py", "return 1.0", "return 2.0", {"fourth"}),       # a cached helper
+    ("scripts/demo.py", "ax.grid(False)", "ax.grid(True)", {"fourth"}),  # a function in a table
+    ("scripts/demo.py", "color=BLUE), ", 'color="k"), ', {"fourth"}),  # an argument a partial binds
 ], ids=["drawing function", "helper of one figure", "toolkit helper", "data of one result",
-        "style sheet", "caption"])
+        "style sheet", "caption", "cached helper", "function in a table", "bound argument"])
 def test_an_edit_redraws_exactly_what_depends_on_it(scratch, where, old, new, expected):
     edit(scratch / where, old, new)
     assert drawn(build(scratch)) == expected

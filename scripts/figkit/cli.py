@@ -147,16 +147,6 @@ def _write_gallery_list(registry) -> None:
                       (json.dumps({"figures": figures}, indent=1) + "\n").encode())
 
 
-class _StoredNumbers:
-    """Numbers read back from the result cache: what numbers.tex needs of them."""
-
-    def __init__(self, items):
-        self._items = [tuple(item) for item in items]
-
-    def tex_items(self):
-        return list(self._items)
-
-
 def _render(task):
     """One figure in every format, from the cache when nothing it depends on changed; runs in a
     worker. Returns (name, numbers, {format: bytes}, seconds, 'rendered' or 'reused')."""
@@ -165,20 +155,14 @@ def _render(task):
     t0 = time.perf_counter()
     spec = registry[name]
     store = cache.Store(registry.topic) if use_cache else None
-    numbers, result_digest = None, None
+    numbers = registry.numbers(name)  # results are always computed: they are the data
     if store is not None:
-        result_key = cache.result_key(spec)
-        entry = store.result(name, result_key)
-        if entry is not None:
-            numbers, result_digest = _StoredNumbers(entry["numbers"]), entry["digest"]
-        else:
-            numbers = registry.numbers(name)
+        result_digest = None
+        if spec.result is not None:
             try:
                 result_digest = cache.digest(registry.result(name))
             except cache.Uncacheable:
                 result_digest = None
-            if result_digest is not None:
-                store.put_result(name, result_key, result_digest, numbers.tex_items())
         keys = {fmt: cache.image_key(spec, result_digest, textwidth_in, fmt) for fmt in formats}
         files = {fmt: store.image(name, keys[fmt], fmt) for fmt in formats}
         if all(data is not None for data in files.values()):
@@ -189,8 +173,7 @@ def _render(task):
     if store is not None:
         for fmt, data in files.items():
             store.put_image(name, keys[fmt], fmt, data)
-    return (name, numbers or registry.numbers(name), files, time.perf_counter() - t0,
-            "rendered")
+    return name, numbers, files, time.perf_counter() - t0, "rendered"
 
 
 def _collect(registry, results, total: int, blocks: dict, rendered: dict) -> int:

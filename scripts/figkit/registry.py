@@ -47,12 +47,13 @@ class FigureSpec:
     @property
     def source(self) -> str:
         """Where the code lives, e.g. 'scripts/lora.py: rank_comparison_result, rank_comparison'."""
-        path = Path(inspect.getsourcefile(self.draw)).resolve()
+        draw = inspect.unwrap(getattr(self.draw, "func", self.draw))  # a partial's function
+        path = Path(inspect.getsourcefile(draw)).resolve()
         try:
             path = path.relative_to(ROOT)
         except ValueError:
             pass
-        names = [self.draw.__name__]
+        names = [draw.__name__]
         if self.result is not None and getattr(self.result, "__name__", "<lambda>") != "<lambda>":
             names.insert(0, self.result.__name__)
         return f"{path.as_posix()}: {', '.join(names)}"
