@@ -22,9 +22,11 @@ export MPLBACKEND := Agg
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
 TOPICS := fine_tuning qlora grokking lora sparse_training experiments
 #: Experiment recorders: scripts/recorders/<name>.py records data/<name>/<run>/ (see `make data`).
-RECORDERS := grokking grokking_transformer sparse_training
+#: Everything that trains is recorded, so `make figures` trains nothing.
+RECORDERS := fine_tuning lora grokking grokking_transformer sparse_training
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
 SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/records/*.py \
+            scripts/recorders/*.py \
             scripts/models/*.py scripts/numerics/*.py scripts/numerics/*/*.py \
             scripts/published/*.py) \
           textwidth.txt

@@ -37,7 +37,7 @@ from figkit.numbers import Numbers, spell
 from figkit.palette import BLUE, GREEN, INK, LINESTYLES, MUTED, PURPLE, RED, SERIES_COLORS, tint
 from figkit.registry import ROOT
 from figkit.style import SMALL
-from numerics import run_stats
+from numerics import portable, run_stats
 from numerics.run_stats import BoxStats, Curve, RunSummary
 from records import MissingConfigWarning, Run, RunError, discover_runs, load_run
 
@@ -172,7 +172,7 @@ def dashboard_result(run: Run) -> Dashboard:
     perplexities = []
     for name in language_model[:MAX_LOSSES]:
         steps, values = run.series(name)
-        perplexities.append(run_stats.plain_curve(name, steps, np.exp(values)))
+        perplexities.append(run_stats.plain_curve(name, steps, portable.exp(values)))
     shown = [(title, run_stats.first_logged(run, *names)) for title, names in STANDARD_PANELS]
     # Slots of metrics this run did not log show the run's other metrics instead.
     used = set(losses) | {name for _, name in shown if name}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from matplotlib.patches import Rectangle
@@ -38,14 +37,9 @@ from figkit.style import NORMAL, SMALL
 from numerics import memory
 from numerics.fine_tuning import experiments, quadratic, schedules
 from published import hyperparameters
+from recorders import fine_tuning as recorded
 
 FIGURES = Registry("fine_tuning")
-
-
-# Seeded experiment shared by two figures (forgetting and its Fisher): run once per process.
-@cache
-def forgetting_run() -> experiments.ForgettingResult:
-    return experiments.forgetting()
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,7 +354,7 @@ class GradientFlow:
 
 
 def gradient_flow_analysis_result() -> GradientFlow:
-    run = experiments.gradient_flow()
+    run = recorded.load("gradient_flow")
     numbers = Numbers()
     numbers.add("GradRatioSigmoid", run.sigmoid_ratio, "sci1")
     numbers.add("GradRatioResidual", run.residual_ratio, "sci1")
@@ -420,7 +414,7 @@ class Forgetting:
 
 
 def catastrophic_forgetting_result() -> Forgetting:
-    run = forgetting_run()
+    run = recorded.load("forgetting")
     steps = np.concatenate([run.steps_a, run.steps_b[1:]])
 
     def panel(key: str, acc_a: np.ndarray, acc_b: np.ndarray) -> ForgettingPanel:
@@ -483,7 +477,7 @@ class FisherConcentration:
 
 
 def fisher_information_matrix_result() -> FisherConcentration:
-    info = experiments.fisher_information(forgetting_run())
+    info = recorded.load("fisher_information")
     numbers = Numbers()
     numbers.add("FisherTopShare", 100 * info.top_fraction_for_half_mass, ".1f")
     numbers.add("FisherParams", info.n_params, ",d")
@@ -541,7 +535,7 @@ class LossCurves:
 
 
 def training_loss_curves_result() -> LossCurves:
-    runs = experiments.loss_curve_runs()
+    runs = recorded.load("loss_curves")
     over, bad = runs.overfits, runs.unstable
     best = int(np.argmin(over.val_loss))
     numbers = Numbers()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 import textwrap
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
@@ -22,7 +21,7 @@ from matplotlib.ticker import LogLocator
 
 from figkit import Registry, diagram
 from figkit.annotate import legend_above, panel_title
-from figkit.charts import grouped_bars
+from figkit.charts import grouped_bars, straight_series
 from figkit.numbers import Numbers, spell
 from figkit.palette import (
     BLUE,
@@ -43,9 +42,10 @@ from figkit.style import SMALL
 from models import lora_mlp
 from numerics import memory
 from numerics.activations import activation_bytes
-from numerics.lora import costs, experiments, training
+from numerics.lora import costs, experiments
 from numerics.lora.data import GROUPS, LABELS
 from published import lora as published
+from recorders import lora as toy_runs
 
 FIGURES = Registry("lora")
 
@@ -57,10 +57,6 @@ FROZEN, TRAINED, MERGED = GREY, GREEN, BLUE
 TRAIN_COLOR, TEST_COLOR = series(2)[0]["color"], series(2)[1]["color"]
 
 
-@cache
-def pretrained() -> training.Pretrained:
-    """The toy model's base, pre-trained once per process and shared by the toy figures."""
-    return training.pretrain()
 
 
 def signed_norm(*arrays):
@@ -534,7 +530,7 @@ def rank_comparison_result() -> RankComparison:
     numbers = Numbers()
     numbers.add("QvShareRankEight",
                 100 * memory.lora_parameters(MODEL, RANK, ("q", "v")) / total, ".3f")
-    sweep = experiments.rank_sweep(pretrained=pretrained())
+    sweep = toy_runs.load("rank_sweep")
     mean_pct = 100 * sweep.mean_test_accuracy
     numbers.add("ToyFullAccuracy", 100 * sweep.full_test_accuracy, ".0f")
     for rank, accuracy in zip(sweep.ranks, mean_pct, strict=True):
@@ -555,15 +551,16 @@ def rank_comparison_result() -> RankComparison:
 def rank_comparison(fig, comparison: RankComparison):
     ax_a, ax_b = fig.subplots(1, 2)
     ranks = comparison.ranks
-    for (label, share), style in zip(comparison.share_pct.items(), series(2), strict=True):
-        ax_a.plot(ranks, share, color=style["color"], ls=style["linestyle"],
-                  marker=style["marker"], label=label)
+    handles = [straight_series(ax_a, ranks, share, label, style["color"], style["linestyle"],
+                               style["marker"], xlog=True, ylog=True)  # share is r times a constant
+               for (label, share), style in zip(comparison.share_pct.items(), series(2),
+                                                strict=True)]
     ax_a.set_xscale("log", base=2)
     ax_a.set_yscale("log")
     ax_a.set_xticks(ranks, [str(r) for r in ranks])
     ax_a.set_xlabel("rank $r$")
     ax_a.set_ylabel(f"trainable, % of {comparison.model_billions:.1f}B")
-    ax_a.legend(loc="upper left", fontsize=SMALL)
+    ax_a.legend(handles=handles, loc="upper left", fontsize=SMALL)
     ax_a.text(0.97, 0.05, f"$r$ = {RANK} on $W_q, W_v$: "
               f"{comparison.numbers['QvShareRankEight']} %", transform=ax_a.transAxes,
               ha="right", va="bottom", fontsize=SMALL)
@@ -605,7 +602,7 @@ class ScalingImpact:
 
 
 def scaling_factor_impact_result() -> ScalingImpact:
-    experiment = experiments.scaling_experiment(pretrained=pretrained())
+    experiment = toy_runs.load("scaling_experiment")
     first = experiment.first_step_norm
     numbers = Numbers()
     for scheme, key in enumerate(("Fixed", "Rank")):
@@ -661,7 +658,7 @@ class Merging:
 
 
 def adapter_merging_result() -> Merging:
-    swap = experiments.adapter_swap(pretrained=pretrained())
+    swap = toy_runs.load("adapter_swap")
     numbers = Numbers()
     numbers.add("MergeErrorMax", float(np.max(swap.merge_error)), "sci1")
     numbers.add("UnmergeErrorMax", float(max(np.max(swap.unmerge_error), swap.final_error)),
@@ -830,7 +827,7 @@ class ForwardPass:
 
 
 def forward_pass_result() -> ForwardPass:
-    trace = experiments.forward_trace(pretrained=pretrained())
+    trace = toy_runs.load("forward_trace")
     base = tuple(layer.base_path.ravel() for layer in trace.layers)
     lora = tuple(layer.lora_path.ravel() if layer.lora_path is not None else np.zeros_like(b)
                  for layer, b in zip(trace.layers, base, strict=True))
@@ -883,9 +880,6 @@ def forward_pass(fig, forward: ForwardPass):
 
 
 # --------------------------------------------------------------------------------------------
-LATER_STEPS = 10  # LoRA steps before the second gradient of panel b
-
-
 @dataclass(frozen=True)
 class BackwardStep:
     """Gradient norms of one step on the toy model's training set, per parameter group:
@@ -904,8 +898,8 @@ class BackwardStep:
 
 
 def backward_pass_result() -> BackwardStep:
-    start = experiments.backward_comparison(pretrained=pretrained())
-    later = experiments.backward_comparison(pretrained=pretrained(), lora_steps=LATER_STEPS)
+    start = toy_runs.load("backward_at_init")
+    later = toy_runs.load("backward_after_steps")
     full = [i for i, group in enumerate(start.groups) if group[0] in "Wb"]
     lora = [i for i, group in enumerate(start.groups) if group[0] in "AB"]
     numbers = Numbers()
@@ -921,7 +915,7 @@ def backward_pass_result() -> BackwardStep:
         lora_norms_later=tuple(later.norms[i] for i in lora),
         lora_sizes=tuple(start.sizes[i] for i in lora),
         lora_params=sum(start.sizes[i] for i in lora),
-        later_steps=LATER_STEPS, numbers=numbers)
+        later_steps=later.lora_steps, numbers=numbers)
 
 
 def group_label(group: str, size: int) -> str:
@@ -978,7 +972,7 @@ class FineTuningOutcome:
 
 
 def knowledge_change_result() -> FineTuningOutcome:
-    change = experiments.knowledge_change(pretrained=pretrained())
+    change = toy_runs.load("knowledge_change")
     delta = change.delta_w[DELTA_LAYER]
     rank = int(np.linalg.matrix_rank(delta))
     numbers = Numbers()
@@ -1135,7 +1129,7 @@ class DeltaSpectrum:
 
 
 def delta_w_spectrum_result() -> DeltaSpectrum:
-    spectrum = experiments.delta_w_spectrum(pretrained=pretrained())
+    spectrum = toy_runs.load("delta_w_spectrum")
     numbers = Numbers()
     numbers.add("TopOneEnergy", 100 * spectrum.energy_at(1), ".0f")
     numbers.add("RankNinetyReal", spectrum.rank_90, "d")

@@ -21,7 +21,7 @@ from figkit import Registry, diagram
 from figkit.annotate import legend_above, panel_title
 from figkit.charts import log_if_wide
 from figkit.numbers import Numbers
-from figkit.palette import BLUE, GREEN, GREY, INK, MUTED, PURPLE, RED, YELLOW, series, tint
+from figkit.palette import BLUE, GREEN, GREY, INK, MUTED, PURPLE, YELLOW, series, tint
 from figkit.registry import ROOT
 from figkit.style import SMALL
 from recorders.sparse_training import RUNS, SEEDS, TARGETS
@@ -402,7 +402,8 @@ def accuracy_vs_compute(fig, comparison: AccuracyVsCompute):
 
 
 # --------------------------------------------------------------------------------------------
-HISTOGRAM_BINS = 30
+#: Histogram bins per decade of loss, shared by every panel.
+BINS_PER_DECADE = 8
 
 
 @dataclass(frozen=True)
@@ -411,24 +412,32 @@ class ScoreSnapshot:
     step: int
     scores: np.ndarray                 # per-sample loss of every probe sample
     threshold: float                   # the threshold the controller had set at that step
-    bins: np.ndarray                   # log-spaced histogram edges over the scores
     above_percent: float               # share of the probe above the threshold
 
 
 @dataclass(frozen=True)
 class SignificanceDistribution:
-    """The score distribution at each recorded checkpoint, in step order."""
+    """The score distribution at each recorded checkpoint, in step order, over one set of
+    log-spaced histogram edges."""
     snapshots: tuple[ScoreSnapshot, ...]
+    bins: np.ndarray
     numbers: Numbers
 
 
 def score_snapshot(gated: Run, step: int) -> ScoreSnapshot:
     checkpoint = gated.load_checkpoint(step)
     scores, threshold = checkpoint["scores"], float(checkpoint["threshold"][0])
-    bins = np.logspace(np.log10(max(scores.min(), 1e-6)), np.log10(scores.max()),
-                       HISTOGRAM_BINS)
-    return ScoreSnapshot(step=step, scores=scores, threshold=threshold, bins=bins,
+    return ScoreSnapshot(step=step, scores=scores, threshold=threshold,
                          above_percent=100 * np.mean(scores > threshold))
+
+
+def histogram_edges(scores: np.ndarray, per_decade: int = BINS_PER_DECADE) -> np.ndarray:
+    """Edges at 10^(k / per_decade) enclosing every score. An edge that a score came within the
+    last bits of could put it in either bin on another CPU (numpy's power differs in its last
+    bits between SIMD kernels); the tests check that none comes close."""
+    low = np.floor(per_decade * np.log10(scores.min()))
+    high = np.ceil(per_decade * np.log10(scores.max()))
+    return 10.0 ** (np.arange(low, high + 1) / per_decade)
 
 
 def significance_distribution_result() -> SignificanceDistribution:
@@ -436,22 +445,25 @@ def significance_distribution_result() -> SignificanceDistribution:
     snapshots = tuple(score_snapshot(gated, step) for step in sorted(gated.checkpoints))
     numbers = Numbers()
     numbers.add("ProbeSize", len(snapshots[-1].scores), "d")
-    return SignificanceDistribution(snapshots=snapshots, numbers=numbers)
+    every_score = np.concatenate([snapshot.scores for snapshot in snapshots])
+    return SignificanceDistribution(snapshots=snapshots, bins=histogram_edges(every_score),
+                                    numbers=numbers)
 
 
 @FIGURES.figure(
     caption="Distribution of the significance score (per-sample loss) on a fixed probe of "
             f"training samples at {NUMBER_WORDS[RUNS[MAIN]['n_checkpoints']]} points of the "
-            f"recorded {MAIN_PERCENT} run, with the threshold the controller had set at that "
-            "moment.",
+            f"recorded {MAIN_PERCENT} run, on one axis and one set of bins "
+            f"({BINS_PER_DECADE} per decade), with the threshold the controller had set at "
+            "that moment.",
     result=significance_distribution_result, width=1.0, aspect=0.36)
 def significance_distribution(fig, distribution: SignificanceDistribution):
     snapshots = distribution.snapshots
-    axes = fig.subplots(1, len(snapshots), sharey=True)
+    axes = fig.subplots(1, len(snapshots), sharex=True, sharey=True)
     for ax, snapshot in zip(axes, snapshots, strict=True):
-        ax.hist(snapshot.scores, bins=snapshot.bins, color=tint(BLUE, 0.3), edgecolor="white",
-                linewidth=0.3)
-        ax.axvline(snapshot.threshold, color=RED, lw=1.0)
+        ax.hist(snapshot.scores, bins=distribution.bins, color=tint(BLUE, 0.3),
+                edgecolor="white", linewidth=0.3)
+        ax.axvline(snapshot.threshold, color=PURPLE, lw=1.0)
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, numticks=4))
         ax.xaxis.set_minor_formatter(NullFormatter())

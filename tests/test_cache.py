@@ -10,105 +10,11 @@ from __future__ import annotations
 import re
 import shutil
 
-import numpy as np
 import pytest
 
-from conftest import ROOT, run_process
+from conftest import run_process
+from demo_project import NAMES, make_demo_project
 
-DEMO_TOPIC = '''"""Three small figures for the cache tests."""
-import sys
-from dataclasses import dataclass
-from functools import cache, partial
-from pathlib import Path
-
-import numpy as np
-
-from figkit import Registry
-from figkit.annotate import panel_title
-from figkit.numbers import Numbers
-from figkit.palette import BLUE
-from figkit.style import SMALL
-
-FIGURES = Registry("demo")
-DATA = Path(__file__).resolve().parents[1] / "data" / "demo"
-
-
-@dataclass(frozen=True)
-class Series:
-    x: np.ndarray
-    y: np.ndarray
-    numbers: Numbers
-
-
-def read(name):
-    values = np.loadtxt(DATA / f"{name}.csv")
-    numbers = Numbers()
-    numbers.add(name.capitalize() + "Peak", values.max(), ".2f")
-    return Series(np.arange(len(values)), values, numbers)
-
-
-def label_steps(ax):
-    ax.set_xlabel("step")
-
-
-def first_result():
-    return read("first")
-
-
-def second_result():
-    return read("second")
-
-
-def third_result():
-    return read("third")
-
-
-@FIGURES.figure(caption="First.", result=first_result, aspect=0.3)
-def first(fig, series):
-    ax = fig.subplots()
-    ax.plot(series.x, series.y, color=BLUE)
-
-
-@FIGURES.figure(caption="Second.", result=second_result, aspect=0.3)
-def second(fig, series):
-    ax = fig.subplots()
-    ax.plot(series.x, series.y, color=BLUE)
-    label_steps(ax)
-
-
-@FIGURES.figure(caption="Third.", result=third_result, aspect=0.3)
-def third(fig, series):
-    ax = fig.subplots()
-    ax.plot(series.x, series.y, color=BLUE)
-    ax.text(0.5, 0.5, series.numbers["ThirdPeak"], fontsize=SMALL, transform=ax.transAxes)
-    panel_title(ax, "a", "Third")
-
-
-@cache
-def line_width():
-    return 1.0
-
-
-def no_grid(ax):
-    ax.grid(False)
-
-
-DECORATIONS = {"plain": no_grid}
-
-
-def fourth(fig, series, color):
-    ax = fig.subplots()
-    ax.plot(series.x, series.y, color=color, lw=line_width())
-    DECORATIONS["plain"](ax)
-
-
-FIGURES.add("fourth", partial(fourth, color=BLUE), "Fourth.", result=first_result, aspect=0.3)
-
-
-if __name__ == "__main__":
-    sys.exit(FIGURES.main())
-'''
-NAMES = ("first", "second", "third", "fourth")
 #: One worker runs these tests, so the warm build is made once.
 pytestmark = pytest.mark.xdist_group("cache")
 
@@ -117,15 +23,7 @@ pytestmark = pytest.mark.xdist_group("cache")
 def warm(tmp_path_factory):
     """A copy of the toolkit, the record format and the text width, with the demo topic, built
     once: its cache holds every figure."""
-    root = tmp_path_factory.mktemp("warm")
-    for package in ("figkit", "records"):
-        shutil.copytree(ROOT / "scripts" / package, root / "scripts" / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "textwidth.txt", root / "textwidth.txt")
-    (root / "scripts" / "demo.py").write_text(DEMO_TOPIC)
-    (root / "data" / "demo").mkdir(parents=True)
-    for i, name in enumerate(NAMES[:3]):
-        np.savetxt(root / "data" / "demo" / f"{name}.csv", np.sin(np.arange(20) + i))
+    root = make_demo_project(tmp_path_factory.mktemp("warm"))
     assert drawn(build(root)) == set(NAMES)
     return root
 

@@ -16,6 +16,7 @@ from models import mlp
 from numerics import memory
 from numerics.fine_tuning import experiments, quadratic, schedules
 from published import hyperparameters
+from recorders import fine_tuning as recorded
 
 FIGURES = fine_tuning.FIGURES
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,7 +238,7 @@ def test_memory_breakdown_adds_up_to_the_totals():
 
 
 def test_forgetting_figure_reports_the_measured_accuracies():
-    run = fine_tuning.forgetting_run()
+    run = recorded.load("forgetting")
     numbers = FIGURES.numbers("catastrophic_forgetting")
     assert numbers.value("PlainAccA") == pytest.approx(100 * run.plain_acc_a[-1])
     assert numbers.value("EwcAccA") == pytest.approx(100 * run.ewc_acc_a[-1])
@@ -251,7 +252,7 @@ def test_fisher_figure_shows_a_concentrated_fisher():
     fisher = FIGURES.result("fisher_information_matrix")
     numbers = fisher.numbers
     assert numbers.value("FisherTopShare") < 25  # "a small share of the parameters"
-    assert numbers.value("FisherParams") == mlp.num_params(fine_tuning.forgetting_run().params_a)
+    assert numbers.value("FisherParams") == mlp.num_params(recorded.load("forgetting").params_a)
     assert fisher.mass_percent[-1] == pytest.approx(100)
     half = np.searchsorted(fisher.mass_percent, 50)
     assert fisher.params_percent[half] == pytest.approx(fisher.top_share_percent)

@@ -93,11 +93,26 @@ def test_the_matched_random_run_is_the_recorded_equal_compute_partner():
 
 def test_significance_figure_shows_the_recorded_threshold():
     gated = st.run(st.MAIN)
-    snapshots = st.significance_distribution_result().snapshots
+    distribution = st.significance_distribution_result()
+    snapshots = distribution.snapshots
     assert [s.step for s in snapshots] == sorted(gated.checkpoints)
     last = snapshots[-1]
     assert last.threshold == gated.load_checkpoint(last.step)["threshold"][0]
     assert last.above_percent == pytest.approx(100 * gated.config["rate"], abs=5)
-    for snapshot in snapshots:
-        assert snapshot.bins[0] <= snapshot.scores.min()
-        assert snapshot.bins[-1] == pytest.approx(snapshot.scores.max())
+    # "the threshold the controller had set": it falls as the losses fall
+    assert snapshots[0].threshold > 2 * last.threshold
+
+
+def test_significance_bins_are_shared_and_no_score_sits_on_an_edge():
+    """One set of edges at 10^(k/8) for every panel; every score is counted, and none lies
+    within 1e-9 (relative) of an edge, where a last-bit difference could move it."""
+    distribution = st.significance_distribution_result()
+    edges = distribution.bins
+    exponents = np.log10(edges) * st.BINS_PER_DECADE
+    assert np.allclose(exponents, np.round(exponents)) and np.all(np.diff(exponents) > 0.99)
+    for snapshot in distribution.snapshots:
+        scores = snapshot.scores
+        assert edges[0] < scores.min() and scores.max() < edges[-1]
+        assert np.histogram(scores, edges)[0].sum() == scores.size
+        closest = np.min(np.abs(scores[:, None] / edges[None, :] - 1))
+        assert closest > 1e-9, closest

@@ -308,3 +308,20 @@ def test_registry_refuses_a_result_that_is_not_a_function():
 
     with pytest.raises(TypeError, match="must be a function"):
         Registry("demo").add("x", lambda fig, result: None, "A demo.", result=[1, 2])
+
+
+def test_a_straight_series_is_drawn_through_its_end_points_and_must_be_straight():
+    from matplotlib.figure import Figure
+
+    from figkit.charts import straight_series
+
+    ax = Figure().subplots()
+    handle = straight_series(ax, [1, 2, 4, 8], [1, 4, 16, 64], "power law", "C0", xlog=True,
+                             ylog=True)
+    line, markers = ax.get_lines()
+    assert line.get_xdata().tolist() == [1, 8] and markers.get_xdata().tolist() == [1, 2, 4, 8]
+    assert handle.get_label() == "power law" and handle.get_marker() == "o"
+    with pytest.raises(ValueError, match="not a straight series"):
+        straight_series(ax, [1, 2, 4, 8], [3, 6, 12, 25], xlog=True, ylog=True)
+    with pytest.raises(ValueError, match="not a straight series"):
+        straight_series(ax, [1, 2, 4, 8], [1, 4, 16, 64])   # straight on log axes only

@@ -35,7 +35,19 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
 
 def test_workflow_regenerates_commits_on_main_and_fails_stale_pull_requests():
     text = WORKFLOW.read_text()
-    for needed in ("make figures", "pull_request", "branches: [main]", "git push",
-                   "git status --porcelain -- images", "exit 1", '"scripts/**"', '"data/**"',
-                   '"requirements*.txt"', "contents: write"):
+    for needed in ("make figures", "pull_request", "branches: [main]", "git push", "exit 1",
+                   '"scripts/**"', '"data/**"', '"requirements*.txt"', "contents: write",
+                   "steps.check.outcome == 'failure'"):
         assert needed in text, needed
+
+
+def test_pull_requests_show_what_changed():
+    """make check's summary goes to the job summary; its side-by-side pictures and the preview
+    PDF are uploaded as one artifact."""
+    text = WORKFLOW.read_text()
+    for needed in ("run: make check", "continue-on-error: true",
+                   'cat .build/check/summary.md >> "$GITHUB_STEP_SUMMARY"', "make preview",
+                   "actions/upload-artifact@v4", "name: figure-changes", ".build/check/",
+                   ".build/preview/preview.pdf"):
+        assert needed in text, needed
+    assert "figure-changes" in (ROOT / "scripts" / "tools" / "check_images.py").read_text()

@@ -45,7 +45,8 @@ from records.atomic import write_atomic
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 #: The toolkit files every figure is built and saved through.
-BUILD_PATH = ("figkit/study.mplstyle", "figkit/style.py", "figkit/save.py", "figkit/registry.py",
+BUILD_PATH = ("figkit/study.mplstyle", "figkit/style.py", "figkit/scales.py",
+              "numerics/portable.py", "figkit/save.py", "figkit/registry.py",
               "figkit/sizes.py", "figkit/cache.py", "figkit/cli.py")
 #: Distributions whose version decides the bytes of a figure (requirements.txt pins them).
 PACKAGES = ("matplotlib", "numpy", "seaborn", "pillow", "fonttools", "pandas", "contourpy",

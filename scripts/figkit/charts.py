@@ -52,3 +52,27 @@ def log_if_wide(ax, values, axis: str = "y", decades: float = 1.3) -> bool:
         getattr(ax, f"set_{axis}scale")("log")
         getattr(ax, f"{axis}axis").set_minor_formatter(NullFormatter())
     return wide
+
+
+def straight_series(ax, x, y, label=None, color=None, linestyle="-", marker="o",
+                    xlog: bool = False, ylog: bool = False, **kwargs):
+    """A series that is exactly straight on the axes' scales (`xlog`, `ylog`: logarithmic; a
+    power law on log-log axes): markers at every point and one line through the end points;
+    returns a legend handle. ValueError if a point is off the line.
+
+    Interior vertices that lie exactly on the line make Agg's stroke joins depend on the last
+    bits of the log transform, which differ between CPUs; the line through the end points is the
+    same line, drawn the same on every CPU.
+    """
+    from matplotlib.lines import Line2D
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    u, v = (np.log(x) if xlog else x), (np.log(y) if ylog else y)
+    along = (u - u[0]) / (u[-1] - u[0])
+    off = np.abs(v - (v[0] + along * (v[-1] - v[0])))
+    if np.max(off) > 1e-9 * max(np.ptp(v), np.max(np.abs(v))):
+        raise ValueError(f"not a straight series on these scales (a point is {np.max(off):.3g} "
+                         "off the line through the end points)")
+    ax.plot(x[[0, -1]], y[[0, -1]], color=color, linestyle=linestyle, **kwargs)
+    ax.plot(x, y, color=color, linestyle="none", marker=marker, **kwargs)
+    return Line2D([], [], color=color, linestyle=linestyle, marker=marker, label=label, **kwargs)

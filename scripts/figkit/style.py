@@ -47,6 +47,9 @@ def rc_params() -> dict:
 
 @contextlib.contextmanager
 def applied():
-    """Apply the study style inside a `with` block (building, drawing and saving a figure)."""
-    with mpl.rc_context(rc_params()):
+    """Apply the study style inside a `with` block (building, drawing and saving a figure),
+    with log scales that place points the same on every CPU (figkit.scales)."""
+    from .scales import reproducible_log_scale
+
+    with mpl.rc_context(rc_params()), reproducible_log_scale():
         yield

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numerics import portable
+
 #: Metrics where larger is better; every other metric is taken as smaller-is-better (losses).
 HIGHER_IS_BETTER = ("acc", "accuracy", "f1", "bleu", "rouge", "exact_match", "score",
                     "tokens_per_second", "throughput")
@@ -64,26 +66,15 @@ def loss_columns(run) -> list[str]:
 
 
 # ---- smoothing and downsampling ----------------------------------------------------------------
-_BLOCK = 256
+def debiased_ema(x: np.ndarray, alpha: float) -> np.ndarray:
+    """m_t = (1 - alpha) m_{t-1} + alpha x_t from m_{-1} = 0, divided by 1 - (1 - alpha)^(t+1):
+    the weighted mean of x_0..x_t with weights (1 - alpha)^(t - i), which is what pandas'
+    `ewm(alpha, adjust=True)` computes, one row after the other in compiled code. A sequential
+    sum of basic operations gives the same bits on every CPU (a blocked matrix product or
+    numpy's `power` would not: their kernels differ between CPUs in the last bit)."""
+    import pandas  # seaborn's dependency
 
-
-def _ema(x: np.ndarray, alpha: float) -> np.ndarray:
-    """m_t = (1 - alpha) m_{t-1} + alpha x_t from m_{-1} = 0, in blocks of 256 with matrix
-    products (the recursion's closed form within a block, the state carried between blocks):
-    exact, and fast enough for 100k-row logs without a Python loop per row."""
-    decay = 1 - alpha
-    j = np.arange(_BLOCK)
-    lower = np.tril(decay ** np.maximum(j[:, None] - j[None, :], 0) *
-                    (j[:, None] >= j[None, :]))
-    out = np.empty(len(x))
-    state = 0.0
-    for start in range(0, len(x), _BLOCK):
-        chunk = x[start:start + _BLOCK]
-        n = len(chunk)
-        result = alpha * (lower[:n, :n] @ chunk) + state * decay ** (j[:n] + 1)
-        out[start:start + n] = result
-        state = result[-1]
-    return out
+    return pandas.Series(np.asarray(x, float)).ewm(alpha=alpha, adjust=True).mean().to_numpy()
 
 
 def ema_with_gaps(steps, values, alpha: float = 0.1, gap_factor: float = 3.0) -> np.ndarray:
@@ -101,7 +92,7 @@ def ema_with_gaps(steps, values, alpha: float = 0.1, gap_factor: float = 3.0) ->
     starts = np.concatenate([[0], np.flatnonzero(gaps > limit) + 1, [len(logged)]])
     for a, b in zip(starts[:-1], starts[1:], strict=True):
         segment = values[logged[a:b]]
-        out[logged[a:b]] = _ema(segment, alpha) / (1 - (1 - alpha) ** np.arange(1, b - a + 1))
+        out[logged[a:b]] = debiased_ema(segment, alpha)
     return out
 
 
@@ -180,7 +171,7 @@ def improvement_rate(run, name: str, smoothing: float) -> Curve | None:
     smoothed = ema_with_gaps(steps, values, alpha=smoothing)
     if len(steps) <= 2 or not np.all(smoothed > 0):
         return None
-    rate = -np.diff(np.log(smoothed)) / np.diff(steps)
+    rate = -np.diff(portable.log(smoothed)) / np.diff(steps)
     midpoints = (steps[1:] + steps[:-1]) / 2
     return plain_curve(f"improvement rate of {name}", midpoints, rate)
 

@@ -4,6 +4,10 @@ command line that records experiments (`records.recorder`). Nothing here imports
     data/<topic>/<run>/config.json          every parameter, the seed, and `code_hash`
     data/<topic>/<run>/logs/metrics.csv     `step` first, then one column per metric
     data/<topic>/<run>/checkpoints/step_<N>.npz
+
+A small seeded experiment is recorded as its result instead (`records.results`):
+
+    data/<topic>/<name>/config.json, result.json, result.npz
 """
 from .format import (
                      CHECKPOINTS,
@@ -20,7 +24,8 @@ from .format import (
                      read_metrics,
                      write_run,
 )
+from .results import read_config, read_result, write_result
 
 __all__ = ["CHECKPOINTS", "CONFIG", "METRICS", "MissingConfigWarning", "Run", "RunError",
-           "code_hash", "discover_runs", "format_value", "load_run", "npz_bytes", "read_metrics",
-           "write_run"]
+           "code_hash", "discover_runs", "format_value", "load_run", "npz_bytes", "read_config",
+           "read_metrics", "read_result", "write_result", "write_run"]

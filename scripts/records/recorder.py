@@ -12,11 +12,14 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 import records
 
@@ -30,6 +33,7 @@ class Experiment:
     record: Callable[[str, dict, Path], dict]     # records one run, returns its config
     line: Callable[[dict], str]                   # one progress line per recorded run
     describe: Callable[[str, dict], str] = lambda name, params: str(params)  # for --list
+    result_types: dict | None = None              # recorded results: run name -> dataclass
 
     def current_hash(self, params: dict) -> str:
         """`records.code_hash` of the experiment sources and one run's parameters."""
@@ -41,10 +45,40 @@ class Experiment:
         if not path.is_file():
             return "missing"
         try:
-            recorded = records.load_run(path.parent).config.get("code_hash")
+            recorded = records.read_config(path.parent).get("code_hash")
         except records.RunError:
             return "stale"
         return "ok" if recorded == self.current_hash(self.runs[name]) else "stale"
+
+    def load(self, name: str):
+        """A recorded result as its dataclass (RunError naming the file if unusable)."""
+        return records.read_result(self.data / name, self.result_types[name])
+
+
+def result_experiment(prog: str, runs: dict, data: Path, sources: tuple,
+                      compute: Callable[[str, dict], object], description: dict,
+                      result_types: dict) -> Experiment:
+    """An `Experiment` whose runs are recorded results (`records.results`): `compute(name,
+    params)` returns the result dataclass (`result_types[name]`, which `Experiment.load` reads
+    back); its config.json holds the parameters, what each result is (`description[name]`), the
+    code_hash, the wall time and the machine."""
+
+    def record(name: str, params: dict, folder: Path) -> dict:
+        start = time.perf_counter()
+        result = compute(name, params)
+        config = {"name": name, "result": description[name], "params": params,
+                  "code_hash": records.code_hash(sources, params),
+                  "wall_time_s": round(time.perf_counter() - start, 2),
+                  "machine": {"numpy": np.__version__, "python": platform.python_version(),
+                              "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}}
+        records.write_result(Path(folder) / name, config, result)
+        return config
+
+    def line(config: dict) -> str:
+        return f"{config['name']:24s} {config['wall_time_s']:6.2f} s  {config['result']}"
+
+    return Experiment(prog, runs, data, sources, record, line,
+                      describe=lambda name, params: description[name], result_types=result_types)
 
 
 def reuse_freed_memory() -> None:
