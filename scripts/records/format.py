@@ -43,15 +43,32 @@ class MissingConfigWarning(UserWarning):
 
 @dataclass
 class Run:
+    """A training run as the dashboards read it, whatever wrote it (`records.readers` reads the
+    libraries' folders into this form): one row per logged step, one float column per metric,
+    `step` first, NaN where a row logged no finite value of the metric."""
     path: Path
     config: dict
     columns: list[str]
     metrics: dict[str, np.ndarray]            # float64, NaN where a row left the cell empty
     checkpoints: dict[int, Path] = field(default_factory=dict)
+    #: What wrote the run: "project", "huggingface", "lightning", "tensorboard" or "wandb".
+    format: str = "project"
+    #: {metric: steps at which it was logged as NaN or +-inf} (those values are NaN in
+    #: `metrics`, and drawn as marks, never as line points).
+    nonfinite: dict[str, np.ndarray] = field(default_factory=dict)
+    #: What reading the run changed or found, one sentence each (a restart after a resume, a
+    #: file cut off mid-record...).
+    notes: list[str] = field(default_factory=list)
+    #: Totals a library logged once for the whole run (the Trainer's final summary row).
+    totals: dict[str, float] = field(default_factory=dict)
+    #: What the `step` column counts: "step", or "wall time (min)" after `with_x("wall_time")`.
+    x_label: str = "step"
+    #: The run's name as the dashboards print it (default: the folder name).
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
     def __len__(self) -> int:
         return len(self.metrics["step"])
@@ -67,6 +84,29 @@ class Run:
         values = self.column(name)
         logged = ~np.isnan(values)
         return self.metrics["step"][logged], values[logged]
+
+    def with_x(self, clock: str) -> Run:
+        """The same run against another x axis: "step" (itself) or "wall_time" (minutes since
+        the first logged row; rows without a wall time are dropped). RunError when the run did
+        not record that clock."""
+        if clock == "step":
+            return self
+        if clock != "wall_time":
+            raise RunError(f"unknown x axis {clock!r}; choose step or wall_time")
+        if "wall_time" not in self.metrics or np.all(np.isnan(self.metrics["wall_time"])):
+            raise RunError(f"{self.path}: no wall time recorded ({self.format} logs of this "
+                           "run hold steps only; TensorBoard events and W&B exports record it)")
+        seconds = self.metrics["wall_time"]
+        rows = ~np.isnan(seconds)
+        order = np.argsort(seconds[rows], kind="stable")
+        metrics = {name: values[rows][order] for name, values in self.metrics.items()}
+        metrics["step"] = (seconds[rows][order] - np.nanmin(seconds)) / 60
+        nonfinite = {}
+        for name, steps in self.nonfinite.items():  # mark each at the wall time of its step
+            at = np.searchsorted(self.metrics["step"][rows][order], steps)
+            nonfinite[name] = metrics["step"][np.clip(at, 0, len(order) - 1)]
+        return Run(self.path, self.config, self.columns, metrics, self.checkpoints, self.format,
+                   nonfinite, self.notes, self.totals, "wall time (min)", self.label)
 
     def load_checkpoint(self, step: int) -> dict[str, np.ndarray]:
         if step not in self.checkpoints:
