@@ -12,13 +12,16 @@ logs/metrics.csv with config.json. `--format` forces a reader. A malformed log s
 file and line and exit code 2, and nothing is written.
 
 Per run: dashboard_<run> (a panel per kind of metric logged, and the settings),
-training_curves_<run> (every metric), loss_distribution_<run> (training loss per epoch) and
-optimization_dynamics_<run> (gap, norms, improvement rate), each where the run logged what it
+training_curves_<run> (every metric), loss_distribution_<run> (the spread of the training loss
+around its trend, per epoch) and optimization_dynamics_<run> (gap against an aggregate or
+interval-mean training loss, norms, improvement rate), each where the run logged what it
 needs, and summary_<run>.tex; for several runs comparison_dashboard (at a common step, or
 steps to a threshold) and training_curves_comparison, runs that differ only in their seed drawn
 as one group. Curves get TensorBoard's smoothing (`--smoothing`, default 0.6) over the faint
-logged values; sparse evaluation metrics are drawn as logged. `--x wall_time` draws against
-wall time where the logs recorded it. Long logs are downsampled for drawing only.
+logged values; sparse evaluation metrics, schedules and series of fewer than 50 logged points
+are drawn as logged, and so is every curve of a comparison (single runs like group medians).
+`--x wall_time` draws against wall time where the logs recorded it. Long logs are downsampled
+for drawing only.
 
 Each figure is a result computed from its run(s) (`<kind>_result(run)`, statistics from
 numerics.run_stats) and a drawing function that only draws it (`<kind>(fig, result)`); the
@@ -40,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from figkit import Registry
+from figkit import Registry, latex
 from figkit.annotate import NARROW_IN, panel_title
 from figkit.charts import log_if_wide
 from figkit.cli import UsageError
@@ -65,7 +68,7 @@ from numerics import portable, run_stats
 from numerics.run_stats import Band, BoxStats, Curve, RunSummary
 from records import Run, RunError, discover_runs, load_run
 from records.readers import FORMATS, find_runs, read_runs
-from records.settings import NOT_SETTINGS, headline
+from records.settings import NOT_SETTINGS, SECONDARY, headline
 
 TOPIC = "experiments"
 #: The project's own recorded runs shown by default: the main grokking run and the gated
@@ -74,12 +77,19 @@ DEFAULT_RUNS = ("grokking/main", "sparse_training/gated_0.1")
 #: The default comparisons: (figure name suffix, run folders under data/, how to compare).
 #: The grokking weight-decay sweep stopped at different steps, so it is compared by the steps
 #: each run took to generalize (validation accuracy 0.95, the recorder's own criterion); the
-#: sparse-training methods, five seeds each, at a common step, each method as one seed group.
+#: sparse-training methods, five seeds each, on validation accuracy at a common step, each
+#: method as one seed group: gated 0.1 beside random selection at the same rate (0.1) and at
+#: equal compute (0.4, the chapter's fair partner: scripts/recorders/sparse_training.PARTNERS),
+#: each entry labelled with its share of full training's compute.
 DEFAULT_COMPARISONS = (
     ("", ("grokking/wd_*", "grokking/main"), {"metric": "val_acc", "threshold": 0.95}),
-    ("_sparse_training", ("sparse_training/full*", "sparse_training/random_0.1*",
-                          "sparse_training/gated_0.1*"), {"metric": "val_loss"}),
+    ("_sparse_training", tuple(f"sparse_training/{method}{seeds}"
+                               for method in ("full", "random_0.1", "random_0.4", "gated_0.1")
+                               for seeds in ("", "_s*")),
+     {"metric": "val_acc"}),
 )
+#: Configuration keys holding a run's compute as a fraction of full training's.
+COMPUTE_SHARE_KEYS = ("flops_fraction_of_full",)
 #: Lines a comparison draws legibly (a seed group is one line).
 MAX_COMPARED = 8
 #: TensorBoard's smoothing weight, its default (the slider of its scalar dashboard).
@@ -128,6 +138,8 @@ def run_label(run: Run) -> str:
 # ---- drawing pieces every figure uses ----------------------------------------------------------
 #: Lines of neither role (a learning rate, a weight norm): colours and styles after the roles'.
 OTHER_STYLES = tuple(zip((GREEN, YELLOW, CYAN, PURPLE), LINESTYLES[2:], strict=False))
+#: The legend entry of a loss of the selected samples only (run_stats.selected_loss).
+SELECTED_LABEL = "loss of selected samples"
 
 
 class Styles:
@@ -135,7 +147,8 @@ class Styles:
     (the table of meanings' roles), the others green, yellow, cyan, purple in order of first
     use; and the legend entries they need, collected while drawing."""
 
-    def __init__(self):
+    def __init__(self, selected: str | None = None):
+        self.selected = selected        # the loss of selected samples only (run_stats)
         self.others: dict[str, tuple] = {}
         self.entries: dict[str, object] = {}
         self.faint: dict[str, object] = {}      # last in the legend
@@ -144,6 +157,9 @@ class Styles:
         """(colour, line style, legend label) of the series `name`; a series of neither role
         `alone` in its panel (a learning rate, a gradient norm) is measured on the training side
         and drawn as training."""
+        if name == self.selected:
+            color, linestyle = OTHER_STYLES[1]
+            return color, linestyle, SELECTED_LABEL
         r = run_stats.role(name)
         if r == "training" or (r is None and alone):
             return BLUE, "-", "training"
@@ -238,6 +254,21 @@ class Dashboard:
     smoothing: float                 # TensorBoard's smoothing weight of the curves
     summary: RunSummary              # final, best and at-best-step values of every metric
     numbers: Numbers
+    selected: str | None = None      # the loss of the selected samples only, if logged
+
+
+#: Keys of a configuration that record results, not settings (this project's recorder writes
+#: both to config.json).
+RESULT_KEYS = ("activation_rate_mean", "stopped_reason", "integral_clamped_steps",
+               "integral_max_abs")
+RESULT_PREFIXES = ("final_", "flops_", "smoothed_rate_", "best_")
+
+
+def constant_lines(run: Run) -> list[str]:
+    """'name: value (constant)' for each metric the run logged with one value throughout: a
+    setting, not a panel."""
+    return [f"{name}: {value:.4g} (logged, constant)"
+            for name, value in run_stats.constant_metrics(run).items()]
 
 
 def settings_lines(config: dict, others: int = MAX_OTHER_SETTINGS) -> list[str]:
@@ -253,11 +284,18 @@ def settings_lines(config: dict, others: int = MAX_OTHER_SETTINGS) -> list[str]:
     for _, key, value in headline(config):
         lines.append(f"{key}: {text(value)}")
         shown.add(key)
+    for key in SECONDARY:
+        value = config.get(key)
+        if key in shown or value is None or isinstance(value, (dict, list)) or value == "":
+            continue
+        lines.append(f"{key}: {text(value)}")
+        shown.add(key)
     extra = []
     for key in sorted(config):
         value = config[key]
         if key in shown or key in NOT_SETTINGS or key.startswith("_") or value is None \
-                or isinstance(value, (dict, list)) or value == "":
+                or isinstance(value, (dict, list)) or value == "" or key in RESULT_KEYS \
+                or key.startswith(RESULT_PREFIXES):
             continue
         extra.append(f"{key}: {text(value)}")
     return lines + extra[:others]
@@ -280,13 +318,23 @@ def dashboard_result(run: Run, smoothing: float = SMOOTHING) -> Dashboard:
         label=label, path=run.path, format=run.format, x_label=run.x_label, panels=panels,
         perplexity=bool(losses) and all(run_stats.is_language_model_loss(curve.name, run.config)
                                         for curve in losses),
-        settings=settings_lines(run.config), notes=list(run.notes), smoothing=smoothing,
+        settings=settings_lines(run.config) + constant_lines(run), notes=list(run.notes),
+        smoothing=smoothing, selected=run_stats.selected_loss(run),
         summary=summary, numbers=numbers)
 
 
-def dashboard_shape(n_panels: int) -> tuple[int, int]:
+def has_settings(run: Run) -> bool:
+    """Whether the dashboard has a settings panel: only when the run recorded settings (or
+    logged a constant metric); no '(no settings recorded)' panel."""
+    return bool(settings_lines(run.config) or run_stats.constant_metrics(run))
+
+
+def dashboard_shape(n_panels: int, settings: bool = True) -> tuple[int, int]:
     """(rows, columns) for n metric panels and the settings panel, which takes the rest of
-    the last row."""
+    the last row (without settings: the panels alone, two a row from four)."""
+    if not settings:
+        rows = 1 if n_panels <= 3 else 2 if n_panels <= 6 else 3
+        return rows, math.ceil(n_panels / rows)
     total = n_panels + 1
     rows = 1 if total <= 3 else 2 if total <= 6 else 3
     return rows, math.ceil(total / rows)
@@ -294,7 +342,7 @@ def dashboard_shape(n_panels: int) -> tuple[int, int]:
 
 def dashboard_height(run: Run) -> float:
     """Inches: a legend line and 1.45 in per row of panels."""
-    rows, _ = dashboard_shape(len(run_stats.dashboard_panels(run)))
+    rows, _ = dashboard_shape(len(run_stats.dashboard_panels(run)), has_settings(run))
     return 0.35 + 1.45 * rows
 
 
@@ -312,9 +360,9 @@ def panel_ylabel(panel: Panel) -> str:
 
 
 def dashboard(fig, board: Dashboard):
-    rows, cols = dashboard_shape(len(board.panels))
+    rows, cols = dashboard_shape(len(board.panels), bool(board.settings))
     spec = fig.add_gridspec(rows, cols)
-    styles = Styles()
+    styles = Styles(board.selected)
     letters = "abcdefghij"
     for i, panel in enumerate(board.panels):
         ax = fig.add_subplot(spec[i // cols, i % cols])
@@ -325,7 +373,7 @@ def dashboard(fig, board: Dashboard):
             draw_curve(ax, curve, color, label=label, linestyle=linestyle, styles=styles,
                        raw=panel.kind != "learning_rate")
         values = np.concatenate([curve.values for curve in panel.curves])
-        if panel.kind in ("loss", "learning_rate", "norm"):
+        if panel.kind in ("loss", "norm"):  # a schedule on a log axis looks like a cliff
             log_scale(ax, values)
         if panel.kind == "loss" and board.perplexity and np.all(values > 0):
             # exp and log that give the same bits on every CPU (numerics.portable)
@@ -337,12 +385,15 @@ def dashboard(fig, board: Dashboard):
             else panel_name(panel.curves[0].name, 24)
         panel_title(ax, letters[i], title)
     i = len(board.panels)
+    if not board.settings:
+        styles.legend(fig)
+        return
     ax = fig.add_subplot(spec[i // cols, i % cols:])
     ax.set_axis_off()
     span = cols - i % cols
     width = int(13.5 * fig.get_figwidth() * span / cols) - 1  # characters of the mono font
     lines = [line if len(line) <= width else line[:width - 3] + "..."
-             for line in board.settings] or [f"({board.format} log: no settings recorded)"]
+             for line in board.settings]
     fits = int((fig.get_figheight() * 72 / rows - 30) / (SMALL * 1.25 * 1.17))
     ax.text(0.0, 1.0, "\n".join(lines[:fits]), ha="left", va="top", fontsize=SMALL,
             family=SETTINGS_FONT, transform=ax.transAxes, linespacing=1.25)
@@ -355,18 +406,29 @@ def dashboard(fig, board: Dashboard):
 class TrainingCurves:
     """Every metric a run logged against step (the clocks aside), and the columns it never
     logged (printed, not drawn)."""
-    curves: list[Curve]              # in column order
+    curves: list[Curve]              # losses, evaluation metrics, then the rest (panel_order)
     never_logged: list[str]
     x_label: str
     smoothing: float
     numbers: Numbers
+    selected: str | None = None      # the loss of the selected samples only, if logged
+
+
+def panel_order(names: list[str]) -> list[str]:
+    """Losses first, then the other evaluation metrics, then the rest, each in log order."""
+    def key(item):
+        i, name = item
+        loss = run_stats.family(name) == "loss"
+        return (not loss, not loss and run_stats.role(name) != "evaluation", i)
+
+    return [name for _, name in sorted(enumerate(names), key=key)]
 
 
 def plotted_metrics(run: Run) -> tuple[list[str], list[str]]:
     """(metrics drawn, metrics never logged): the epoch and wall time are clocks, not
-    metrics."""
+    metrics; losses first, then evaluation metrics, then the rest."""
     _, never_logged = run_stats.logged_metrics(run)
-    return run_stats.drawn_metrics(run), never_logged
+    return panel_order(run_stats.drawn_metrics(run)), never_logged
 
 
 def training_curves_height(run: Run) -> float:
@@ -379,20 +441,23 @@ def training_curves_result(run: Run, smoothing: float = SMOOTHING) -> TrainingCu
     drawn, never_logged = plotted_metrics(run)
     return TrainingCurves(
         curves=[run_stats.metric_curve(run, name, smoothing) for name in drawn],
-        never_logged=never_logged, x_label=run.x_label, smoothing=smoothing, numbers=Numbers())
+        never_logged=never_logged, x_label=run.x_label, smoothing=smoothing, numbers=Numbers(),
+        selected=run_stats.selected_loss(run))
 
 
 def training_curves(fig, curves: TrainingCurves):
-    styles = Styles()
+    styles = Styles(curves.selected)
     for ax, curve in zip(grid(fig, len(curves.curves)), curves.curves, strict=True):
-        color, linestyle, _ = styles.of(curve.name)
-        label = f"smoothed (weight {curves.smoothing:g})" if curve.smoothed is not None \
-            else None  # drawn as logged: no entry
-        draw_curve(ax, curve, BLUE, label=label, styles=styles,
+        color, linestyle, label = styles.of(curve.name, alone=True)
+        if label not in ("training", "evaluation", SELECTED_LABEL):
+            label = None  # a metric of neither role: its panel title names it
+        draw_curve(ax, curve, color, label=label, linestyle=linestyle, styles=styles,
                    raw=run_stats.family(curve.name) != "learning_rate")
-        ax.set_title(panel_name(curve.name), loc="left")
+        title = f"{curve.name} ({SELECTED_LABEL})" if curve.name == curves.selected \
+            else curve.name
+        ax.set_title(panel_name(title, 28), loc="left")
         ax.set_xlabel(curves.x_label)
-        if run_stats.family(curve.name) in ("loss", "learning_rate", "norm"):
+        if run_stats.family(curve.name) in ("loss", "norm"):
             log_scale(ax, curve.values)
     styles.legend(fig)
 
@@ -400,25 +465,34 @@ def training_curves(fig, curves: TrainingCurves):
 # ---- loss_distribution_<run> -------------------------------------------------------------------
 @dataclass(frozen=True)
 class LossDistribution:
-    """The training loss per epoch (or per tenth of the run): its values and their boxes."""
+    """The spread of the logged training loss around its trend (run_stats.relative_spread:
+    each logged value over the centred running median), per epoch or per tenth of the run: a
+    box shows how far single logged steps stray from the trend there, not how far the loss fell
+    within the epoch."""
     metric: str
-    labels: list[int]                # epoch numbers, or tenths 1..10
-    groups: list[np.ndarray]         # the logged values of each group
+    labels: list[int]                # epoch numbers from 1, or tenths 1..10
+    groups: list[np.ndarray]         # logged value / trend, of each group
     boxes: list[BoxStats]            # quartiles, whiskers and outliers of each group
     by_epoch: bool
-    positive: bool                   # every value > 0: a log scale is possible
+    partial_last: bool               # the last epoch holds under 90 % of a full one's values
+    window: int                      # points of the running median (the trend)
     numbers: Numbers
 
 
 def distributed_loss(run: Run) -> str | None:
-    """The training loss whose distribution is drawn: the first training loss logged at ten or
-    more steps; None when there is none (the figure is then not made)."""
+    """The training loss whose spread is drawn: the run's training loss (the whole batch's,
+    never the selected samples' only) if logged at ten or more steps, else the first other
+    training loss that is; None when there is none, or when it has no step noise (full-batch
+    training: every box would be a line at 1), and the figure is then not made."""
     losses = [name for name in run_stats.drawn_metrics(run)
-              if run_stats.family(name) == "loss" and run_stats.role(name) != "evaluation"]
-    preferred = [name for name in TRAIN_LOSSES if name in losses] + losses
+              if run_stats.family(name) == "loss" and run_stats.role(name) != "evaluation"
+              and name != run_stats.selected_loss(run)]
+    preferred = [name for name in (run_stats.training_loss(run, aggregate=False),)
+                 if name in losses] + losses
     for name in preferred:
-        if len(run.series(name)[0]) >= 10:
-            return name
+        steps, values = run.series(name)
+        if len(steps) >= 10:
+            return name if run_stats.has_step_noise(values) else None
     return None
 
 
@@ -427,13 +501,27 @@ def loss_distribution_result(run: Run) -> LossDistribution:
     if metric is None:
         raise RunError(f"{run.path}: no training loss logged at ten or more steps")
     epoch = run_stats.epoch_column(run)
-    grouped = run_stats.epoch_groups(run.column("step"), run.column(metric),
-                                     run.metrics.get(epoch) if epoch else None)
+    values = run.column(metric)
+    logged = ~np.isnan(values)
+    spread = np.full(len(values), np.nan)
+    spread[logged] = run_stats.relative_spread(values[logged])
+    epochs = None
+    if epoch:
+        epochs = np.full(len(values), np.nan)
+        epochs[logged] = run_stats.epoch_labels(run.metrics[epoch][logged])
+    grouped = run_stats.epoch_groups(run.column("step"), spread, epochs)
+    # partial: the last epoch logged fewer values than the others (counted before the trend's
+    # half windows are left out at the ends)
+    logged_per_epoch = [len(group) for group in
+                        run_stats.epoch_groups(run.column("step"), values, epochs).groups]
+    partial = grouped.by_epoch and len(logged_per_epoch) > 2 and \
+        logged_per_epoch[-1] < 0.9 * np.median(logged_per_epoch[:-1])
+    n = int(logged.sum())
+    window = max(run_stats.TREND_MIN_WINDOW, int(run_stats.TREND_SHARE * n)) // 2 * 2 + 1
     return LossDistribution(
         metric=metric, labels=grouped.labels, groups=grouped.groups,
         boxes=[run_stats.box_stats(group) for group in grouped.groups],
-        by_epoch=grouped.by_epoch, positive=all(np.all(group > 0) for group in grouped.groups),
-        numbers=Numbers())
+        by_epoch=grouped.by_epoch, partial_last=bool(partial), window=window, numbers=Numbers())
 
 
 def loss_distribution(fig, distribution: LossDistribution):
@@ -442,16 +530,19 @@ def loss_distribution(fig, distribution: LossDistribution):
               "whislo": box.whisker_low, "whishi": box.whisker_high, "fliers": box.outliers,
               "mean": box.mean} for box in distribution.boxes]
     positions = np.arange(len(boxes))
+    ax.axhline(1, color=MUTED, lw=0.6, ls=":")
     ax.bxp(boxes, positions=positions, widths=0.6, showfliers=True, patch_artist=True,
            boxprops=dict(facecolor=tint(BLUE, 0.6), linestyle="solid", edgecolor=BLUE),
            medianprops=dict(color=INK), whiskerprops=dict(color=BLUE),
            capprops=dict(color=BLUE),
            flierprops=dict(marker="o", markersize=2, markeredgecolor=MUTED))
-    ax.set_xticks(positions, [str(label) for label in distribution.labels])
+    labels = [str(label) for label in distribution.labels]
+    if distribution.partial_last:
+        labels[-1] += "\n(part)"
+    ax.set_xticks(positions, labels)
     ax.set_xlabel("epoch" if distribution.by_epoch else "tenth of the run (by step)")
-    ax.set_ylabel(display(distribution.metric))
-    if distribution.positive:
-        log_scale(ax, np.concatenate(distribution.groups))
+    ax.set_ylabel("logged / trend")  # the caption names the loss
+    log_scale(ax, np.concatenate(distribution.groups))
 
 
 # ---- optimization_dynamics_<run> ---------------------------------------------------------------
@@ -459,13 +550,22 @@ def loss_distribution(fig, distribution: LossDistribution):
 class OptimizationDynamics:
     """Generalization gap, norms, and the rate at which the training loss improves: the
     panels the run logged what they need for (at least one)."""
-    train: str | None                # the training loss column, if logged
+    train: str | None                # the training loss the gap uses (an aggregate first)
     validation: str | None           # the validation loss column, if logged
     gap: Curve | None                # validation minus training loss (needs both)
     norms: list[Curve]               # the first two gradient or weight norms logged
     rate: Curve | None               # -d log(smoothed training loss) / d step
     x_label: str
     numbers: Numbers
+    rate_of: str | None = None       # the training loss the rate is of (per step)
+    interval_mean: bool = False      # the gap's training loss is a mean over each interval
+
+    @property
+    def gap_label(self) -> str:
+        train = display(self.train or "")
+        if self.interval_mean:  # two lines: it must fit a third of a narrow page
+            return f"{display(self.validation or '')} $-$\nmean {train}"
+        return f"{display(self.validation or '')} $-$ {train}"
 
     @property
     def panels(self) -> int:
@@ -473,10 +573,10 @@ class OptimizationDynamics:
 
 
 def _losses(run: Run) -> tuple[str | None, str | None]:
+    """(the training loss a validation loss is compared with, the validation loss)."""
     drawn = run_stats.drawn_metrics(run)
     losses = [name for name in drawn if run_stats.family(name) == "loss"]
-    train = next((n for n in (*TRAIN_LOSSES, *losses) if n in losses
-                  and run_stats.role(n) == "training"), None)
+    train = run_stats.training_loss(run)
     validation = next((n for n in (*VALIDATION_LOSSES, *losses) if n in losses
                        and run_stats.role(n) == "evaluation"), None)
     return train, validation
@@ -485,15 +585,31 @@ def _losses(run: Run) -> tuple[str | None, str | None]:
 def optimization_dynamics_result(run: Run, smoothing: float = SMOOTHING
                                  ) -> OptimizationDynamics:
     train, validation = _losses(run)
+    per_step = run_stats.training_loss(run, aggregate=False)
     norms = [name for name in run_stats.drawn_metrics(run) if run_stats.family(name) == "norm"]
+    gap = run_stats.generalization_gap(run, train, validation) if train and validation \
+        else None
+    if gap is not None and len(gap.steps) == 0:
+        gap = None
+    # a mean over each interval, unless the training loss is an aggregate logged at the
+    # evaluation steps only (Lightning's train_loss_epoch)
+    interval = gap is not None and not np.all(np.isin(run.series(train)[0],
+                                                      run.series(validation)[0]))
     return OptimizationDynamics(
-        train=train, validation=validation,
-        gap=run_stats.generalization_gap(run, train, validation) if train and validation
-        else None,
+        train=train, validation=validation, gap=gap,
         norms=[run_stats.metric_curve(run, name, smoothing) for name in norms[:2]],
-        rate=run_stats.improvement_rate(run, train, max(smoothing, RATE_SMOOTHING)) if train
-        else None,
-        x_label=run.x_label, numbers=Numbers())
+        rate=run_stats.improvement_rate(run, per_step, max(smoothing, RATE_SMOOTHING))
+        if per_step else None,
+        x_label=run.x_label, numbers=Numbers(), rate_of=per_step, interval_mean=interval)
+
+
+def norm_kinds(names: list[str]) -> str:
+    """What the norms drawn are: 'gradient norm', 'weight norms', 'gradient and weight
+    norms'."""
+    grads = [name for name in names if "grad" in name.lower()]
+    kinds = [kind for kind, present in (("gradient", grads), ("weight", len(grads) < len(names)))
+             if present]
+    return f"{' and '.join(kinds)} norm{'s' if len(names) > 1 else ''}"
 
 
 def optimization_dynamics(fig, dynamics: OptimizationDynamics):
@@ -506,7 +622,7 @@ def optimization_dynamics(fig, dynamics: OptimizationDynamics):
                 marker="o" if dynamics.gap.sparse else None, markersize=2.2)
         ax.axhline(0, color=MUTED, lw=0.5)
         ax.set_xlabel(dynamics.x_label)
-        ax.set_ylabel(display(f"{dynamics.validation} $-$ {dynamics.train}"))
+        ax.set_ylabel(dynamics.gap_label)
         panel_title(ax, next(letters), "Generalization gap")
     if dynamics.norms:
         ax = next(axes)
@@ -515,15 +631,17 @@ def optimization_dynamics(fig, dynamics: OptimizationDynamics):
             draw_curve(ax, curve, color, label=label, linestyle=linestyle, styles=styles)
         ax.set_xlabel(dynamics.x_label)
         names = [curve.name for curve in dynamics.norms]
-        title = "Norms" if len(names) > 1 else display(names[0]).capitalize()
+        title = "Norms" if len(names) > 1 else display(names[0].rsplit("/", 1)[-1]).capitalize()
+        ax.set_ylabel(norm_kinds(names))
         panel_title(ax, next(letters), title)
     if dynamics.rate is not None:
         ax = next(axes)
-        ax.plot(dynamics.rate.drawn.steps, dynamics.rate.drawn.values, color=GREEN, lw=0.8)
+        ax.plot(dynamics.rate.drawn.steps, dynamics.rate.drawn.values, color=INK, lw=0.8)
         ax.axhline(0, color=MUTED, lw=0.5)
         ax.set_xlabel(dynamics.x_label)
         ax.set_ylabel(f"$-\\,d \\log(\\mathrm{{loss}}) / d\\,${dynamics.x_label.split()[0]}")
-        panel_title(ax, next(letters), "Improvement rate")
+        narrow = fig.get_figwidth() < NARROW_IN
+        panel_title(ax, next(letters), "Improvement\nrate" if narrow else "Improvement rate")
     if len(styles.entries) > 1:
         styles.legend(fig)
 
@@ -542,6 +660,7 @@ class Entry:
     high: float
     last_step: float                 # the last step logged (a group: the furthest)
     setting: object                  # the value of the varying setting, or None
+    held: bool = True                # threshold mode: every run still met it at its last step
 
 
 @dataclass(frozen=True)
@@ -597,7 +716,11 @@ def entries_of(runs: list[Run], varying: str | None) -> list[tuple[list[int], st
             label = run_stats.seed_stem(labels[members[0]]) if len(members) > 1 \
                 else labels[members[0]]
             label = display(label)
-        if len(members) > 1:
+        shares = [runs[i].config.get(key) for i in members for key in COMPUTE_SHARE_KEYS
+                  if isinstance(runs[i].config.get(key), (int, float))]
+        if len(shares) == len(members):
+            label += f" (n={len(members)}, {100 * float(np.median(shares)):.0f} % compute)"
+        else:
             label += f" (n={len(members)})"
         found.append((members, label, value))
 
@@ -626,6 +749,9 @@ def comparison_dashboard_result(runs: list[Run], metric: str | None = None,
         else:
             values = [run_stats.steps_to(*series[i], threshold, higher) for i in members]
         finite = [v for v in values if not np.isnan(v)]
+        held = threshold is None or all(
+            (series[i][1][-1] >= threshold) if higher else (series[i][1][-1] <= threshold)
+            for i in members)
         if threshold is not None and len(finite) < len(values):
             middle = low = high = np.nan  # a group reached it only if every run did
         else:
@@ -633,11 +759,12 @@ def comparison_dashboard_result(runs: list[Run], metric: str | None = None,
         single = len(members) == 1
         entries.append(Entry(
             label=label, n=len(members),
-            curve=run_stats.metric_curve(runs[members[0]], metric, smoothing) if single
-            else None,
+            curve=run_stats.metric_curve(runs[members[0]], metric, 0) if single
+            else None,  # as logged, like a group's median: never one smoothed, one raw
             band=None if single else run_stats.band([series[i] for i in members]),
             value=middle, low=low, high=high,
-            last_step=float(max(series[i][0][-1] for i in members)), setting=value))
+            last_step=float(max(series[i][0][-1] for i in members)), setting=value,
+            held=bool(held)))
     if len(entries) > MAX_COMPARED:
         raise RunError(f"{len(entries)} runs or seed groups; at most {MAX_COMPARED} can be "
                        "compared legibly")
@@ -671,8 +798,17 @@ def draw_entry(ax, entry: Entry, style: dict, raw: bool = True):
 def comparison_title(comparison: Comparison) -> str:
     if comparison.mode == "threshold":
         sign = "\\geq" if comparison.higher else "\\leq"
-        return f"Steps to {display(comparison.metric)} ${sign}$ {comparison.threshold:g}"
+        return (f"Step {display(comparison.metric)} first reached ${sign}$ "
+                f"{comparison.threshold:g}")
     return f"{display(comparison.metric).capitalize()} at step {comparison.step:,.0f}"
+
+
+def legend_columns(fig, labels: list[str]) -> int:
+    """Columns of a legend of run labels that fit the figure's width (about 14 characters of
+    small text an inch, and a line sample per entry)."""
+    longest = max((len(label) for label in labels), default=1) + 6
+    fits = max(1, int(fig.get_figwidth() * 14 // longest))
+    return max(1, min(len(labels), fits, 3 if fig.get_figwidth() < NARROW_IN else 4))
 
 
 def comparison_dashboard(fig, comparison: Comparison):
@@ -701,17 +837,24 @@ def comparison_dashboard(fig, comparison: Comparison):
             end = entry.value if ok else entry.last_step
             ax_value.plot([0, end], [row, row], color=color, lw=0.8,
                           ls="-" if ok else ":")
+            held = ok and entry.held  # reached and still met at the end: filled
             ax_value.plot([end], [row], marker=MARKERS[0] if ok else ">", ms=4,
-                          color=color, mfc=color if ok else "white")
+                          color=color, mfc=color if held else "white")
+            if ok and not entry.held:
+                ax_value.annotate("not held", (end, row), xytext=(0, 4),
+                                  textcoords="offset points", ha="center", va="bottom",
+                                  fontsize=SMALL, color=color)
         else:
+            ax_value.plot([entry.value], [row], marker=MARKERS[0], ms=3, color=color,
+                          mfc="white")
             if entry.n > 1:
-                ax_value.plot([entry.low, entry.high], [row, row], color=color, lw=0.8)
-            ax_value.plot([entry.value], [row], marker=MARKERS[0], ms=4, color=color)
+                ax_value.plot([entry.low, entry.high], [row, row], color=color, lw=0.8,
+                              marker="|", ms=5)
     ax_value.set_yticks(rows, [entry.label for entry in comparison.entries])
     ax_value.set_ylim(rows.min() - 0.6, rows.max() + 0.6)
     if comparison.mode == "threshold":
         ax_value.set_xlim(0, max(max(e.last_step for e in comparison.entries), 1) * 1.05)
-        ax_value.set_xlabel(f"{comparison.x_label} (open: not reached)")
+        ax_value.set_xlabel(f"{comparison.x_label} (arrow: not reached)")
     else:
         shown = np.array([v for e in comparison.entries for v in (e.low, e.high)])
         if not log_scale(ax_value, shown, axis="x"):
@@ -721,12 +864,13 @@ def comparison_dashboard(fig, comparison: Comparison):
     ax_value.grid(axis="x")
     title = comparison_title(comparison)
     if fig.get_figwidth() < NARROW_IN:  # a third of a narrow page: two lines
-        title = "\n".join(textwrap.wrap(title, 24))
+        longest = max(len(entry.label) for entry in comparison.entries)
+        title = "\n".join(textwrap.wrap(title, 14 if longest > 24 else 24))
     panel_title(ax_value, "b", title)
     handles, labels = ax_curve.get_legend_handles_labels()
-    narrow = fig.get_figwidth() < NARROW_IN
-    fig.legend(handles, labels, loc="outside upper center", ncols=3 if narrow else 4,
-               fontsize=SMALL)
+    fig.legend(handles, labels, loc="outside upper center",
+               ncols=legend_columns(fig, labels), fontsize=SMALL)
+
 
 
 # ---- training_curves_comparison (several runs) -------------------------------------------------
@@ -735,6 +879,7 @@ class SharedMetric:
     """One metric every compared run logged: a line per run or seed group, in entry order."""
     name: str
     entries: list[Entry]
+    title: str = ""                  # the panel's title (default: the name)
 
 
 @dataclass(frozen=True)
@@ -747,10 +892,28 @@ class CurvesComparison:
 
 
 def shared_metrics(runs: list[Run]) -> list[str]:
-    """Metrics every run logged, in the first run's column order, the clocks aside."""
+    """Metrics every run logged, the clocks aside: losses first, then evaluation metrics, then
+    the rest (panel_order). A run's loss of selected samples stands for its training loss
+    (compared_column), so the batch losses it is drawn from are not listed again."""
     logged = [set(run_stats.drawn_metrics(run)) for run in runs]
-    return [name for name in run_stats.drawn_metrics(runs[0])
-            if all(name in others for others in logged[1:])][:MAX_SHARED_METRICS]
+    batch = set(run_stats.SELECTED_LOSSES.values())
+    names = [name for name in run_stats.drawn_metrics(runs[0])
+             if all(name in others for others in logged[1:]) and name not in batch]
+    return panel_order(names)[:MAX_SHARED_METRICS]
+
+
+def compared_column(run: Run, name: str) -> str:
+    """The column of `run` drawn for the shared metric `name`: its training loss (the whole
+    batch's) where `name` is the loss of its selected samples only, else `name`."""
+    if name == run_stats.selected_loss(run):
+        return run_stats.training_loss(run, aggregate=False) or name
+    return name
+
+
+def compared_title(runs: list[Run], name: str) -> str:
+    if any(compared_column(run, name) != name for run in runs):
+        return "training loss"  # the caption says which column of which run
+    return name
 
 
 def training_curves_comparison_height(runs: list[Run]) -> float:
@@ -764,19 +927,22 @@ def training_curves_comparison_result(runs: list[Run], smoothing: float = SMOOTH
     metrics = []
     labels = []
     for name in shared_metrics(runs):
-        series = [run.series(name) for run in runs]
+        columns = [compared_column(run, name) for run in runs]
+        series = [run.series(column) for run, column in zip(runs, columns, strict=True)]
         entries = []
         for members, label, value in entries_of(runs, varying):
             single = len(members) == 1
             entries.append(Entry(
                 label=label, n=len(members),
-                curve=run_stats.metric_curve(runs[members[0]], name, smoothing) if single
-                else None,
+                curve=run_stats.metric_curve(runs[members[0]], columns[members[0]], 0)
+                if single
+                else None,  # as logged, like a group's median
                 band=None if single else run_stats.band([series[i] for i in members]),
                 value=np.nan, low=np.nan, high=np.nan,
                 last_step=float(max(series[i][0][-1] for i in members)), setting=value))
         labels = [entry.label for entry in entries]
-        metrics.append(SharedMetric(name=name, entries=entries))
+        metrics.append(SharedMetric(name=name, entries=entries,
+                                    title=compared_title(runs, name)))
     return CurvesComparison(labels=labels, metrics=metrics, x_label=runs[0].x_label,
                             numbers=Numbers())
 
@@ -786,15 +952,14 @@ def training_curves_comparison(fig, comparison: CurvesComparison):
     for ax, metric in zip(axes, comparison.metrics, strict=True):
         for i, entry in enumerate(metric.entries):
             draw_entry(ax, entry, run_style(i), raw=False)
-        ax.set_title(panel_name(metric.name), loc="left")
+        ax.set_title(panel_name(metric.title or metric.name, 26), loc="left")
         ax.set_xlabel(comparison.x_label)
         if run_stats.family(metric.name) in ("loss", "learning_rate", "norm"):
             log_scale(ax, np.concatenate([e.curve.values if e.band is None else e.band.median
                                           for e in metric.entries]))
     handles, labels = axes[0].get_legend_handles_labels()
-    narrow = fig.get_figwidth() < NARROW_IN
-    fig.legend(handles, labels, loc="outside upper center", ncols=3 if narrow else 4,
-               fontsize=SMALL)
+    fig.legend(handles, labels, loc="outside upper center",
+               ncols=legend_columns(fig, labels), fontsize=SMALL)
 
 
 # ---- summary tables, from the dashboards' results ------------------------------------------------
@@ -852,8 +1017,32 @@ def _tex(text: str) -> str:
 def _smoothing_clause(smoothing: float) -> str:
     if smoothing <= 0:
         return "drawn as logged"
-    return (f"TensorBoard's debiased moving average (weight {smoothing:g}) over the faint "
-            "logged values; sparse evaluation metrics and schedules drawn as logged")
+    return (f"TensorBoard's moving average (weight {smoothing:g}) over the faint logged "
+            "values (sparse evaluation metrics, schedules and series of under "
+            f"{run_stats.MIN_SMOOTHED_POINTS} points as logged)")
+
+
+def _run_clause(run: Run, smoothing: float) -> str:
+    """What the curves of one run's figure show: smoothed or as logged, as this run's metrics
+    are drawn (a short log is drawn as logged throughout)."""
+    if smoothing <= 0 or not any(run_stats.smoothed_metric(run, name)
+                                 for name in run_stats.drawn_metrics(run)):
+        return (f"drawn as logged (every series has under {run_stats.MIN_SMOOTHED_POINTS} "
+                "points: no moving average)" if smoothing > 0 else "drawn as logged")
+    return _smoothing_clause(smoothing)
+
+
+def _selected_clause(runs: list[Run]) -> str:
+    """Where compared runs logged the loss of their selected samples only: which column the
+    'training loss' panel draws instead."""
+    swapped = sorted({f"{_tex(run_stats.training_loss(run, False))} for the runs whose "
+                      f"{_tex(name)} is the loss of the selected samples only"
+                      for run in runs for name in [run_stats.selected_loss(run)] if name})
+    return f" (training loss: {'; '.join(swapped)})" if swapped else ""
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 @dataclass(frozen=True)
@@ -870,50 +1059,74 @@ def build_registry(runs: list[Run], comparisons: list[Compared] | list[Run] = ()
     registry = Registry(TOPIC)
     if comparisons and isinstance(comparisons[0], Run):
         comparisons = [Compared("", list(comparisons))]
-    clause = _smoothing_clause(smoothing)
     for run in runs:
+        clause = _run_clause(run, smoothing)
         name = slug(run_label(run))
         label = _tex(run_label(run))
-        kinds = [panel.title.lower() for panel in run_stats.dashboard_panels(run)]
+        kinds = [_tex(panel.title.lower()) for panel in run_stats.dashboard_panels(run)]
         noted = " ".join(_tex(note[0].upper() + note[1:]) + "." for note in run.notes[:1])
+        selected = run_stats.selected_loss(run)
+        selected_note = (f" ({_tex(selected)}: {SELECTED_LABEL} only; training loss: "
+                         f"{_tex(run_stats.training_loss(run, aggregate=False))})"
+                         if selected else "")
+        settings = " and its settings" if has_settings(run) else ""
         registry.add(f"dashboard_{name}", dashboard,
-                     f"Dashboard of the run {label} ({run.format} log): a panel for each kind "
-                     f"of metric it logged ({', '.join(kinds)}) and its settings; curves show "
-                     f"{clause}. {noted}",
+                     f"Dashboard of the run {label} ({run.format} log): panels for "
+                     f"{_listing(kinds)}{settings}; curves: {clause}{selected_note}. {noted}",
                      result=bind(dashboard_result, run, smoothing=smoothing), width=1.0,
                      height=dashboard_height(run))
         registry.add(f"training_curves_{name}", training_curves,
                      f"Every metric logged by the run {label} against "
-                     f"{_tex(run.x_label)}, with {clause}.",
+                     f"{_tex(run.x_label)}, losses first, {clause}{selected_note}.",
                      result=bind(training_curves_result, run, smoothing=smoothing),
                      width=1.0, height=training_curves_height(run))
         if distributed_loss(run) is not None:
             registry.add(f"loss_distribution_{name}", loss_distribution,
-                         f"Distribution of the training loss of the run {label} per epoch (or "
-                         "per tenth of the run when no epoch is logged).",
+                         "Spread of the logged training loss "
+                         f"({_tex(distributed_loss(run))}) of the run {label} around its trend "
+                         "(each value over the centred running median of 5 \\% of the points) "
+                         "per epoch, or per tenth of the run when no epoch is logged: the noise "
+                         "of single steps, not the fall of the loss.",
                          result=bind(loss_distribution_result, run), width=1.0, aspect=0.36)
         train, validation = _losses(run)
-        norms = any(run_stats.family(n) == "norm" for n in run_stats.drawn_metrics(run))
-        if (train and validation) or norms or train:
+        per_step = run_stats.training_loss(run, aggregate=False)
+        norms = [n for n in run_stats.drawn_metrics(run) if run_stats.family(n) == "norm"][:2]
+        if (train and validation) or norms or per_step:
+            gap = ""
+            if train and validation:
+                gap = (f"generalization gap ({_tex(validation)} minus the {_tex(train)} "
+                       "logged at the evaluation steps"
+                       if np.all(np.isin(run.series(train)[0], run.series(validation)[0]))
+                       else f"generalization gap ({_tex(validation)} minus the mean "
+                       f"{_tex(train)} over each interval between evaluations")
+                gap += ", evaluations outside the training loss's logged range left out)"
             shown = [what for what, present in (
-                ("generalization gap", train and validation), ("parameter and gradient norms",
-                                                               norms),
-                ("the rate at which the training loss improves (of the loss smoothed with "
-                 f"weight {max(smoothing, RATE_SMOOTHING):g})", train)) if present]
+                (gap, bool(gap)),
+                (norm_kinds(norms), bool(norms)),
+                ("the rate at which the training loss "
+                 f"({_tex(per_step or '')}) improves (of the loss smoothed with weight "
+                 f"{max(smoothing, RATE_SMOOTHING):g})", bool(per_step))) if present]
             registry.add(f"optimization_dynamics_{name}", optimization_dynamics,
-                         f"Optimization dynamics of the run {label}: {', '.join(shown)}.",
+                         f"Optimization dynamics of the run {label}: {_listing(shown)}.",
                          result=bind(optimization_dynamics_result, run, smoothing=smoothing),
                          width=1.0, aspect=0.34)
     for compared in comparisons:
         if len(compared.runs) < 2:
             continue
-        how = (f"the steps each took to reach {compared.threshold:g} (open marks: not reached "
-               "by the run's last step)" if compared.threshold is not None else
+        how = (f"the step each first reached {compared.threshold:g} (open, 'not held': "
+               "below it again at the end; arrow: never reached)"
+               if compared.threshold is not None else
                "each one's value at the last step all runs reached, not at their own ends")
+        varying = run_stats.varying_setting([run.config for run in compared.runs])
+        order = (f"runs ordered by the setting they vary ({_tex(varying)}), " if varying
+                 else "")
+        compute = (", each entry with its compute as a share of full training's"
+                   if all(any(key in run.config for key in COMPUTE_SHARE_KEYS)
+                          for run in compared.runs) else "")
         registry.add(f"comparison_dashboard{compared.suffix}", comparison_dashboard,
-                     f"Runs compared on one metric: its curves ({clause}), and {how}; runs "
-                     "ordered by the setting they vary, runs differing only in their seed "
-                     "drawn as one group (median, min-max band, n runs).",
+                     f"Runs compared on one metric: its curves (all drawn as logged), and "
+                     f"{how}; {order}seed groups as median and min-max band; n runs per "
+                     f"entry{compute}.",
                      result=bind(comparison_dashboard_result, compared.runs,
                                  metric=compared.metric, threshold=compared.threshold,
                                  smoothing=smoothing),
@@ -921,8 +1134,10 @@ def build_registry(runs: list[Run], comparisons: list[Compared] | list[Run] = ()
         registry.add(f"training_curves_comparison{compared.suffix}",
                      training_curves_comparison,
                      "Every metric the compared runs share, aligned on step, a line per run "
-                     "(or per seed group: median and min-max band), in the order of the "
-                     "setting they vary.",
+                     "(or per seed group: median and min-max band), all drawn as logged"
+                     f"{_selected_clause(compared.runs)}"
+                     f"{' in the order of the setting they vary' if varying else ''}; n runs "
+                     f"per entry{compute}.",
                      result=bind(training_curves_comparison_result, compared.runs,
                                  smoothing=smoothing),
                      width=1.0, height=training_curves_comparison_height(compared.runs))
@@ -977,6 +1192,15 @@ def metric_table(runs: list[Run], metric: str, steps=None):
     return frame
 
 
+def for_users_folder(registry: Registry, outdir) -> Registry:
+    """A user's figures: figures.tex includes them from `outdir` (as a document compiled in
+    the current folder finds it) and names labels (`fig:<folder>:<name>`) and numbers.tex
+    macros after the folder, so that they never point at or redefine the book's."""
+    registry.graphics_dir = latex.graphics_dir(outdir)
+    registry.namespace = Path(outdir).resolve().name or "runs"
+    return registry
+
+
 def quick_plot(*paths, outdir, format: str | None = None, formats=("png", "pdf"),
                textwidth: str | None = None, smoothing: float = SMOOTHING, x: str = "step",
                jobs: int = 1) -> list[Path]:
@@ -990,7 +1214,7 @@ def quick_plot(*paths, outdir, format: str | None = None, formats=("png", "pdf")
     outdir = Path(outdir)
     argv = ["--outdir", str(outdir), "--format", ",".join(formats), "--jobs", str(jobs),
             "--no-cache"] + (["--textwidth", textwidth] if textwidth else [])
-    registry = build_registry(runs, runs, smoothing=smoothing)
+    registry = for_users_folder(build_registry(runs, runs, smoothing=smoothing), outdir)
     code = registry.main(argv)
     if code:
         raise UsageError(f"quick_plot: the figures could not be written (exit code {code})")
@@ -1075,7 +1299,8 @@ def main(argv=None) -> int:
     except (UsageError, RunError) as error:
         print(f"experiments.py: error: {error}", file=sys.stderr)
         return 2
-    registry = build_registry(runs, [comparison], smoothing=own.smoothing)
+    registry = for_users_folder(build_registry(runs, [comparison], smoothing=own.smoothing),
+                                own.outdir)
     for run in runs:
         print(summary_printed(run_dashboard(registry, run)))
     return registry.main(rest)

@@ -11,7 +11,7 @@ from conftest import ROOT, build_strict, run_main
 from figkit import checks, registry, style
 from figkit.numbers import Numbers
 from numerics import run_stats
-from records import load_run, write_run
+from records import load_run, read_run, write_run
 
 SCRIPT = ROOT / "scripts" / "experiments.py"
 
@@ -94,7 +94,7 @@ def test_numbers_only_writes_numbers_tex_and_draws_nothing(tmp_path):
     result = run_cli(run, "--outdir", out, "--numbers")
     assert result.returncode == 0, result.stderr
     assert files(out) == ["numbers.tex"]
-    assert "\\ExperimentsRowsLm}{210}" in (out / "numbers.tex").read_text()
+    assert "\\OutRowsLm}{210}" in (out / "numbers.tex").read_text()  # named after the folder
 
 
 @pytest.mark.parametrize("content,message", [
@@ -152,8 +152,9 @@ def test_every_figure_has_a_result_and_its_numbers_need_no_drawing(monkeypatch):
 
 def test_the_project_runs_have_every_figure():
     for run in ("grokking_main", "sparse_training_gated_0_1"):
-        for kind in KINDS:
-            assert f"{kind}_{run}" in FIGURES.names
+        for kind in KINDS:  # the full-batch grokking loss has no step noise to spread
+            if (kind, run) != ("loss_distribution", "grokking_main"):
+                assert f"{kind}_{run}" in FIGURES.names
     assert {"comparison_dashboard", "training_curves_comparison"} <= set(FIGURES.names)
 
 
@@ -186,9 +187,36 @@ def test_dashboard_settings_start_with_what_a_reader_looks_for():
     config = default_run("grokking/main").config
     assert board.settings[:5] == [f"model: {config['model']}", "lr: 0.003", "max_steps: 7000",
                                   "weight_decay: 1", "seed: 0"]
-    rest = board.settings[5:]
+    # then what a grokking reader wants (optimizer, p, train fraction), before leftovers
+    secondary = [key for key in experiments.SECONDARY if key in config]
+    assert [line.split(":")[0] for line in board.settings[5:5 + len(secondary)]] == secondary
+    assert secondary[:3] == ["p", "train_fraction", "optimizer"]
+    rest = board.settings[5 + len(secondary):]
     assert rest == sorted(rest) and len(rest) == experiments.MAX_OTHER_SETTINGS
     assert not any(line.startswith(("code_hash", "name:", "machine")) for line in rest)
+
+
+def test_trainer_settings_after_the_headline_are_the_schedule_and_precision():
+    """A Trainer's lr schedule, warmup, accumulation, optimizer and precision come before the
+    alphabetical leftovers (activation_checkpointing...)."""
+    config = {"learning_rate": 5e-5, "per_device_train_batch_size": 8, "num_train_epochs": 3,
+              "weight_decay": 0.0, "seed": 42, "activation_checkpointing": False,
+              "adam_beta1": 0.9, "lr_scheduler_type": "cosine", "warmup_steps": 10,
+              "warmup_ratio": 0.0, "gradient_accumulation_steps": 4, "optim": "adamw_torch",
+              "bf16": True, "fp16": False}
+    lines = experiments.settings_lines(config)
+    assert [line.split(":")[0] for line in lines[5:12]] == [
+        "lr_scheduler_type", "warmup_steps", "warmup_ratio", "gradient_accumulation_steps",
+        "optim", "bf16", "fp16"]
+    assert lines[12:] == ["activation_checkpointing: False", "adam_beta1: 0.9"]
+
+
+def test_the_sparse_run_settings_show_the_target_rate_not_a_result():
+    board = FIGURES.result("dashboard_sparse_training_gated_0_1")
+    # right after the headline settings, within the lines the panel has room for
+    assert board.settings[7:9] == ["rate: 0.1", "mode: gated"]
+    assert not any(line.startswith(("activation_rate_mean", "final_", "flops_"))
+                   for line in board.settings)
 
 
 @pytest.mark.parametrize("label", experiments.DEFAULT_RUNS)
@@ -196,7 +224,14 @@ def test_training_curves_show_every_logged_metric_but_the_clock(label):
     run = default_run(label)
     curves = FIGURES.result(f"training_curves_{experiments.slug(label)}")
     logged, never_logged = run_stats.logged_metrics(run)
-    assert [curve.name for curve in curves.curves] == [m for m in logged if m != "epoch"]
+    drawn = [m for m in logged if m != "epoch"]
+    assert sorted(curve.name for curve in curves.curves) == sorted(drawn)
+    # losses first, then evaluation metrics, then the rest (each in log order)
+    names = [curve.name for curve in curves.curves]
+    kinds = [(run_stats.family(n) != "loss",
+              run_stats.family(n) != "loss" and run_stats.role(n) != "evaluation")
+             for n in names]
+    assert kinds == sorted(kinds) and run_stats.family(names[0]) == "loss"
     assert curves.never_logged == never_logged
     for curve in curves.curves:
         steps, values = run.series(curve.name)
@@ -208,26 +243,48 @@ def test_training_curves_show_every_logged_metric_but_the_clock(label):
 
 
 def test_loss_distribution_per_epoch_or_per_tenth():
-    """The sparse-training run logs its epoch: one box per epoch; the grokking run does not:
-    one box per tenth of the run. Every logged training loss is in exactly one box."""
+    """The sparse-training run logs its epoch: one box per epoch; the torch TensorBoard log
+    does not: one box per tenth of the run. Every logged training loss (the whole batch's for
+    the gated run, never the selected samples') is in exactly one box, as its ratio to the
+    trend."""
     by_epoch = FIGURES.result("loss_distribution_sparse_training_gated_0_1")
-    by_tenth = FIGURES.result("loss_distribution_grokking_main")
+    torch_log = read_run(FIXTURES / "tensorboard" / "torch")
+    by_tenth = experiments.loss_distribution_result(torch_log)
     assert by_epoch.by_epoch and not by_tenth.by_epoch
     assert by_tenth.labels == list(range(1, 11))
-    for label, distribution in (("sparse_training/gated_0.1", by_epoch),
-                                ("grokking/main", by_tenth)):
-        run = default_run(label)
-        assert distribution.metric == "train_loss"
-        assert sum(len(group) for group in distribution.groups) == len(run.series("train_loss")[1])
-        assert distribution.positive
+    for run, distribution, metric in (
+            (default_run("sparse_training/gated_0.1"), by_epoch, "batch_loss_mean"),
+            (torch_log, by_tenth, "train/loss")):
+        assert distribution.metric == metric
+        values = run.series(metric)[1]
+        ratio = values / run_stats.loss_trend(values)
+        # every value with a centred trend (all but the first and last half window)
+        half = distribution.window // 2
+        assert np.all(np.isnan(ratio[:half])) and np.all(np.isfinite(ratio[half:-half]))
+        assert sum(len(group) for group in distribution.groups) == len(values) - 2 * half
+        assert np.array_equal(np.concatenate(distribution.groups), ratio[half:-half])
         for box, group in zip(distribution.boxes, distribution.groups, strict=True):
             assert box.whisker_low <= box.lower_quartile <= box.median <= box.upper_quartile \
                 <= box.whisker_high
             assert group.min() <= box.whisker_low and box.whisker_high <= group.max()
             outside = (group < box.whisker_low) | (group > box.whisker_high)
             assert np.array_equal(np.sort(box.outliers), np.sort(group[outside]))
+            # the spread around the trend, not the trend: every box straddles 1
+            assert box.lower_quartile <= 1.05 and box.upper_quartile >= 0.95
     epochs = default_run("sparse_training/gated_0.1").column("epoch")
     assert by_epoch.labels == sorted({int(e) for e in epochs[~np.isnan(epochs)] if e > 0})
+
+
+def test_the_first_tenth_no_longer_spans_the_fall_of_the_loss():
+    """The review's defect: the first tenth's box mixed the fall of the loss with the noise.
+    Around the trend, the boxes are far narrower than the fall within the first tenth."""
+    run = read_run(FIXTURES / "tensorboard" / "torch")
+    by_tenth = experiments.loss_distribution_result(run)
+    raw = run.series("train/loss")[1]
+    first = raw[:len(raw) // 10]
+    assert first.max() / first.min() > 1.3  # the trend within the first tenth
+    first_box = by_tenth.boxes[0]
+    assert first_box.upper_quartile / first_box.lower_quartile < 1.1
 
 
 def test_optimization_dynamics_of_the_grokking_run():
@@ -268,13 +325,19 @@ def test_seed_groups_are_compared_at_a_common_step():
     comparison = FIGURES.result("comparison_dashboard_sparse_training")
     _, compared = experiments.default_runs()
     runs = compared[1].runs
-    assert comparison.mode == "common step" and comparison.metric == "val_loss"
-    assert [(entry.n, entry.band is not None) for entry in comparison.entries] == [(5, True)] * 3
-    assert comparison.step == min(run.series("val_loss")[0][-1] for run in runs)
+    # the chapter's comparison: accuracy, gated 0.1 beside random 0.1 and the compute-matched
+    # random 0.4, each entry with its compute share
+    assert comparison.mode == "common step" and comparison.metric == "val_acc"
+    assert [(entry.n, entry.band is not None) for entry in comparison.entries] == [(5, True)] * 4
+    stems = [entry.label.split(" (n=")[0] for entry in comparison.entries]
+    assert stems == ["full", "random 0.1", "random 0.4", "gated 0.1"]
+    shares = [entry.label.rsplit(", ", 1)[1] for entry in comparison.entries]
+    assert shares == ["100 % compute)", "10 % compute)", "40 % compute)", "40 % compute)"]
+    assert comparison.step == min(run.series("val_acc")[0][-1] for run in runs)
     for entry in comparison.entries:
         stem = entry.label.split(" (n=")[0].replace(" ", "_")
         members = [r for r in runs if run_stats.seed_stem(r.name) == stem]
-        at = [run_stats.value_at(*r.series("val_loss"), comparison.step) for r in members]
+        at = [run_stats.value_at(*r.series("val_acc"), comparison.step) for r in members]
         assert len(members) == 5 and entry.value == np.median(at)
         assert (entry.low, entry.high) == (min(at), max(at))
     assert FIGURES.numbers("comparison_dashboard_sparse_training")["CommonStep"] == \
@@ -322,7 +385,14 @@ def test_a_language_model_run_gets_a_panel_per_kind_and_perplexity(tmp_path):
     assert losses[0].smoothed is not None and losses[1].smoothed is None  # eval: sparse
     assert board.panels[1].curves[0].smoothed is None  # a schedule is drawn as logged
     dynamics = results_of([run], "optimization_dynamics_lm")
-    assert np.allclose(dynamics.gap.values, 0.2)  # evaluated 0.2 above the training loss
+    # like with like: each evaluation against the mean training loss since the one before
+    train_steps, train = run.series("train_loss")
+    val_steps, val = run.series("val_loss")
+    edges = np.concatenate([[-np.inf], val_steps])
+    means = [train[(train_steps > a) & (train_steps <= b)].mean()
+             for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    assert dynamics.interval_mean and np.array_equal(dynamics.gap.steps, val_steps)
+    assert np.allclose(dynamics.gap.values, val - np.array(means))
     assert np.mean(dynamics.rate.values) > 0      # the loss falls
 
 
@@ -461,3 +531,130 @@ def test_format_forces_a_reader_on_the_command_line(tmp_path):
     result = run_cli(trainer, "--format", "wandb", "--outdir", out)
     assert result.returncode == 2 and "no training log recognised" in result.stderr
     assert files(out) == []
+
+
+def test_weight_decay_5_only_touched_the_threshold():
+    """The review's defect: wd 5 touched 0.95 at 7,580 and ended at 0.943; it must not read as
+    stable: its entry is marked not held, the stable runs held, and the panel says 'first'."""
+    comparison = FIGURES.result("comparison_dashboard")
+    by_label = {entry.label: entry for entry in comparison.entries}
+    assert not by_label["weight decay 5 (n=1)"].held
+    assert by_label["weight decay 2 (n=1)"].held and by_label["weight decay 3 (n=1)"].held
+    assert "first reached" in experiments.comparison_title(comparison)
+    assert "not held" in FIGURES["comparison_dashboard"].caption
+
+
+def test_comparisons_draw_single_runs_and_group_medians_alike():
+    """A single run smoothed beside a raw group median made lr 0.2 look noisier: every entry of
+    a comparison is drawn as logged, and the caption says so."""
+    from records.readers import read_runs
+    runs = read_runs(ROOT / "tests" / "fixtures" / "logs" / "wandb")
+    comparison = experiments.training_curves_comparison_result(runs)
+    for metric in comparison.metrics:
+        for entry in metric.entries:
+            assert entry.curve is None or entry.curve.smoothed is None
+    registry_ = experiments.build_registry(runs, runs)
+    assert "drawn as logged" in registry_["training_curves_comparison"].caption
+    assert "drawn as logged" in registry_["comparison_dashboard"].caption
+
+
+def test_captions_name_what_is_drawn():
+    """Norms: the kind drawn (grokking logs weight norms only); 'ordered by the setting they
+    vary' only when one varies (the sparse-training methods vary none)."""
+    caption = FIGURES["optimization_dynamics_grokking_main"].caption
+    assert "gradient" not in caption and "weight norms" in caption
+    assert "ordered by the setting they vary (weight\\_decay)" in \
+        FIGURES["comparison_dashboard"].caption
+    assert "ordered by" not in FIGURES["comparison_dashboard_sparse_training"].caption
+    assert "compute as a share" in FIGURES["comparison_dashboard_sparse_training"].caption
+    sparse = FIGURES["dashboard_sparse_training_gated_0_1"].caption
+    assert "loss of selected samples only" in sparse and "batch\\_loss\\_mean" in sparse
+
+
+def test_a_run_without_settings_has_no_settings_panel(tmp_path):
+    path = lm_run(tmp_path / "bare")
+    (path / "config.json").write_text("{}")  # nothing recorded (a bare TensorBoard log)
+    run = load_run(path)
+    assert not experiments.has_settings(run)
+    board = results_of([run], "dashboard_bare")
+    assert board.settings == []
+    assert experiments.dashboard_shape(4, settings=False) == (2, 2)
+    registry_ = experiments.build_registry([run])
+    assert "settings" not in registry_["dashboard_bare"].caption
+
+
+def test_training_curves_draw_each_metric_in_its_role_colour():
+    """Evaluation metrics red, training ones blue (the table of roles), the selected samples'
+    loss in its own colour, on the drawn figure."""
+    from matplotlib.colors import to_hex
+
+    from figkit.palette import BLUE, RED
+    with style.applied():
+        fig = build_strict(FIGURES, "training_curves_sparse_training_gated_0_1", 6.0)
+        curves = FIGURES.result("training_curves_sparse_training_gated_0_1")
+        for ax, curve in zip(fig.axes, curves.curves, strict=False):
+            colours = {to_hex(line.get_color()) for line in ax.get_lines()}
+            if curve.name.startswith("val_"):
+                assert colours == {to_hex(RED)}
+            elif curve.name == "train_loss":  # the selected samples' loss
+                assert to_hex(BLUE) not in colours and to_hex(RED) not in colours
+            elif curve.name == "batch_loss_mean":
+                assert colours == {to_hex(BLUE)}
+
+
+def test_the_sparse_comparison_draws_whole_batch_training_losses():
+    """The gated run's train_loss is the loss of its selected (hard) samples: beside the other
+    methods' losses it is replaced by its batch mean, and the panel says 'training loss'."""
+    comparison = FIGURES.result("training_curves_comparison_sparse_training")
+    _, compared = experiments.default_runs()
+    runs = compared[1].runs
+    first = comparison.metrics[0]
+    assert first.name == "train_loss" and first.title == "training loss"
+    gated = next(e for e in first.entries if e.label.startswith("gated 0.1"))
+    members = [r for r in runs if run_stats.seed_stem(r.name) == "gated_0.1"]
+    expected = run_stats.band([r.series("batch_loss_mean") for r in members])
+    assert np.array_equal(gated.band.median, expected.median)
+    assert "batch_loss_mean" not in [metric.name for metric in comparison.metrics]
+    assert "batch\\_loss\\_mean for the runs" in \
+        FIGURES["training_curves_comparison_sparse_training"].caption
+
+
+def test_a_full_last_epoch_is_not_marked_partial(tmp_path):
+    """Lightning's fixture logs 6 steps in each of 4 epochs: no '(part)'; a last epoch cut
+    short is marked."""
+    from records.readers import read_runs
+    run = read_runs(ROOT / "tests" / "fixtures" / "logs" / "lightning" / "csv")[0]
+    distribution = experiments.loss_distribution_result(run)
+    assert distribution.by_epoch and distribution.labels == [1, 2, 3, 4]
+    assert not distribution.partial_last
+    sparse = FIGURES.result("loss_distribution_sparse_training_gated_0_1")
+    assert not sparse.partial_last  # 20 epochs of 32 logged steps each
+    rows = 33
+    epochs = np.repeat([1.0, 2, 3, 4], 10)[:rows]
+    path = write_run(tmp_path / "cut", {}, {"step": np.arange(rows), "epoch": epochs,
+                                             "train_loss": 2 + np.cos(np.arange(rows))})
+    cut = experiments.loss_distribution_result(load_run(path))
+    assert cut.labels == [1, 2, 3, 4] and cut.partial_last
+
+
+def test_a_users_figures_tex_points_at_their_folder_not_the_books(tmp_path, monkeypatch):
+    """figures.tex and numbers.tex written for a user's runs can be \\input beside the book's:
+    their images, labels and macros are the user's folder's."""
+    monkeypatch.chdir(tmp_path)
+    done = run_cli(str(FIXTURES / "lightning" / "csv"), "--outdir", "night-run", "--format", "png",
+                   "--only", "dashboard_lightning_logs_version_0")
+    assert done.returncode == 0, done.stderr
+    figures = (tmp_path / "night-run" / "figures.tex").read_text()
+    assert "\\includegraphics{night-run/dashboard_lightning_logs_version_0}" in figures
+    assert "\\label{fig:night-run:dashboard_lightning_logs_version_0}" in figures
+    assert "images/experiments" not in figures and "fig:experiments:" not in figures
+    numbers = (tmp_path / "night-run" / "numbers.tex").read_text()
+    assert "\\newcommand{\\NightRun" in numbers and "\\newcommand{\\Experiments" not in numbers
+
+
+def test_a_loss_without_step_noise_gets_no_spread_figure():
+    """The full-batch grokking run's loss follows its trend exactly: a spread figure would be
+    ten boxes collapsed on 1. The gated sparse run trains on mini-batches and gets one."""
+    registry = experiments.default_registry()
+    assert "loss_distribution_grokking_main" not in registry.names
+    assert "loss_distribution_sparse_training_gated_0_1" in registry.names

@@ -395,7 +395,8 @@ def test_comparison_orders_by_the_varying_setting_and_groups_seeds():
     runs = read_runs(WANDB)
     comparison = experiments.comparison_dashboard_result(runs)
     assert comparison.varying == "learning_rate" and comparison.metric == "eval/loss"
-    assert [entry.label for entry in comparison.entries] == ["learning rate 0.05",
+    # every entry says how many seeds it has, one as well
+    assert [entry.label for entry in comparison.entries] == ["learning rate 0.05 (n=1)",
                                                             "learning rate 0.2 (n=3)"]
     group = comparison.entries[1]
     at = [run_stats.value_at(*run.series("eval/loss"), comparison.step) for run in runs[1:]]

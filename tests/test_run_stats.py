@@ -122,7 +122,9 @@ def test_curves_gap_and_improvement_rate(tmp_path):
     assert np.array_equal(curve.drawn.values, curve.values)  # short: nothing dropped
     assert curve.smoothed is None  # four values: drawn as logged
     gap = run_stats.generalization_gap(run, "train_loss", "val_loss")
-    assert np.array_equal(gap.steps, [10, 20]) and np.allclose(gap.values, [0.5, 1.0])
+    # like with like: the mean training loss since the previous evaluation (steps 0 and 10:
+    # 2.5; step 20: 1.0), not one training value
+    assert np.array_equal(gap.steps, [10, 20]) and np.allclose(gap.values, [0.0, 1.0])
     rate = run_stats.improvement_rate(run, "train_loss", weight=0.8)
     assert np.array_equal(rate.steps, [5, 15, 25]) and np.all(rate.values > 0)  # loss falls
     smoothed = run_stats.ema_with_gaps(curve.steps, curve.values, alpha=0.2)
@@ -239,3 +241,90 @@ def test_band_of_a_seed_group():
     assert band.steps.tolist() == [0, 2, 3] and band.n == 3
     assert band.median.tolist() == [2.0, 2.0, 2.0]
     assert band.low.tolist() == [1.0, 1.0, 0.0] and band.high.tolist() == [3.0, 3.0, 4.0]
+
+
+def test_the_gap_never_extrapolates_the_training_loss(tmp_path):
+    """An evaluation before the first training step (step 0, initialisation) or after the
+    last has no training loss to compare with: left out, not paired with the nearest one."""
+    metrics = {"step": [0, 1, 2, 3, 4, 8],
+               "train_loss": [np.nan, 2.0, 1.0, 1.0, 2.0, np.nan],
+               "val_loss": [2.2, np.nan, 1.5, np.nan, 1.7, 1.6]}
+    run = load_run(write_run(tmp_path / "r", {}, metrics))
+    gap = run_stats.generalization_gap(run, "train_loss", "val_loss")
+    assert np.array_equal(gap.steps, [2, 4])
+    assert np.allclose(gap.values, [1.5 - 1.5, 1.7 - 1.5])  # (2+1)/2 and (1+2)/2
+
+
+def test_the_gap_uses_an_aggregate_logged_at_the_evaluation_steps(tmp_path):
+    """Lightning logs train_loss_epoch with val_loss at each epoch's end: the gap pairs those,
+    not the last noisy train_loss_step (which can turn it negative)."""
+    metrics = {"step": [1, 2, 3, 3, 4, 5, 6, 6],
+               "train_loss_step": [0.5, 0.4, 0.01, np.nan, 0.3, 0.2, 0.01, np.nan],
+               "train_loss_epoch": [np.nan, np.nan, np.nan, 0.3, np.nan, np.nan, np.nan, 0.17],
+               "val_loss": [np.nan, np.nan, np.nan, 0.35, np.nan, np.nan, np.nan, 0.2]}
+    run = load_run(write_run(tmp_path / "r", {}, metrics))
+    assert run_stats.training_loss(run) == "train_loss_epoch"
+    assert run_stats.training_loss(run, aggregate=False) == "train_loss_step"
+    gap = run_stats.generalization_gap(run, run_stats.training_loss(run), "val_loss")
+    assert np.allclose(gap.values, [0.05, 0.03])
+
+
+def test_a_selected_samples_loss_is_never_the_training_loss(tmp_path):
+    """The gated sparse-training run: train_loss is the loss of the selected (hard) samples,
+    batch_loss_mean the whole batch's; the training loss is the batch mean."""
+    metrics = {"step": [1, 2, 3], "train_loss": [1.6, 1.7, 1.6],
+               "batch_loss_mean": [1.0, 0.9, 0.8], "val_loss": [np.nan, 1.1, 1.0]}
+    run = load_run(write_run(tmp_path / "r", {}, metrics))
+    assert run_stats.selected_loss(run) == "train_loss"
+    assert run_stats.training_loss(run) == run_stats.training_loss(run, False) == \
+        "batch_loss_mean"
+    assert run_stats.role("batch_loss_mean") == "training"
+    panel = run_stats.dashboard_panels(run)[0]
+    assert panel.names == ["batch_loss_mean", "val_loss", "train_loss"]
+    alone = load_run(write_run(tmp_path / "plain", {}, {"step": [1, 2], "train_loss": [1, 2]}))
+    assert run_stats.selected_loss(alone) is None
+    assert run_stats.training_loss(alone) == "train_loss"
+
+
+def test_short_logs_are_drawn_as_logged(tmp_path):
+    """Below MIN_SMOOTHED_POINTS logged points no moving average: its lag would misstate the
+    gap on a 40-point Trainer log."""
+    n = run_stats.MIN_SMOOTHED_POINTS
+    for rows, smoothed in ((n - 1, False), (n, True)):
+        values = 2.0 + np.cos(np.arange(rows, dtype=float))
+        run = load_run(write_run(tmp_path / f"r{rows}", {},
+                                 {"step": np.arange(rows), "train_loss": values}))
+        assert run_stats.smoothed_metric(run, "train_loss") is smoothed
+        assert (run_stats.metric_curve(run, "train_loss").smoothed is not None) is smoothed
+
+
+def test_constant_and_restated_metrics_are_not_curves(tmp_path):
+    """A constant learning rate is a setting; a Trainer's eval speed logged three times is
+    one series (samples per second)."""
+    metrics = {"step": [1, 2, 3], "loss": [3.0, 2.0, 1.0], "learning_rate": [0.2, 0.2, 0.2],
+               "eval_runtime": [0.01, 0.02, 0.01], "eval_samples_per_second": [900.0, 800, 850],
+               "eval_steps_per_second": [90.0, 80, 85]}
+    run = load_run(write_run(tmp_path / "r", {}, metrics))
+    assert run_stats.constant_metrics(run) == {"learning_rate": 0.2}
+    assert run_stats.drawn_metrics(run) == ["loss", "eval_samples_per_second"]
+
+
+def test_the_loss_trend_has_no_lag_and_epochs_count_from_one():
+    steps = np.arange(200.0)
+    falling = 10 - steps / 20  # a straight fall: a centred median is exactly on it
+    assert np.allclose(run_stats.loss_trend(falling)[10:-10], falling[10:-10])
+    noisy = falling * np.where(np.arange(200) % 2, 1.1, 0.9)
+    ratio = run_stats.relative_spread(noisy)
+    assert 0.85 < np.median(ratio[10:-10]) < 1.15 and np.nanmax(ratio) < 1.3
+    assert np.all(np.isnan(ratio[:5])) and np.all(np.isnan(ratio[-5:]))  # no lagging edge
+    assert np.array_equal(run_stats.epoch_labels([0.25, 0.5, 1.0, 1.25]), [1, 1, 1, 2])
+    assert np.array_equal(run_stats.epoch_labels([0, 0, 1, 1]), [1, 1, 2, 2])
+    assert np.array_equal(run_stats.epoch_labels([1, 1, 2]), [1, 1, 2])
+
+
+def test_a_full_batch_loss_has_no_step_noise_and_a_minibatch_loss_has():
+    steps = np.arange(400)
+    smooth = 2.0 * np.exp(-steps / 100) + 0.1
+    noisy = smooth * (1 + 0.05 * np.random.default_rng(0).normal(size=steps.size))
+    assert not run_stats.has_step_noise(smooth)
+    assert run_stats.has_step_noise(noisy)

@@ -109,6 +109,28 @@ def test_figures_tex_has_natural_size_caption_and_label():
     assert "width=" not in text.replace("never with width=", "")
 
 
+
+def test_figures_for_a_users_runs_point_at_their_folder_with_labels_and_macros_of_their_own(
+        tmp_path, monkeypatch):
+    from figkit.numbers import Numbers
+    from fine_tuning import FIGURES
+
+    monkeypatch.chdir(tmp_path)
+    folder = latex.graphics_dir(tmp_path / "figs" / "run-7")
+    assert folder == "figs/run-7"
+    assert latex.graphics_dir("/") == "/"
+    text = latex.figures_tex("fine_tuning", FIGURES.specs, folder, "run-7")
+    spec = FIGURES.specs[0]
+    assert f"\\includegraphics{{figs/run-7/{spec.name}}}" in text
+    assert f"\\label{{fig:run-7:{spec.name}}}" in text and "images/fine_tuning" not in text
+    numbers = Numbers()
+    numbers.add("Peak", 1.5, ".1f")
+    assert "\\newcommand{\\RunPeak}{1.5}" in latex.numbers_tex("experiments", ["a"],
+                                                              {"a": numbers}, "run-7")
+    assert latex.macro_prefix("lr_sweep.2024") == "LrSweep"
+    assert latex.macro_prefix("2024") == "Figures"
+
+
 # ---- saving ----------------------------------------------------------------------------------
 def _figure():
     fig = Figure(figsize=(2, 1))

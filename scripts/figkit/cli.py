@@ -95,7 +95,8 @@ def run(registry, argv=None) -> None:
     if args.numbers:
         blocks.update((name, registry.numbers(name)) for name in names)
         save.write_atomic(numbers_path,
-                          latex.numbers_tex(registry.topic, registry.names, blocks).encode())
+                          latex.numbers_tex(registry.topic, registry.names, blocks,
+                                           registry.namespace).encode())
         print(f"{registry.topic}: numbers of {len(names)} figure(s) -> {_shown(numbers_path)}")
         return
 
@@ -124,9 +125,11 @@ def run(registry, argv=None) -> None:
     for file_name, text in registry.extra_files().items():
         save.write_atomic(outdir / file_name, text.encode())
     save.write_atomic(outdir / "figures.tex",
-                      latex.figures_tex(registry.topic, registry.specs).encode())
+                      latex.figures_tex(registry.topic, registry.specs, registry.graphics_dir,
+                                        registry.namespace).encode())
     save.write_atomic(numbers_path,
-                      latex.numbers_tex(registry.topic, registry.names, blocks).encode())
+                      latex.numbers_tex(registry.topic, registry.names, blocks,
+                                           registry.namespace).encode())
     if outdir.resolve() == registry.default_outdir.resolve():
         _write_gallery_list(registry)
     print(f"{registry.topic}: {len(names)} figure(s) in {time.perf_counter() - start:.2f} s "

@@ -72,6 +72,10 @@ class Registry:
         if not _NAME.match(topic):
             raise ValueError(f"topic {topic!r} must be a lower_case module name")
         self.topic = topic
+        #: Where figures.tex points \includegraphics and how it names labels and numbers.tex
+        #: macros: None for the book (images/<topic>/, fig:<topic>:...); set for a user's runs.
+        self.graphics_dir: str | None = None
+        self.namespace: str | None = None
         self._specs: dict[str, FigureSpec] = {}
         self._results: dict[str, Any] = {}
         self._files: list = []

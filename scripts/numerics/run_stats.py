@@ -34,8 +34,10 @@ TENSORBOARD_WEIGHT = 0.6
 #: A metric logged at fewer points than this share of the run's densest metric is sparse (an
 #: evaluation every N steps): drawn point by point, never smoothed.
 SPARSE_SHARE = 0.5
-#: ...and so is any metric with fewer points than this.
-MIN_SMOOTHED_POINTS = 10
+#: ...and so is any metric with fewer logged points than this: on a short log the moving
+#: average's lag is a large share of the run and misstates the train/evaluation gap (a 40-point
+#: Trainer log), so it is drawn as logged.
+MIN_SMOOTHED_POINTS = 50
 
 #: Kinds of metric, each a dashboard panel, in panel order: (kind, title, name patterns).
 #: A metric's name is matched in lower case, by its last part after '/' first.
@@ -60,7 +62,7 @@ CLOCK = (r"^epoch$", r"(^|/)epoch$", r"global_step", r"^_?step$", r"wall_time", 
 EVALUATION = (r"^eval", r"^val", r"^valid", r"^test", r"(^|/)eval[/_]", r"(^|/)val[/_]",
               r"(^|/)validation[/_]", r"(^|/)test[/_]", r"_val$", r"_eval$", r"_test$",
               r"^validation")
-TRAINING = (r"^train", r"(^|/)train[/_]", r"^loss$", r"_train$", r"^training")
+TRAINING = (r"^train", r"(^|/)train[/_]", r"^loss$", r"_train$", r"^training", r"^batch_loss")
 
 
 def _matches(name: str, patterns) -> bool:
@@ -309,12 +311,76 @@ def _metric_curve(run, name: str, weight: float) -> Curve:
                  smoothed=smoothed, nonfinite=nonfinite)
 
 
+#: Training losses aggregated over many samples, logged at the evaluation steps or every step:
+#: the training loss a validation loss is compared with, in preference order. Lightning's
+#: epoch mean; the gated sparse-training run's mean over the whole batch (its `train_loss` is
+#: the loss of the selected samples only, see SELECTED_LOSSES).
+TRAINING_LOSS_AGGREGATES = ("train_loss_epoch", "train/loss_epoch", "loss_epoch",
+                            "epoch_loss", "train/epoch_loss", "batch_loss_mean")
+#: Logged losses of the samples a method chose to train on (not of the batch), with the column
+#: that holds the whole batch's loss: a run that logs both means `train_loss` is the selected
+#: samples' loss (data/sparse_training: `train_loss` = loss of the gated hard samples).
+SELECTED_LOSSES = {"train_loss": "batch_loss_mean"}
+#: Training losses in preference order (single logged steps).
+TRAINING_LOSSES = ("train_loss", "loss", "training_loss", "train/loss", "train_loss_step")
+
+
+def selected_loss(run) -> str | None:
+    """The column holding the loss of the selected (trained) samples only, when the run also
+    logged the whole batch's loss (SELECTED_LOSSES); None otherwise."""
+    logged, _ = logged_metrics(run)
+    return next((name for name, batch in SELECTED_LOSSES.items()
+                 if name in logged and batch in logged), None)
+
+
+def training_loss(run, aggregate: bool = True) -> str | None:
+    """The run's training loss: with `aggregate`, an aggregate over many samples first
+    (TRAINING_LOSS_AGGREGATES); never the loss of selected samples only (selected_loss)."""
+    logged, _ = logged_metrics(run)
+    selected = selected_loss(run)
+    candidates = (*TRAINING_LOSS_AGGREGATES, *TRAINING_LOSSES) if aggregate else \
+        (*(name for name in TRAINING_LOSS_AGGREGATES if name in SELECTED_LOSSES.values()),
+         *TRAINING_LOSSES)
+    found = next((name for name in candidates if name in logged and name != selected), None)
+    if found is None:
+        found = next((name for name in logged if family(name) == "loss"
+                      and role(name) == "training" and name != selected), None)
+    return found
+
+
+def interval_means(train_steps, train_values, at_steps) -> tuple[np.ndarray, np.ndarray]:
+    """For each step s of `at_steps` (increasing), the mean of the training values logged in
+    (previous step of at_steps, s]: like with like for an evaluation at s (an epoch aggregate
+    logged at s is its own mean). Steps outside the training values' logged range, or whose
+    interval holds no training value, are dropped: (kept steps, means)."""
+    train_steps, train_values = np.asarray(train_steps, float), np.asarray(train_values, float)
+    at_steps = np.asarray(at_steps, float)
+    keep, means = [], []
+    if len(train_steps) == 0:
+        return np.array([]), np.array([])
+    previous = -np.inf
+    for i, step in enumerate(at_steps):
+        inside = (train_steps > previous) & (train_steps <= step)
+        previous = step
+        if step < train_steps[0] or step > train_steps[-1] or not inside.any():
+            continue
+        keep.append(i)
+        means.append(float(np.mean(train_values[inside])))
+    return np.asarray(keep, int), np.asarray(means, float)
+
+
 def generalization_gap(run, train: str, validation: str) -> Curve:
-    """Validation loss minus the training loss interpolated at the validation steps."""
+    """Validation loss minus the training loss over the same stretch: at each validation step,
+    the mean of the training loss logged since the previous validation (an epoch or batch
+    aggregate logged at that step is used as it is). Validation steps with no training value
+    in their interval, or outside the training loss's logged range (an evaluation before the
+    first training step), are left out: nothing is extrapolated."""
     train_steps, train_values = run.series(train)
     validation_steps, validation_values = run.series(validation)
-    gap = validation_values - np.interp(validation_steps, train_steps, train_values)
-    return plain_curve(f"{validation} - {train}", validation_steps, gap)
+    keep, means = interval_means(train_steps, train_values, validation_steps)
+    steps = validation_steps[keep] if len(keep) else np.array([])
+    gap = validation_values[keep] - means if len(keep) else np.array([])
+    return plain_curve(f"{validation} - {train}", steps, gap)
 
 
 def improvement_rate(run, name: str, weight: float = TENSORBOARD_WEIGHT) -> Curve | None:
@@ -361,6 +427,65 @@ def epoch_groups(steps, values, epochs=None, n_groups: int = 10) -> EpochGroups:
     return EpochGroups(labels=labels, groups=groups, by_epoch=False)
 
 
+#: The trend a logged training loss is compared with: its running median over this share of
+#: its logged points (at least TREND_MIN_WINDOW), centred, so it does not lag.
+TREND_SHARE = 0.05
+TREND_MIN_WINDOW = 5
+
+
+def loss_trend(values) -> np.ndarray:
+    """The centred running median of the logged (non-NaN) `values` over an odd window of
+    TREND_SHARE of them (at least TREND_MIN_WINDOW): the trend without the step-to-step noise
+    and without a moving average's lag. NaN for the first and last half window (a truncated
+    window is not centred: it would lag like an average) and where nothing was logged. A
+    median selects a logged value: the same bits on every CPU."""
+    import pandas  # seaborn's dependency
+
+    values = np.asarray(values, float)
+    out = np.full(len(values), np.nan)
+    logged = ~np.isnan(values)
+    n = int(logged.sum())
+    window = max(TREND_MIN_WINDOW, int(TREND_SHARE * n)) // 2 * 2 + 1
+    out[logged] = pandas.Series(values[logged]).rolling(window, center=True,
+                                                       min_periods=window).median().to_numpy()
+    return out
+
+
+def relative_spread(values) -> np.ndarray:
+    """Each logged training loss divided by its trend (loss_trend): 1 on the trend, 1.2 a step
+    20 % above it. What a box per epoch of it shows is the step-to-step spread, not the fall of
+    the loss over the epoch."""
+    values = np.asarray(values, float)
+    return values / loss_trend(values)
+
+
+#: Largest deviation from the trend (as a fraction) below which a loss has no step noise.
+NOISELESS = 1e-3
+
+
+def has_step_noise(values) -> bool:
+    """Whether single logged steps stray from the loss's trend by more than NOISELESS: not so
+    for full-batch training (the grokking runs), whose spread figure would be empty."""
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    spread = relative_spread(values)
+    spread = spread[np.isfinite(spread)]
+    return bool(spread.size) and float(np.max(np.abs(spread - 1))) > NOISELESS
+
+
+def epoch_labels(epochs) -> np.ndarray:
+    """Epoch numbers counted from 1, whatever the logger counts: a Trainer logs the fraction of
+    training done (0.25 = a quarter into the first epoch), this project's recorder the epoch
+    number from 1, Lightning the epoch index from 0."""
+    epochs = np.asarray(epochs, float)
+    finite = epochs[~np.isnan(epochs)]
+    if len(finite) and np.any(finite != np.floor(finite)):   # progress in epochs: 0.25, 1.5
+        return np.ceil(epochs)
+    if len(finite) and finite.min() == 0:                       # an index from 0
+        return epochs + 1
+    return epochs
+
+
 @dataclass(frozen=True)
 class BoxStats:
     """What a box of a box plot shows (the statistics matplotlib's boxplot computes)."""
@@ -401,15 +526,40 @@ def drawn_metrics(run) -> list[str]:
     return list(memo(run, "drawn", lambda: _drawn_metrics(run)))
 
 
+def constant_metrics(run) -> dict[str, float]:
+    """Metrics logged at two or more steps with one value throughout (a constant learning
+    rate): a setting of the run, not a curve. {name: value}."""
+    def compute():
+        logged, _ = logged_metrics(run)
+        found = {}
+        for name in logged:
+            values = run.metrics[name]
+            values = values[~np.isnan(values)]
+            if len(values) >= 2 and np.all(values == values[0]):
+                found[name] = float(values[0])
+        return found
+
+    return dict(memo(run, "constant", compute))
+
+
+#: Series that restate another logged at the same steps (a Trainer's evaluation speed is logged
+#: three times): (suffix dropped, suffix of the series kept in its place).
+RESTATED = (("_steps_per_second", "_samples_per_second"), ("_runtime", "_samples_per_second"))
+
+
 def _drawn_metrics(run) -> list[str]:
     logged, _ = logged_metrics(run)
     step = run.metrics["step"]
+    constant = constant_metrics(run)
     drawn = []
     for name in logged:
         lowered = name.lower()
         last = lowered.rsplit("/", 1)[-1]
         if last in ("epoch", "wall_time", "_runtime", "_timestamp", "runtime") or \
-                "global_step" in lowered or last == "step":
+                "global_step" in lowered or last == "step" or name in constant:
+            continue
+        if any(name.endswith(dropped) and name[:-len(dropped)] + kept in logged
+               for dropped, kept in RESTATED):
             continue
         values = run.metrics[name]
         rows = ~np.isnan(values)
@@ -428,12 +578,12 @@ class PanelMetrics:
     names: list[str]
 
 
-def _pick(names: list[str], limit_other: int = 2) -> list[str]:
+def _pick(names: list[str], limit_other: int = 2, selected: str | None = None) -> list[str]:
     """At most one training metric, one evaluation metric and `limit_other` others, in log
     order: a panel's lines are told apart by role (colour and line style)."""
     chosen, roles, others = [], set(), 0
     for name in names:
-        r = role(name)
+        r = None if name == selected else role(name)
         if r is None:
             if others < limit_other:
                 chosen.append(name)
@@ -450,15 +600,17 @@ def dashboard_panels(run, max_losses: int = 2) -> list[PanelMetrics]:
     metric (the first), when fewer than three kinds were logged, fills one last panel. No
     panel is ever empty; every metric is in training_curves."""
     names = drawn_metrics(run)
+    selected, training = selected_loss(run), training_loss(run, aggregate=False)
     by_kind: dict[str, list[str]] = {}
     for name in names:
         by_kind.setdefault(family(name), []).append(name)
     panels = []
     for kind, title, _ in FAMILIES:
         members = by_kind.get(kind, [])
-        if kind == "loss":  # prefer the per-step training loss over per-epoch summaries
-            members = sorted(members, key=lambda n: ("epoch" in n.lower(),))
-        chosen = _pick(members)
+        if kind == "loss":  # the batch's loss first, the per-step loss before epoch summaries
+            members = sorted(members, key=lambda n: (n == selected, n != training,
+                                                     "epoch" in n.lower()))
+        chosen = _pick(members, selected=selected)
         if not chosen:
             continue
         if kind == "norm" and not all("grad" in n.lower() for n in chosen):

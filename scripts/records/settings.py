@@ -19,6 +19,12 @@ SETTINGS = (
     ("weight decay", ("weight_decay", "wd", "optimizer.weight_decay")),
     ("seed", ("seed", "random_seed", "seed_everything")),
 )
+#: Settings shown next, before any other key (alphabetical leftovers come last): how the
+#: schedule, accumulation, optimizer and precision were set (a Trainer's TrainingArguments),
+#: and what a method's run targets (this project's `mode`, `rate`, `p`, `train_fraction`).
+SECONDARY = ("rate", "mode", "p", "train_fraction", "lr_scheduler_type", "warmup_steps",
+             "warmup_ratio", "gradient_accumulation_steps", "optim", "optimizer", "bf16", "fp16",
+             "task")
 #: Keys that differ between runs without being a setting of the experiment.
 NOT_SETTINGS = ("name", "run_name", "output_dir", "logging_dir", "code_hash", "machine",
                 "wall_time_s", "hub_token", "_wandb", "wandb_version", "global_step",
