@@ -1120,7 +1120,7 @@ class DeltaSpectrum:
     singular_values: np.ndarray
     random_low: np.ndarray              # RANDOM_BAND percentiles of the random draws
     random_high: np.ndarray
-    random_median: np.ndarray
+    random_mean: np.ndarray             # mean over the draws, as panel b's energy
     kept: np.ndarray                    # 0 .. n: ranks kept
     energy_pct: np.ndarray              # share of ||Delta W||_F^2 kept, %, per rank kept
     random_energy_pct: np.ndarray       # the same, mean over the random draws
@@ -1140,7 +1140,7 @@ def delta_w_spectrum_result() -> DeltaSpectrum:
     low, high = np.percentile(spectrum.random_singular_values, RANDOM_BAND, axis=0)
     return DeltaSpectrum(
         index=index, singular_values=spectrum.singular_values, random_low=low, random_high=high,
-        random_median=np.median(spectrum.random_singular_values, axis=0),
+        random_mean=spectrum.random_singular_values.mean(axis=0),
         kept=np.concatenate([[0], index]),
         energy_pct=100 * np.concatenate([[0], spectrum.energy]),
         random_energy_pct=100 * np.concatenate([[0], spectrum.random_energy]),
@@ -1159,7 +1159,7 @@ def delta_w_spectrum(fig, spectrum: DeltaSpectrum):
     low, high = RANDOM_BAND
     ax_sv.fill_between(k, spectrum.random_low, spectrum.random_high, color=tint(GREY, 0.4), lw=0,
                        label=f"random: {low}-{high} % of draws")
-    ax_sv.plot(k, spectrum.random_median, color=INK, ls="--", label="random: median")
+    ax_sv.plot(k, spectrum.random_mean, color=INK, ls="--", label="random: mean")
     ax_sv.plot(k, spectrum.singular_values, color=RED, marker="o", markersize=3,
                label="real update")
     ax_sv.set_xlabel("index $i$")
