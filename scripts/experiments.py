@@ -37,7 +37,7 @@ import re
 import sys
 import textwrap
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial, update_wrapper
 from pathlib import Path
 
@@ -255,6 +255,8 @@ class Dashboard:
     summary: RunSummary              # final, best and at-best-step values of every metric
     numbers: Numbers
     selected: str | None = None      # the loss of the selected samples only, if logged
+    totals: dict = field(default_factory=dict)  # the run's final summary (a Trainer's last row:
+                                                # train_runtime, total_flos, ...)
 
 
 #: Keys of a configuration that record results, not settings (this project's recorder writes
@@ -320,7 +322,7 @@ def dashboard_result(run: Run, smoothing: float = SMOOTHING) -> Dashboard:
                                         for curve in losses),
         settings=settings_lines(run.config) + constant_lines(run), notes=list(run.notes),
         smoothing=smoothing, selected=run_stats.selected_loss(run),
-        summary=summary, numbers=numbers)
+        summary=summary, numbers=numbers, totals=dict(run.totals))
 
 
 def has_settings(run: Run) -> bool:
@@ -981,8 +983,9 @@ def summary_printed(board: Dashboard) -> str:
         else:
             line += f" {'(' + metric.kind + ': no best)':<36s}"
         rows.append(line + f" at best step {metric.at_best:.6g}")
+    totals = [f"  {'run total: ' + name:24s} {value:<.6g}" for name, value in board.totals.items()]
     notes = [f"  note: {note}" for note in board.notes]
-    return "\n".join([head, *rows, *notes])
+    return "\n".join([head, *rows, *totals, *notes])
 
 
 def summary_tex(board: Dashboard) -> str:
@@ -1000,6 +1003,11 @@ def summary_tex(board: Dashboard) -> str:
         name = metric.name.replace("_", "\\_")
         tex.append(f"  {name} & {metric.final:.4g} & {_cell(metric.best, '.4g')} & "
                    f"{_cell(metric.best_step, 'g')} & {_cell(metric.at_best, '.4g')} \\\\")
+    if board.totals:  # the run's own final summary (a Trainer's last log row)
+        tex.append("  \\hline")
+        for name, value in board.totals.items():
+            name = name.replace("_", "\\_")
+            tex.append(f"  {name} (run total) & {value:.4g} & -- & -- & -- \\\\")
     tex.append("\\end{tabular}")
     return "\n".join(tex) + "\n"
 

@@ -658,3 +658,14 @@ def test_a_loss_without_step_noise_gets_no_spread_figure():
     registry = experiments.default_registry()
     assert "loss_distribution_grokking_main" not in registry.names
     assert "loss_distribution_sparse_training_gated_0_1" in registry.names
+
+
+def test_a_trainers_final_summary_row_reaches_the_summary_table():
+    """The Trainer's last log row (runtime, throughput, total FLOPs) is not a curve: it is
+    listed under the metrics of summary_<run>.tex and of the printed summary."""
+    run = read_run(FIXTURES / "huggingface" / "trainer_run")
+    board = experiments.dashboard_result(run)
+    assert board.totals["total_flos"] == run.totals["total_flos"] > 0
+    tex = experiments.summary_tex(board)
+    assert "total\\_flos (run total) & " in tex and "train\\_runtime (run total)" in tex
+    assert "run total: train_samples_per_second" in experiments.summary_printed(board)
