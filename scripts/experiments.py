@@ -42,6 +42,7 @@ from functools import lru_cache, partial, update_wrapper
 from pathlib import Path
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from figkit import Registry, latex
 from figkit.annotate import NARROW_IN, panel_title
@@ -190,10 +191,10 @@ def draw_curve(ax, curve: Curve, color, label=None, linestyle="-", raw=True, sty
         line, = ax.plot(curve.steps, curve.values, "o", color=color, label=label)
     elif curve.smoothed is not None:
         if raw:  # same colour, faint: one series, not two
-            faint, = ax.plot(curve.drawn.steps, curve.drawn.values, color=color, alpha=0.3,
-                             lw=0.5)
-            if styles is not None:
-                styles.faint.setdefault("logged values (faint)", faint)
+            ax.plot(curve.drawn.steps, curve.drawn.values, color=color, alpha=0.3, lw=0.5)
+            if styles is not None:  # one neutral key for every series' faint values
+                styles.faint.setdefault("logged values (faint)",
+                                        Line2D([], [], color=INK, alpha=0.3, lw=0.5))
         line, = ax.plot(curve.smoothed.steps, curve.smoothed.values, color=color, lw=1.1,
                         ls=linestyle, label=label)
     else:
