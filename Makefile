@@ -118,7 +118,7 @@ bench: $(VENV)/.installed
 ##        preview (not .venv, not the recorded runs)
 clean:
 	rm -rf $(BUILD)
-	for t in $(TOPICS); do rm -f images/$$t/*.png images/$$t/*.pdf images/$$t/figures.tex images/$$t/numbers.tex; done
+	for t in $(TOPICS); do rm -f images/$$t/*.png images/$$t/*.pdf images/$$t/figures.tex images/$$t/numbers.tex images/$$t/tables.tex; done
 	rm -f images/README.md
 
 ## distclean: clean, and remove .venv too

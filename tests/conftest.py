@@ -9,6 +9,7 @@ of a topic go to the same worker, see `pytest_collection_modifyitems`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import io
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from figkit import Registry, checks, save, style
+from figkit import Registry, checks, meanings, save, style
 from figkit.sizes import textwidth_inches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,26 @@ def topic_modules() -> tuple:
 def all_figures():
     return [pytest.param((m.FIGURES, name), id=f"{m.FIGURES.topic}/{name}")
             for m in topic_modules() for name in m.FIGURES.names]
+
+
+def found_in(value, kind, seen=None):
+    """Every instance of `kind` inside a result: its dataclass fields, dicts, lists and tuples,
+    recursively (each object once)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, kind):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from found_in(getattr(value, field.name), kind, seen)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from found_in(item, kind, seen)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from found_in(item, kind, seen)
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,7 @@ class FigureUnderTest:
         self._layout: dict[float, list[str]] = {}
         self._files: dict[str, bytes] | None = None
         self._colours: list[str] | None = None
+        self._meanings: dict[float, list[str]] = {}
 
     @property
     def topic(self) -> str:
@@ -99,9 +121,16 @@ class FigureUnderTest:
 
     def fig(self, width: float):
         if width not in self._figs:
-            with style.applied():
+            with style.applied(), meanings.tracking() as used:
                 self._figs[width] = build_strict(self.registry, self.name, width)
+            self._meanings[width] = used
         return self._figs[width]
+
+    def meaning_problems(self) -> list[str]:
+        """Hues drawn without a meaning from the table, legends naming a method or component in
+        another colour (at the default width)."""
+        fig = self.fig(DEFAULT_WIDTH)
+        return checks.meaning_problems(fig, self._meanings[DEFAULT_WIDTH])
 
     def layout_problems(self, width: float) -> list[str]:
         if width not in self._layout:

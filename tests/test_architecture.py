@@ -110,3 +110,33 @@ def test_topic_modules_define_names_before_they_use_them():
 def test_the_order_check_can_fail():
     source = "def draw(ax):\n    ax.plot(color=COLOR)\n\n\nCOLOR = 'k'\n"
     assert used_before_defined(source) == ["line 2: draw uses COLOR, defined at line 5"]
+
+
+#: The raw hues of figkit.palette: topics ask figkit.meanings for what they draw instead.
+RAW_HUES = {"BLUE", "RED", "GREEN", "YELLOW", "CYAN", "PURPLE", "SERIES_COLORS", "series"}
+
+
+def raw_hues_imported(source: str) -> list[str]:
+    """Names of raw hues a module takes from figkit.palette (imported, or used as palette.X)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module in ("figkit.palette", "palette"):
+            found += [alias.name for alias in node.names if alias.name in RAW_HUES]
+        elif (isinstance(node, ast.Attribute) and node.attr in RAW_HUES
+              and isinstance(node.value, ast.Name) and node.value.id == "palette"):
+            found.append(node.attr)
+    return found
+
+
+def test_topics_draw_colours_through_the_table_of_meanings():
+    """No topic picks a hue itself: every colour comes from figkit.meanings."""
+    offenders = {path.name: raw_hues_imported(path.read_text())
+                 for path in sorted((ROOT / "scripts").glob("*.py"))}
+    offenders = {name: hues for name, hues in offenders.items() if hues}
+    assert offenders == {}
+
+
+def test_the_raw_hue_check_can_fail():
+    assert raw_hues_imported("from figkit.palette import BLUE, INK\n") == ["BLUE"]
+    assert raw_hues_imported("from figkit import palette\nc = palette.RED\n") == ["RED"]
+    assert raw_hues_imported("from figkit.palette import INK, tint\n") == []

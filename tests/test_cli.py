@@ -70,13 +70,13 @@ def test_only_writes_the_chosen_figure_and_keeps_other_numbers(tmp_path):
     assert first.returncode == 0, first.stderr
     second = run("--only", CHEAP, "--format", "png", "--textwidth", "16cm", "--outdir", tmp_path)
     assert second.returncode == 0, second.stderr
-    assert files_under(tmp_path) == sorted([
-        "figures.tex", "numbers.tex", "learning_rate_comparison.pdf",
+    assert files_under(tmp_path) == sorted([  # tables.tex: the figures that are tables
+        "figures.tex", "numbers.tex", "tables.tex", "learning_rate_comparison.pdf",
         "learning_rate_comparison.png", f"{CHEAP}.png"])
     numbers = (tmp_path / "numbers.tex").read_text()
     # the first run's block survives the second; shared values are defined once
     assert "% figure: learning_rate_comparison" in numbers
-    assert r"\newcommand{\FineTuningPeakRatio}{10}" in numbers
+    assert r"\newcommand{\FineTuningAdapterOverBertMax}{10}" in numbers
     assert numbers.count(r"\newcommand{\FineTuningPretrainPeak}") == 1
     # one progress line per figure, with its time
     assert second.stdout.count("fine_tuning/") == 1 and " s" in second.stdout

@@ -9,6 +9,7 @@ import io
 import re
 
 import pytest
+from matplotlib.container import BarContainer
 from PIL import Image
 from pypdf import PdfReader
 
@@ -32,6 +33,34 @@ def test_layout_is_clean(figure, width):
 
 def test_colours_survive_colour_blindness(figure):
     problems = figure.colour_problems()
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_colour_means_what_the_table_says(figure):
+    """One colour means one thing in the whole book: every hue a figure draws was given to it by
+    figkit.meanings (a method, component or role, ordered values, or a tint of one of them), and
+    a legend that names a method or component shows it in that method's or component's colour."""
+    problems = figure.meaning_problems()
+    assert problems == [], "\n".join(problems)
+
+
+def test_bars_stand_on_zero_of_a_linear_axis(figure):
+    """A bar's length is its value: never bars on a logarithmic value axis (use dots there), and
+    a bar that starts at zero shows its zero."""
+    problems = []
+    for ax in figure.fig(DEFAULT_WIDTH).axes:
+        for container in ax.containers:
+            if not isinstance(container, BarContainer) or not len(container):
+                continue
+            horizontal = container.orientation == "horizontal"
+            scale = ax.get_xscale() if horizontal else ax.get_yscale()
+            low, high = sorted(ax.get_xlim() if horizontal else ax.get_ylim())
+            bases = [bar.get_x() if horizontal else bar.get_y() for bar in container]
+            if scale != "linear":
+                problems.append(f"bars {container.get_label()!r} on a {scale} value axis")
+            elif all(base == 0 for base in bases) and not low <= 0 <= high:
+                problems.append(f"bars {container.get_label()!r} start at zero, which the value "
+                                f"axis ({low:g} to {high:g}) does not show")
     assert problems == [], "\n".join(problems)
 
 

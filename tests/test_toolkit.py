@@ -347,3 +347,21 @@ def test_a_straight_series_is_drawn_through_its_end_points_and_must_be_straight(
         straight_series(ax, [1, 2, 4, 8], [3, 6, 12, 25], xlog=True, ylog=True)
     with pytest.raises(ValueError, match="not a straight series"):
         straight_series(ax, [1, 2, 4, 8], [1, 4, 16, 64])   # straight on log axes only
+
+
+# ---- tables -----------------------------------------------------------------------------------
+
+def test_a_table_is_a_booktabs_table_with_its_label():
+    table = latex.Table("demo", "Two rows.", ("a", "b"), (("1", latex.escape("50% & up")),
+                                                          ("2", "3")), "lp{3cm}",
+                        notes=("[1] a source.",))
+    text = latex.tables_tex("topic", [table])
+    assert r"\label{tab:topic:demo}" in text and r"\begin{tabular}{lp{3cm}}" in text
+    assert text.index(r"\toprule") < text.index(r"\midrule") < text.index(r"\bottomrule")
+    assert r"1 & 50\% \& up \\" in text and "[1] a source." in text
+
+
+@pytest.mark.parametrize("align, rows", [("l", (("1", "2"),)), ("ll", (("1",),))])
+def test_a_table_with_the_wrong_number_of_columns_is_refused(align, rows):
+    with pytest.raises(ValueError, match="columns"):
+        latex.Table("demo", "A table.", ("a", "b"), rows, align)

@@ -12,7 +12,7 @@ from unittest import mock
 
 import numpy as np
 from matplotlib.collections import Collection, PathCollection
-from matplotlib.colors import to_rgb
+from matplotlib.colors import to_rgb, to_rgba, to_rgba_array
 from matplotlib.container import BarContainer
 from matplotlib.image import AxesImage
 from matplotlib.legend import Legend
@@ -264,6 +264,149 @@ def colour_problems(fig) -> list[str]:
                 if name not in ALLOWED_CMAPS:
                     problems.append(f"colour map {name!r} is not among {sorted(ALLOWED_CMAPS)}")
     return problems
+
+
+NEUTRAL_SPREAD = 0.07        # a colour whose RGB channels differ by less than this is a grey
+_TINT_TOLERANCE = 2.5 / 255
+
+
+def _is_neutral(rgb) -> bool:
+    return max(rgb) - min(rgb) < NEUTRAL_SPREAD
+
+
+def _is_tint_of(rgb, base) -> bool:
+    """True when `rgb` is `base` mixed with white (`palette.tint`) or drawn with transparency over
+    white: one amount in [0, 1) for every channel."""
+    rgb, base = np.asarray(rgb, float), np.asarray(base, float)
+    room = 1.0 - base
+    amounts = [(c - b) / r for c, b, r in zip(rgb, base, room, strict=True) if r > 0.05]
+    if not amounts or not all(-0.01 <= a < 1.0 for a in amounts):
+        return False
+    amount = float(np.clip(np.mean(amounts), 0, 1))
+    return bool(np.all(np.abs(base + room * amount - rgb) <= _TINT_TOLERANCE))
+
+
+def _cmap_colours() -> np.ndarray:
+    from matplotlib import colormaps
+
+    from .palette import ALLOWED_CMAPS
+    return np.concatenate([colormaps[name](np.linspace(0, 1, 256))[:, :3]
+                           for name in sorted(ALLOWED_CMAPS)])
+
+
+def _on_colour_map(rgb, lut: np.ndarray) -> bool:
+    """True when `rgb` is a colour of an allowed map, or such a colour mixed with white (the
+    band around a line drawn in `meanings.ordered` colours)."""
+    rgb = np.asarray(rgb, float)
+    room = 1.0 - lut
+    amount = np.clip(np.sum((rgb - lut) * room, axis=1)
+                     / np.maximum(np.sum(room * room, axis=1), 1e-12), 0.0, 1.0)
+    mixed = lut + room * amount[:, None]
+    return bool(np.min(np.max(np.abs(mixed - rgb), axis=1)) <= _TINT_TOLERANCE)
+
+
+def drawn_colours(fig) -> list[tuple[tuple[float, float, float], str]]:
+    """Every colour the figure's artists draw with (RGB, and what drew it), leaving out colour
+    mapped images and collections (their maps are checked by `colour_problems`), backgrounds,
+    frames and fully transparent or unpainted parts."""
+    from matplotlib.patches import Patch
+    from matplotlib.spines import Spine
+
+    backgrounds = {id(fig.patch)} | {id(ax.patch) for ax in fig.axes}
+    backgrounds |= {id(legend.legendPatch) for legend in legends(fig)}
+    found = []
+
+    def add(colour, what):
+        if colour is None or (isinstance(colour, str) and colour.lower() == "none"):
+            return
+        rgba = to_rgba_array(colour)
+        for row in rgba:
+            if row[3] > 0:
+                # drawn with transparency over white: what the reader sees
+                seen = tuple(float(v) for v in row[:3] * row[3] + (1 - row[3]))
+                found.append((tuple(float(v) for v in row[:3]) if row[3] == 1 else seen, what))
+
+    for artist in fig.findobj():
+        if not artist.get_visible() or id(artist) in backgrounds or isinstance(artist, Spine):
+            continue
+        what = f"{type(artist).__name__} {artist.get_label()!r}"
+        if isinstance(artist, Line2D):
+            if artist.get_linestyle() not in ("None", "none", " ", ""):
+                add(artist.get_color(), what)
+            if artist.get_marker() not in (None, "None", "none", " ", ""):
+                add(artist.get_markerfacecolor(), what)
+                add(artist.get_markeredgecolor(), what)
+        elif isinstance(artist, Collection):
+            if artist.get_array() is not None:
+                continue
+            add(artist.get_facecolor(), what)
+            if np.any(np.asarray(artist.get_linewidth(), float) > 0):
+                add(artist.get_edgecolor(), what)
+        elif isinstance(artist, Patch):
+            if artist.get_fill():
+                add(artist.get_facecolor(), what)
+            if artist.get_linewidth() > 0 or artist.get_hatch():
+                add(artist.get_edgecolor(), what)
+        elif isinstance(artist, Text) and artist.get_text().strip():
+            add(artist.get_color(), f"text {artist.get_text()[:30]!r}")
+            box = artist.get_bbox_patch()  # a diagram's box is the bbox of its label
+            if box is not None and box.get_visible():
+                what = f"box of {artist.get_text()[:30]!r}"
+                if box.get_fill():
+                    add(box.get_facecolor(), what)
+                if box.get_linewidth() > 0:
+                    add(box.get_edgecolor(), what)
+    return found
+
+
+def meaning_problems(fig, used) -> list[str]:
+    """Hues drawn without a meaning, and legends that name a method or component in a colour that
+    is not its own. `used`: the keys of `figkit.meanings` looked up while the figure was built."""
+    from . import meanings
+
+    hues = {to_rgb(meanings.TABLE[key].color) for key in used}
+    hues = {h for h in hues if not _is_neutral(h)}
+    lut = None
+    problems = []
+    for rgb, what in drawn_colours(fig):
+        if _is_neutral(rgb) or any(_is_tint_of(rgb, hue) for hue in hues):
+            continue
+        if lut is None:
+            lut = _cmap_colours()
+        if _on_colour_map(rgb, lut):
+            continue
+        problems.append(f"{what} is drawn in {_hex(rgb)}, a colour no meaning of the table gave "
+                        f"it (figkit.meanings: method, component, role, ordered, unnamed)")
+    if "adapters" not in used and not any(meanings.TABLE[key].hatch for key in used):
+        from matplotlib.patches import Patch
+        hatched = sorted({f"{type(a).__name__} {a.get_label()!r}" for a in fig.findobj(Patch)
+                          if a.get_visible() and a.get_hatch()})
+        problems += [f"{what} is hatched, but hatching means the adapters' share of memory "
+                     f"(meanings.adapter_share); tell series apart by shade instead"
+                     for what in hatched]
+    for legend in legends(fig):
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
+            named = meanings.named_in(text.get_text())
+            if named is None:
+                continue
+            if isinstance(handle, Line2D):
+                colours = [to_rgb(handle.get_color())]
+                if handle.get_linestyle() in ("None", "none", "", " "):
+                    colours = [to_rgba(handle.get_markerfacecolor())[:3],
+                               to_rgba(handle.get_markeredgecolor())[:3]]
+            else:  # patches, collections (errorbars: a line collection without faces)
+                colours = [tuple(row[:3]) for getter in ("get_facecolor", "get_edgecolor",
+                                                         "get_color")
+                           if hasattr(handle, getter)
+                           for row in to_rgba_array(getattr(handle, getter)()) if row[3] > 0]
+            if not colours:
+                continue
+            own = to_rgb(named.color)
+            if not any(np.allclose(c, own, atol=_TINT_TOLERANCE) or _is_tint_of(c, own)
+                       for c in colours):
+                problems.append(f"legend entry {text.get_text()!r} names {named.key!r} but is "
+                                f"drawn in {_hex(colours[0])}, not its colour {named.color}")
+    return sorted(set(problems))
 
 
 def layout_problems(fig, draw=None) -> list[str]:

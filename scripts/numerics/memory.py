@@ -402,6 +402,11 @@ class MemoryBreakdown:
     """
 
     method: str
+    model: str = ""
+    #: How trainable parameters are counted: the `TrainingRecipe.name` of the method's trained
+    #: weights (full fine-tuning) or adapters (LoRA, QLoRA). Two breakdowns of one model and
+    #: method under one accounting give one total, in every chapter (tests/test_memory.py).
+    accounting: str = ""
     weights: float = 0.0
     quantization_constants: float = 0.0
     gradients: float = 0.0
@@ -412,8 +417,8 @@ class MemoryBreakdown:
     activations: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        """Components in display order, in bytes (``method`` excluded)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "method"}
+        """Components in display order, in bytes (the labels excluded)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _LABELS}
 
     @property
     def total(self) -> float:
@@ -426,8 +431,10 @@ class MemoryBreakdown:
         return bytes_to_gb(self.total)
 
 
+_LABELS = ("method", "model", "accounting")
+
 MEMORY_COMPONENTS: tuple[str, ...] = tuple(
-    f.name for f in fields(MemoryBreakdown) if f.name != "method"
+    f.name for f in fields(MemoryBreakdown) if f.name not in _LABELS
 )
 """Component names in stacking order for figures."""
 
@@ -442,10 +449,16 @@ def full_finetune_memory(
     n = parameter_count(model) if isinstance(model, TransformerShape) else int(model)
     return MemoryBreakdown(
         method=f"full fine-tuning, {recipe.name}",
+        model=model.name if isinstance(model, TransformerShape) else f"{n:,} parameters",
+        accounting=recipe.name,
         weights=n * recipe.weight_bytes,
         gradients=n * recipe.gradient_bytes,
         optimizer_states=n * recipe.optimizer_bytes,
     )
+
+
+def _targets_name(targets: LoraTargets) -> str:
+    return targets if isinstance(targets, str) else ", ".join(targets)
 
 
 def _adapter_terms(n_adapter: int, recipe: TrainingRecipe) -> dict[str, float]:
@@ -471,10 +484,26 @@ def lora_memory(
     """
     n_adapter = lora_parameters(shape, rank, targets)
     return MemoryBreakdown(
-        method=f"LoRA r={rank}, {base_bytes:g}-byte frozen base",
+        method=f"LoRA r={rank} on {_targets_name(targets)}, {base_bytes:g}-byte frozen base",
+        model=shape.name, accounting=adapter_recipe.name,
         weights=parameter_count(shape) * base_bytes,
         **_adapter_terms(n_adapter, adapter_recipe),
     )
+
+
+def qlora_weight_storage(shape: TransformerShape) -> dict[str, float]:
+    """Bytes of QLoRA's frozen weights by storage format: ``"nf4"``, the 4-bit data of every
+    block linear weight (the matrices bitsandbytes quantizes), and ``"unquantized"``, what the
+    released code keeps in 16 or 32 bit (token embedding, lm_head and biases in bf16, norms in
+    fp32). Their sum is :func:`qlora_memory`'s ``weights``; the NF4 data's constants are its
+    ``quantization_constants``."""
+    groups = parameter_groups(shape)
+    return {
+        "nf4": groups["block_linear_weights"] * NF4_BITS_PER_WEIGHT / 8,
+        "unquantized": ((groups["token_embedding"] + groups["position_embedding"]
+                         + groups["lm_head"] + groups["block_linear_biases"])
+                        * QLORA_UNQUANTIZED_BYTES + groups["norms"] * QLORA_NORM_BYTES),
+    }
 
 
 def qlora_memory(
@@ -492,16 +521,12 @@ def qlora_memory(
     constants (0.5 or 0.127 bits per quantized weight).  Defaults are the
     Guanaco configuration: r=64 on all linear layers (QLoRA App. B).
     """
-    groups = parameter_groups(shape)
-    n_quantized = groups["block_linear_weights"]
-    n_bf16 = (groups["token_embedding"] + groups["position_embedding"]
-              + groups["lm_head"] + groups["block_linear_biases"])
-    weight_bytes = (n_quantized * NF4_BITS_PER_WEIGHT / 8
-                    + n_bf16 * QLORA_UNQUANTIZED_BYTES
-                    + groups["norms"] * QLORA_NORM_BYTES)
+    n_quantized = parameter_groups(shape)["block_linear_weights"]
+    weight_bytes = sum(qlora_weight_storage(shape).values())
     n_adapter = lora_parameters(shape, rank, targets)
     return MemoryBreakdown(
-        method=f"QLoRA r={rank}, NF4{' + DQ' if double_quant else ''}",
+        method=f"QLoRA r={rank} on {_targets_name(targets)}, NF4{' + DQ' if double_quant else ''}",
+        model=shape.name, accounting=adapter_recipe.name,
         weights=weight_bytes,
         quantization_constants=n_quantized * nf4_constant_bits_per_param(double_quant) / 8,
         **_adapter_terms(n_adapter, adapter_recipe),
@@ -516,13 +541,18 @@ def compare_methods(
     shapes, rank: int, targets: LoraTargets = ALL_LINEAR,
     full_recipe: TrainingRecipe = MIXED_PRECISION_ADAM,
 ) -> dict[str, dict[str, MemoryBreakdown]]:
-    """{model name: {method: breakdown}} for full fine-tuning (``full_recipe``), LoRA on a
-    16-bit base and QLoRA, both with the same adapters (``rank`` on ``targets``)."""
+    """{model name: {method: breakdown}} for full fine-tuning, LoRA on a 16-bit base and QLoRA,
+    both with the same adapters (``rank`` on ``targets``), every trained parameter counted with
+    one recipe (default: ZeRO's 16 bytes), so the methods differ only in what they store.
+
+    This is the book's one accounting of training memory. A figure that reproduces a published
+    setup with another recipe (QLoRA's released code trains its adapters at 12 bytes) names
+    that recipe; the breakdown's ``accounting`` says which was used."""
     return {
         shape.name: dict(zip(METHODS, (
             full_finetune_memory(shape, full_recipe),
-            lora_memory(shape, rank, targets),
-            qlora_memory(shape, rank, targets),
+            lora_memory(shape, rank, targets, adapter_recipe=full_recipe),
+            qlora_memory(shape, rank, targets, adapter_recipe=full_recipe),
         ), strict=True))
         for shape in shapes
     }
@@ -564,12 +594,13 @@ GPU_MEMORY_GB: dict[str, int] = {
     "RTX A6000": 48,
     "A100 80GB": 80,
 }
-"""Vendor-advertised capacities, *treated as decimal GB* (1e9 bytes).
+"""Vendor-advertised capacities.
 
 Vendors' memory sizes are binary in practice: nvidia-smi reports the totals in
 :data:`GPU_REPORTED_MIB`, e.g. 81920 MiB = 85.9e9 bytes for the A100 80GB.  The
-nominal number read as decimal GB is therefore below the real capacity, so
-"requirement < nominal GB" is a conservative test.
+book's one unit is the decimal GB, so figures draw a GPU at
+:func:`gpu_capacity_gb` and name it with :func:`gpu_label`; this table only
+gives the advertised number in that label.
 """
 
 GPU_REPORTED_MIB: dict[str, int] = {
@@ -583,11 +614,28 @@ GPU_REPORTED_MIB: dict[str, int] = {
 taken from public nvidia-smi logs; part of it is reserved by driver/ECC."""
 
 
+BOOK_GPUS: tuple[str, ...] = ("RTX 4090", "RTX A6000", "A100 80GB")
+"""The GPUs every chapter draws as capacity lines: a 24 GiB consumer card, the 48 GiB card of
+QLoRA's "single 48GB GPU", an 80 GiB data-centre card (a figure draws those it needs)."""
+
+
 def gpu_capacity_bytes(gpu: str) -> int:
     """Total memory of ``gpu`` in bytes, from the nvidia-smi MiB figure."""
     return GPU_REPORTED_MIB[gpu] * MIB
 
 
+def gpu_capacity_gb(gpu: str) -> float:
+    """Total memory of ``gpu`` in decimal GB: the one capacity every chapter draws and tests
+    against (a "24 GB" RTX 4090 holds 24564 MiB = 25.8 GB)."""
+    return bytes_to_gb(gpu_capacity_bytes(gpu))
+
+
+def gpu_label(gpu: str) -> str:
+    """How figures name a GPU line: the card, its advertised size and its capacity in GB,
+    e.g. "RTX 4090, 24 GiB = 25.8 GB"."""
+    return f"{gpu}, {GPU_MEMORY_GB[gpu]} GiB = {gpu_capacity_gb(gpu):.1f} GB"
+
+
 def fits_in_gpu(n_bytes: float, gpu: str) -> bool:
-    """True if ``n_bytes`` is below the GPU's nominal capacity read as decimal GB."""
-    return n_bytes < GPU_MEMORY_GB[gpu] * GB
+    """True if ``n_bytes`` is below the GPU's total memory (:func:`gpu_capacity_bytes`)."""
+    return n_bytes < gpu_capacity_bytes(gpu)

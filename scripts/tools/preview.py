@@ -26,6 +26,7 @@ TITLES = {"fine_tuning": "Fine-tuning", "qlora": "QLoRA", "lora": "LoRA",
 PREAMBLE = r"""\documentclass[a4paper,11pt]{article}
 \usepackage[margin=0.8in]{geometry}
 \usepackage{graphicx}
+\usepackage{booktabs}
 \usepackage[T1]{fontenc}
 \graphicspath{{%(root)s/}}
 %% Every figure is included at natural size; log its width against the text width.
@@ -38,6 +39,8 @@ PREAMBLE = r"""\documentclass[a4paper,11pt]{article}
 \makeatletter
 \renewenvironment{figure}[1][]{\par\medskip\noindent\begin{minipage}{\textwidth}%%
   \def\@captype{figure}}{\end{minipage}\par\medskip}
+\renewenvironment{table}[1][]{\par\medskip\noindent\begin{minipage}{\textwidth}%%
+  \def\@captype{table}}{\end{minipage}\par\medskip}
 \makeatother
 %(numbers)s
 \title{LLM Study Figures: preview}
@@ -57,6 +60,8 @@ def document(topics: list[str]) -> str:
         title = TITLES.get(topic, topic.replace("_", " ").capitalize())
         parts.append(rf"\clearpage\section{{{title}}}")
         parts.append(rf"\input{{{ROOT.as_posix()}/images/{topic}/figures.tex}}")
+        if (ROOT / "images" / topic / "tables.tex").exists():  # figures that are tables
+            parts.append(rf"\input{{{ROOT.as_posix()}/images/{topic}/tables.tex}}")
         names = _names(topic)
         parts.append(r"\par\medskip\noindent Figures of this section: " +
                      ", ".join(rf"\ref{{fig:{topic}:{n}}}" for n in names) + ".")
