@@ -4,35 +4,25 @@ Run `python scripts/fine_tuning.py --help`. Every curve comes from a cited formu
 (numerics.fine_tuning.schedules and .quadratic, numerics.memory), a cited table
 (published.hyperparameters) or a seeded run of the project's own numpy code
 (numerics.fine_tuning.experiments). Each figure is a result function that computes what the
-figure shows and a drawing function that only draws it.
+figure shows and a drawing function that only draws it. Every colour comes from the book's
+table of meanings (figkit.meanings).
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, NullLocator
 
-from figkit import Registry, diagram
+from figkit import Registry, diagram, latex, meanings
 from figkit.annotate import arrow_props, legend_above, panel_title
-from figkit.charts import grouped_bars, reference_lines
-from figkit.numbers import Numbers, format_number
-from figkit.palette import (
-    BLUE,
-    CYAN,
-    GREEN,
-    INK,
-    LIGHT,
-    MUTED,
-    PURPLE,
-    RED,
-    SEQUENTIAL_CMAP,
-    YELLOW,
-    series,
-    tint,
-)
+from figkit.charts import straight_series
+from figkit.numbers import Numbers, spell
+from figkit.palette import INK, LIGHT, MUTED, SEQUENTIAL_CMAP, tint
 from figkit.style import NORMAL, SMALL
 from numerics import memory
 from numerics.fine_tuning import experiments, quadratic, schedules
@@ -42,21 +32,85 @@ from recorders import fine_tuning as recorded
 FIGURES = Registry("fine_tuning")
 
 
+# ---- numbers and text as LaTeX (the table, and labels that quote the published values) ---
+def _math_number(value: float) -> str:
+    """A number as math: rates below 0.001 as 2\\times10^{-5}, the rest as written (0.01,
+    1{,}875)."""
+    if value != 0 and abs(value) < 1e-3:
+        exponent = int(np.floor(np.log10(abs(value))))
+        return rf"{value / 10**exponent:g}\times10^{{{exponent}}}"
+    return f"{int(value):,}".replace(",", "{,}") if float(value).is_integer() else f"{value:g}"
+
+
+def _tex_number(value: float) -> str:
+    """A number as the table prints it: rates below 0.001 as $2\\times10^{-5}$, the rest as
+    written (0.01, 16, 1,875)."""
+    if value != 0 and abs(value) < 1e-3:
+        return f"${_math_number(value)}$"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _tex_values(values: tuple[float, ...]) -> str:
+    """One number, or several as a set: {16, 32}; rates that share a power of ten as
+    {2, 3, 5}x10^-5 (a set, never a range with a hyphen that reads as a minus)."""
+    if len(values) == 1:
+        return _tex_number(values[0])
+    exponents = {int(np.floor(np.log10(abs(v)))) for v in values if v != 0}
+    if all(0 < abs(v) < 1e-3 for v in values) and len(exponents) == 1:
+        (exponent,) = exponents
+        mantissas = r",\,".join(f"{v / 10**exponent:g}" for v in values)
+        return rf"$\{{{mantissas}\}}\times10^{{{exponent}}}$"
+    return r"$\{" + r",\,".join(map(_math_number, values)) + r"\}$"
+
+
+def _tex_text(text: str) -> str:
+    """Plain text with math between dollar signs: the text escaped (a thin space before %, an
+    inter-word space after abbreviations such as "Sec."), the math kept."""
+    pieces = text.split("$")
+    if len(pieces) % 2 == 0:
+        raise ValueError(f"unbalanced $ in {text!r}")
+
+    def plain(piece: str) -> str:
+        piece = latex.escape(piece).replace(r" \%", r"\,\%")
+        return re.sub(r"\b(Sec|App|al|Fig)\. ", r"\1.\\ ", piece)
+
+    return "".join(f"${piece}$" if i % 2 else plain(piece) for i, piece in enumerate(pieces))
+
+
 # --------------------------------------------------------------------------------------------
-#: Fine-tuning steps drawn for the linear schedule, and ULMFiT's T for the slanted triangle.
-FINETUNE_STEPS = 1000
+#: ULMFiT's T for the slanted triangle.
 STLR_STEPS = 1000
+#: Panel (a) draws learning rates in units of this (a linear axis, so that a decay to zero
+#: reaches zero on the figure).
+RATE_UNIT = 1e-4
+#: Points per schedule of panel (a), over the fraction of training 0..1.
+SCHEDULE_POINTS = 2001
+#: The published peaks of LoRA and QLoRA (both model-size groups), and how many times BERT's
+#: grid they lie above: from the lowest adapter peak over BERT's highest, to the highest over
+#: BERT's lowest (the captions of two figures state it).
+ADAPTER_PEAKS = (hyperparameters.LORA_LEARNING_RATE, hyperparameters.QLORA_LEARNING_RATE,
+                 hyperparameters.QLORA_LARGE_LEARNING_RATE)
+ADAPTER_OVER_BERT = (min(ADAPTER_PEAKS) / max(hyperparameters.BERT_LEARNING_RATES),
+                     max(ADAPTER_PEAKS) / min(hyperparameters.BERT_LEARNING_RATES))
+
+
+@dataclass(frozen=True)
+class PublishedSchedule:
+    """One fine-tuning schedule as its source publishes it, over the fraction of training."""
+    method: str                     # key in the table of meanings: full, lora, qlora
+    label: str                      # what it was published for, and by whom
+    peak: float
+    rate: np.ndarray                # at ScheduleComparison.progress
+    shape: str                      # "linear decay to 0" or "constant"
 
 
 @dataclass(frozen=True)
 class ScheduleComparison:
-    """Pre-training against fine-tuning schedules (a) and ULMFiT's slanted triangle (b)."""
+    """Published fine-tuning schedules (a) and ULMFiT's slanted triangle (b)."""
     progress: np.ndarray            # fraction of training, 0..1
-    pretrain_rate: np.ndarray       # LLaMA's warmup + cosine schedule at `progress`
-    finetune_rate: np.ndarray       # warmup + linear decay at `progress`
-    pretrain_peak: float
-    finetune_peak: float
-    finetune_warmup_fraction: float
+    schedules: tuple[PublishedSchedule, ...]
+    pretrain_peak: float            # LLaMA-7B/13B's pre-training peak, a reference line
+    rate_unit: float                # panel (a) draws rates in units of this
     stlr_total: int                 # T
     stlr_steps: np.ndarray          # t = 0..T
     stlr_rate: np.ndarray           # ULMFiT eq. (3) at `stlr_steps`
@@ -66,26 +120,55 @@ class ScheduleComparison:
     stlr_ratio: int
     numbers: Numbers
 
+    @property
+    def bert_peaks(self) -> tuple[float, ...]:
+        return tuple(sorted(s.peak for s in self.schedules if s.method == "full"))
+
+    @property
+    def lora_peak(self) -> float:
+        return next(s.peak for s in self.schedules if s.method == "lora")
+
 
 def learning_rate_comparison_result() -> ScheduleComparison:
-    progress = np.linspace(0, 1, 2001)
-    pretrain = schedules.warmup_cosine(progress * schedules.LLAMA_TOTAL_STEPS,
-                                       schedules.LLAMA_TOTAL_STEPS, schedules.LLAMA_WARMUP_STEPS,
-                                       schedules.LLAMA_PEAK_LR, schedules.LLAMA_FINAL_RATIO)
-    finetune = schedules.warmup_linear(progress * FINETUNE_STEPS, FINETUNE_STEPS,
-                                       int(schedules.FINETUNE_WARMUP_FRACTION * FINETUNE_STEPS),
-                                       schedules.FINETUNE_PEAK_LR)
+    hp = hyperparameters
+    # the grid holds the ends of the warm-ups, so every drawn schedule reaches its peak
+    progress = np.union1d(np.linspace(0, 1, SCHEDULE_POINTS),
+                          [hp.BERT_WARMUP_FRACTION, hp.LORA_WARMUP_STEPS / hp.LORA_TOTAL_STEPS])
+    bert_steps = SCHEDULE_POINTS - 1  # BERT's warm-up is a share of its steps: any count will do
+    published = [PublishedSchedule(
+        "full", "full fine-tuning, BERT's grid", lr,
+        schedules.warmup_linear(progress * bert_steps, bert_steps,
+                                round(hp.BERT_WARMUP_FRACTION * bert_steps), lr),
+        "linear decay to 0") for lr in sorted(hp.BERT_LEARNING_RATES, reverse=True)]
+    published.append(PublishedSchedule(
+        "lora", "LoRA, GPT-2 M on E2E", hp.LORA_LEARNING_RATE,
+        schedules.warmup_linear(progress * hp.LORA_TOTAL_STEPS, hp.LORA_TOTAL_STEPS,
+                                hp.LORA_WARMUP_STEPS, hp.LORA_LEARNING_RATE),
+        "linear decay to 0"))
+    for lr, sizes in ((hp.QLORA_LEARNING_RATE, "7B, 13B"),
+                      (hp.QLORA_LARGE_LEARNING_RATE, "33B, 65B")):
+        published.append(PublishedSchedule("qlora", f"QLoRA, Guanaco {sizes}", lr,
+                                           schedules.constant(progress, lr), "constant"))
     stlr_steps = np.arange(STLR_STEPS + 1)
     numbers = Numbers()
-    numbers.add("PeakRatio", schedules.LLAMA_PEAK_LR / schedules.FINETUNE_PEAK_LR, ".0f")
     numbers.add("PretrainPeak", schedules.LLAMA_PEAK_LR, "sci0")
-    numbers.add("FinetunePeak", schedules.FINETUNE_PEAK_LR, "sci0")
+    numbers.add("PretrainLargePeak", schedules.LLAMA_LARGE_PEAK_LR, "sci1")
+    numbers.add("BertPeakMin", min(hp.BERT_LEARNING_RATES), "sci0")
+    numbers.add("BertPeakMax", max(hp.BERT_LEARNING_RATES), "sci0")
+    numbers.add("LoraPeak", hp.LORA_LEARNING_RATE, "sci0")
+    numbers.add("LoraWarmupPercent", 100 * hp.LORA_WARMUP_STEPS / hp.LORA_TOTAL_STEPS, ".1f")
+    numbers.add("QloraPeak", hp.QLORA_LEARNING_RATE, "sci0")
+    numbers.add("QloraLargePeak", hp.QLORA_LARGE_LEARNING_RATE, "sci0")
+    numbers.add("AdapterOverBertMin", ADAPTER_OVER_BERT[0], ".0f")
+    numbers.add("AdapterOverBertMax", ADAPTER_OVER_BERT[1], ".0f")
     numbers.add("StlrMin", schedules.STLR_ETA_MAX / schedules.STLR_RATIO, "sci1")
+    numbers.add("StlrEtaMax", schedules.STLR_ETA_MAX, "g")
+    numbers.add("StlrCutFrac", schedules.STLR_CUT_FRAC, "g")
+    numbers.add("StlrRatio", schedules.STLR_RATIO, "d")
+    numbers.add("StlrSteps", STLR_STEPS, "d")
     return ScheduleComparison(
-        progress=progress, pretrain_rate=pretrain, finetune_rate=finetune,
-        pretrain_peak=schedules.LLAMA_PEAK_LR, finetune_peak=schedules.FINETUNE_PEAK_LR,
-        finetune_warmup_fraction=schedules.FINETUNE_WARMUP_FRACTION,
-        stlr_total=STLR_STEPS, stlr_steps=stlr_steps,
+        progress=progress, schedules=tuple(published), pretrain_peak=schedules.LLAMA_PEAK_LR,
+        rate_unit=RATE_UNIT, stlr_total=STLR_STEPS, stlr_steps=stlr_steps,
         stlr_rate=schedules.slanted_triangular(stlr_steps, STLR_STEPS),
         stlr_cut=int(schedules.STLR_CUT_FRAC * STLR_STEPS),
         stlr_cut_fraction=schedules.STLR_CUT_FRAC, stlr_eta_max=schedules.STLR_ETA_MAX,
@@ -93,108 +176,179 @@ def learning_rate_comparison_result() -> ScheduleComparison:
 
 
 @FIGURES.figure(
-    caption=rf"Learning-rate schedules: LLaMA's pre-training schedule (peak "
-            rf"{format_number(schedules.LLAMA_PEAK_LR, 'sci0')[0]}, cosine to "
-            rf"{100 * schedules.LLAMA_FINAL_RATIO:.0f}\,\%) against a fine-tuning schedule with "
-            r"a ten times lower peak, and ULMFiT's slanted triangular schedule.",
-    result=learning_rate_comparison_result, width=1.0, aspect=0.36)
+    caption=r"Learning-rate schedules as published, on linear axes: (a) full fine-tuning with "
+            r"BERT's grid of peaks (Devlin et al.\ 2019), LoRA on GPT-2 M (Hu et al.\ 2021, "
+            r"Table 11) and QLoRA's Guanaco runs (Dettmers et al.\ 2023), beside LLaMA-7B's "
+            r"and -13B's pre-training peak (Touvron et al.\ 2023); the adapter methods peak "
+            rf"{ADAPTER_OVER_BERT[0]:.0f} to "
+            rf"{ADAPTER_OVER_BERT[1]:.0f} times higher than BERT's grid; (b) ULMFiT's slanted "
+            r"triangular schedule.",
+    result=learning_rate_comparison_result, width=1.0, height=3.9)
 def learning_rate_comparison(fig, schedule: ScheduleComparison):
-    ax_a, ax_b = fig.subplots(1, 2)
-
-    s1, s2 = series(2)
-    ax_a.plot(schedule.progress, schedule.pretrain_rate, color=s1["color"])
-    ax_a.plot(schedule.progress, schedule.finetune_rate, color=s2["color"], linestyle="--")
-    ax_a.text(0.97, 4.2e-4, "pre-training (cosine)", ha="right", va="bottom",
-              color=s1["color"])
-    ax_a.text(0.42, 3.5e-6, "fine-tuning (linear decay)", ha="center", va="bottom",
-              color=s2["color"])
-    ax_a.set_yscale("log")
-    ax_a.set_ylim(1e-6, 1e-3)
+    ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.5, 1]})
+    unit, numbers = schedule.rate_unit, schedule.numbers
+    reference = meanings.role("reference")
+    ax_a.axhline(schedule.pretrain_peak / unit, color=reference.color,
+                 ls=reference.linestyle, lw=0.6)
+    ax_a.text(0.99, schedule.pretrain_peak / unit * 1.02,
+              f"LLaMA-7B, 13B pre-training peak, {numbers['PretrainPeak']} "
+              f"(33B, 65B: {numbers['PretrainLargePeak']})", ha="right", va="bottom",
+              fontsize=SMALL)
+    for i, published in enumerate(schedule.schedules):
+        meaning = meanings.method(published.method)
+        ax_a.plot(schedule.progress, published.rate / unit, color=meaning.color, lw=1.0,
+                  marker=meaning.marker, markersize=3, markevery=(100 + 60 * i, 400),
+                  clip_on=False)  # a marker at the axis edge shows whole
+    # direct labels, each where its lines leave room
+    qlora = meanings.method("qlora")
+    for k, published in enumerate(s for s in schedule.schedules if s.method == "qlora"):
+        sizes = published.label.split("Guanaco ")[1]
+        text = (f"QLoRA (Guanaco {sizes}): {_tex_number(published.peak)}, constant" if k == 0
+                else f"QLoRA ({sizes}): {_tex_number(published.peak)}")
+        ax_a.text(0.99, published.peak / unit * 1.03, text, ha="right", va="bottom",
+                  fontsize=SMALL, color=qlora.color)
+    lora = next(s for s in schedule.schedules if s.method == "lora")
+    at = int(np.searchsorted(schedule.progress, 0.42))
+    ax_a.annotate(f"LoRA (GPT-2 M): {_tex_number(lora.peak)},\nlinear decay",
+                  xy=(schedule.progress[at], lora.rate[at] / unit), xytext=(0.62, 1.5),
+                  textcoords="data", ha="left", va="center", fontsize=SMALL,
+                  color=meanings.method("lora").color, arrowprops=arrow_props())
+    top = max((s for s in schedule.schedules if s.method == "full"), key=lambda s: s.peak)
+    ax_a.annotate(f"full fine-tuning (BERT's grid):\npeaks {_tex_values(schedule.bert_peaks)}, "
+                  "linear decay",
+                  xy=(schedule.progress[int(np.argmax(top.rate))], top.peak / unit),
+                  xytext=(5, 3), textcoords="offset points", ha="left", va="bottom",
+                  fontsize=SMALL, color=meanings.method("full").color)
     ax_a.set_xlim(0, 1)
+    ax_a.set_ylim(0, schedule.pretrain_peak / unit * 1.12)
     ax_a.set_xlabel("fraction of training")
-    ax_a.set_ylabel("learning rate")
-    x_arrow = schedule.finetune_warmup_fraction
-    ax_a.annotate("", xy=(x_arrow, schedule.finetune_peak * 0.98),
-                  xytext=(x_arrow, schedule.pretrain_peak * 0.99),
-                  arrowprops=arrow_props(arrowstyle="<->", shrinkA=0, shrinkB=0))
-    # the label sits halfway between the peaks on the log axis
-    ax_a.text(x_arrow + 0.02, np.sqrt(schedule.pretrain_peak * schedule.finetune_peak),
-              rf"{schedule.numbers['PeakRatio']}$\times$ lower" "\npeak", va="center")
-    panel_title(ax_a, "a", "Pre-training vs. fine-tuning")
+    ax_a.set_ylabel(r"learning rate ($\times 10^{-4}$)")
+    panel_title(ax_a, "a", "Fine-tuning schedules as published")
 
     total, cut, eta_max = schedule.stlr_total, schedule.stlr_cut, schedule.stlr_eta_max
-    ax_b.plot(schedule.stlr_steps, schedule.stlr_rate, color=s1["color"])
-    ax_b.axvline(cut, color=MUTED, lw=0.6, ls=":")
+    ax_b.plot(schedule.stlr_steps, schedule.stlr_rate, color=INK)
+    ax_b.axvline(cut, color=reference.color, ls=reference.linestyle, lw=0.6)
     ax_b.set_xlim(0, total)
-    ax_b.set_ylim(0, eta_max * 1.25)
-    ax_b.set_xlabel(f"iteration $t$ (of $T$ = {total})")
+    ax_b.set_ylim(0, eta_max * 1.2)
+    ax_b.set_xlabel(f"iteration $t$ (of $T$ = {numbers['StlrSteps']})")
     ax_b.set_ylabel("learning rate")
-    ax_b.text(cut + 15, eta_max * 1.04,
-              rf"peak at $t = {schedule.stlr_cut_fraction:g}\,T$: $\eta_{{\max}} = "
-              rf"{eta_max:g}$", va="bottom")
-    ax_b.annotate(rf"end: $\eta_{{\max}}/{schedule.stlr_ratio}$ = {schedule.numbers['StlrMin']}",
-                  xy=(total, schedule.stlr_rate[-1]), xytext=(0.7 * total, 0.85 * eta_max),
-                  ha="center", va="bottom", arrowprops=arrow_props())
+    ax_b.text(cut + 15, eta_max * 1.03,
+              rf"peak at $t = {numbers['StlrCutFrac']}\,T$: $\eta_{{\max}} = "
+              rf"{numbers['StlrEtaMax']}$", va="bottom", fontsize=SMALL)
+    ax_b.annotate(rf"end: $\eta_{{\max}}/{numbers['StlrRatio']}$" "\n"
+                  f"= {numbers['StlrMin']}",
+                  xy=(total, schedule.stlr_rate[-1]), xytext=(0.85 * total, 0.6 * eta_max),
+                  ha="center", va="bottom", fontsize=SMALL, arrowprops=arrow_props())
     panel_title(ax_b, "b", "Slanted triangular (ULMFiT)")
 
 
 # --------------------------------------------------------------------------------------------
-DISCRIMINATIVE_LAYERS = 12
+@dataclass(frozen=True)
+class LayerRates:
+    """Each layer's learning rate relative to the model's top layer, under one recipe."""
+    depth_below_top: np.ndarray     # 0 = the top layer
+    relative_rate: np.ndarray       # rate / the top layer's rate
+    step: float                     # the ratio of a layer's rate to the rate of the layer above
 
 
 @dataclass(frozen=True)
 class DiscriminativeRates:
-    """ULMFiT's per-layer rates (a) and which layers train in which epoch (b)."""
-    layers: np.ndarray              # 1 = bottom
-    rates: np.ndarray               # learning rate of each layer
-    top_rate: float
-    layer_factor: float             # eta^{l-1} = eta^l / layer_factor
-    unfrozen_log_rates: np.ndarray  # (epoch, layer) log10 rate of trainable layers, NaN if frozen
+    """ULMFiT's discriminative rates and Sun et al.'s layer-wise decay for BERT-base (a), and
+    ULMFiT's gradual unfreezing (b)."""
+    ulmfit: LayerRates              # ULMFiT's five layer groups: embedding, 3 LSTMs, head
+    bert: LayerRates                # BERT-base's 12 encoder layers
+    ulmfit_groups: tuple[str, ...]  # bottom to top
+    unfrozen: np.ndarray            # (epoch, group) True where the group trains that epoch
+    group_rate_power: np.ndarray    # (group,) k in eta / 2.6^k, bottom first
     numbers: Numbers
 
 
 def discriminative_learning_rates_result() -> DiscriminativeRates:
-    top = schedules.FINETUNE_PEAK_LR
-    rates = schedules.discriminative_rates(top, DISCRIMINATIVE_LAYERS)
-    trainable = schedules.gradual_unfreezing(DISCRIMINATIVE_LAYERS, DISCRIMINATIVE_LAYERS)
+    groups = schedules.ULMFIT_LAYER_GROUPS
+    n_groups, n_bert = len(groups), schedules.BERT_BASE_LAYERS
+    ulmfit = schedules.discriminative_rates(1.0, n_groups, schedules.ULMFIT_LAYER_FACTOR)
+    bert = schedules.layerwise_decay_rates(1.0, n_bert, schedules.SUN_LAYER_DECAY)
     numbers = Numbers()
-    numbers.add("LayerRateSpread", rates[-1] / rates[0], ",.0f")
     numbers.add("LayerFactor", schedules.ULMFIT_LAYER_FACTOR, ".1f")
+    numbers.add("UlmfitGroups", n_groups, "d")
+    numbers.add("UlmfitLstmLayers", schedules.ULMFIT_LSTM_LAYERS, "d")
+    numbers.add("UlmfitBottomShare", ulmfit[0], ".3f")
+    numbers.add("BertLayerDecay", schedules.SUN_LAYER_DECAY, ".2f")
+    numbers.add("BertLayers", n_bert, "d")
+    numbers.add("BertBottomShare", bert[0], ".2f")
     return DiscriminativeRates(
-        layers=np.arange(1, DISCRIMINATIVE_LAYERS + 1), rates=rates, top_rate=top,
-        layer_factor=schedules.ULMFIT_LAYER_FACTOR,
-        unfrozen_log_rates=np.where(trainable, np.log10(rates)[None, :], np.nan),
-        numbers=numbers)
+        ulmfit=LayerRates(np.arange(n_groups), ulmfit[::-1], 1 / schedules.ULMFIT_LAYER_FACTOR),
+        bert=LayerRates(np.arange(n_bert), bert[::-1], schedules.SUN_LAYER_DECAY),
+        ulmfit_groups=groups,
+        unfrozen=schedules.gradual_unfreezing(n_groups, n_groups),
+        group_rate_power=np.arange(n_groups - 1, -1, -1), numbers=numbers)
 
 
 @FIGURES.figure(
-    caption=r"Discriminative fine-tuning and gradual unfreezing (ULMFiT): each layer's rate is "
-            r"the rate of the layer above divided by "
-            rf"{schedules.ULMFIT_LAYER_FACTOR:g}, and one more layer is unfrozen per epoch.",
-    result=discriminative_learning_rates_result, width=1.0, aspect=0.36)
+    caption=r"Discriminative fine-tuning: (a) each layer's learning rate relative to the top "
+            r"layer's, in ULMFiT (divided by "
+            rf"{schedules.ULMFIT_LAYER_FACTOR:g} per layer group down its classifier: embedding, "
+            rf"{schedules.ULMFIT_LSTM_LAYERS} AWD-LSTM layers, head) and in fine-tuning the "
+            rf"{schedules.BERT_BASE_LAYERS}-layer BERT-base (multiplied by "
+            rf"{schedules.SUN_LAYER_DECAY:g} per layer down, Sun et al.\ 2019); (b) ULMFiT's "
+            r"gradual unfreezing: one more layer group trains each epoch, from the top.",
+    result=discriminative_learning_rates_result, width=1.0, aspect=0.38)
 def discriminative_learning_rates(fig, rates: DiscriminativeRates):
-    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
-    layers, n_layers, top = rates.layers, len(rates.layers), rates.top_rate
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
+    numbers = rates.numbers
 
-    ax_a.bar(layers, rates.rates, color=BLUE, width=0.7)
+    ulmfit_style, bert_style = meanings.unnamed(2)
+    for layers, style in ((rates.ulmfit, ulmfit_style), (rates.bert, bert_style)):
+        straight_series(ax_a, layers.depth_below_top, layers.relative_rate,
+                        color=style["color"], linestyle=style["linestyle"],
+                        marker=style["marker"], ylog=True)
     ax_a.set_yscale("log")
-    ax_a.set_xticks(layers)
-    ax_a.set_xlabel("layer $l$ (1 = bottom)")
-    ax_a.set_ylabel(r"learning rate $\eta^{l}$")
-    ax_a.set_ylim(rates.rates[0] / 3, top * 8)
-    ax_a.text(1, top * 2.2, rf"$\eta^{{l-1}} = \eta^{{l}}/{rates.layer_factor:g}$: "
-              rf"top/bottom = {rates.numbers['LayerRateSpread']}", va="bottom")
-    panel_title(ax_a, "a", "Discriminative rates")
+    ax_a.set_ylim(0.015, 1.3)
+    ax_a.set_yticks([0.02, 0.05, 0.1, 0.2, 0.5, 1], ["0.02", "0.05", "0.1", "0.2", "0.5", "1"])
+    ax_a.yaxis.set_minor_formatter(NullFormatter())
+    ax_a.set_xlim(-0.5, len(rates.bert.depth_below_top) - 0.5)
+    ax_a.set_xticks(rates.bert.depth_below_top[::2])
+    ax_a.set_xlabel("layers below the top layer")
+    ax_a.set_ylabel("rate / top layer's rate")
+    bottom = rates.ulmfit.depth_below_top[-1], rates.ulmfit.relative_rate[-1]
+    ax_a.annotate(rf"ULMFiT: $\eta^{{l-1}} = \eta^{{l}}/{numbers['LayerFactor']}$" "\n"
+                  f"embedding: {numbers['UlmfitBottomShare']}\nof the head's rate",
+                  xy=bottom, xytext=(8, 0), textcoords="offset points", ha="left",
+                  va="center", fontsize=SMALL, color=ulmfit_style["color"])
+    last = rates.bert.depth_below_top[-1], rates.bert.relative_rate[-1]
+    ax_a.annotate(rf"BERT-base: $\eta^{{l-1}} = {numbers['BertLayerDecay']}\,\eta^{{l}}$" "\n"
+                  f"layer 1: {numbers['BertBottomShare']} of layer "
+                  f"{numbers['BertLayers']}'s rate", xy=last, xytext=(4, -9),
+                  textcoords="offset points", ha="right", va="top", fontsize=SMALL,
+                  color=bert_style["color"])
+    panel_title(ax_a, "a", "Rate per layer")
 
-    image = ax_b.imshow(rates.unfrozen_log_rates.T, origin="lower", aspect="auto",
-                        cmap=SEQUENTIAL_CMAP, extent=(0.5, n_layers + 0.5, 0.5, n_layers + 0.5))
+    n_epochs, n_groups = rates.unfrozen.shape
+    shades = meanings.ordered(n_groups)  # darkest: the lowest rate
+    for group in range(n_groups):
+        power = rates.group_rate_power[group]
+        for epoch in range(n_epochs):
+            trains = rates.unfrozen[epoch, group]
+            ax_b.add_patch(Rectangle((epoch + 0.55, group + 0.55), 0.9, 0.9,
+                                     facecolor=shades[n_groups - 1 - power] if trains
+                                     else "none", edgecolor="none" if trains else LIGHT,
+                                     lw=0.6))
+        # the group's rate, once per row, right of the grid
+        text = r"$\eta$" if power == 0 else (
+            rf"$\eta/{numbers['LayerFactor']}$" if power == 1 else
+            rf"$\eta/{numbers['LayerFactor']}^{power}$")
+        ax_b.text(n_epochs + 0.6, group + 1, text, ha="left", va="center", fontsize=SMALL)
+    ax_b.text(1.0, 1.0, "frozen", ha="center", va="center", fontsize=SMALL, color=MUTED)
+    ax_b.set_xlim(0.5, n_epochs + 0.5)
+    ax_b.set_ylim(0.5, n_groups + 0.5)
+    ax_b.set_xticks(np.arange(1, n_epochs + 1),
+                    [str(e) for e in range(1, n_epochs)] + [f"{n_epochs} on"])
+    ax_b.set_yticks(np.arange(1, n_groups + 1),
+                    [group.replace("classifier head", "head") for group in rates.ulmfit_groups])
+    ax_b.tick_params(length=0)
+    for side in ("left", "bottom"):
+        ax_b.spines[side].set_visible(False)
     ax_b.set_xlabel("epoch")
-    ax_b.set_ylabel("layer")
-    ax_b.set_xticks(layers[::2])
-    ax_b.set_yticks(layers[::2])
-    bar = fig.colorbar(image, ax=ax_b, pad=0.02)
-    bar.set_label(r"$\log_{10}$ learning rate")
-    ax_b.text(1, 1.2, "frozen layers\nare blank", ha="left", va="bottom", color=INK)
     panel_title(ax_b, "b", "Gradual unfreezing")
 
 
@@ -218,11 +372,12 @@ class StepSizeRun:
 
 @dataclass(frozen=True)
 class ConvergenceRuns:
-    """Gradient descent on the quadratic with four step sizes."""
+    """Gradient descent on the quadratic with four step sizes, smallest first."""
     iterations: np.ndarray          # k = 0..steps
     runs: tuple[StepSizeRun, ...]
     shown: int                      # iterations of panel (b)
     stiff_reach: float              # largest |x_{k,2}| over the shown iterations of every run
+    suboptimality_limits: tuple[float, float]  # panel (a): the decades around every run's values
     numbers: Numbers
 
 
@@ -242,9 +397,12 @@ def convergence_analysis_result() -> ConvergenceRuns:
                                 suboptimality=problem.value(xs)))
         reach = max(reach, np.abs(xs[:STIFF_ITERATIONS_SHOWN, 1]).max())
         numbers.add(f"Rate{name.capitalize()}", problem.contraction(eta), ".2f")
+    values = np.concatenate([run.suboptimality for run in runs])
+    limits = (float(10 ** np.floor(np.log10(values.min()))),
+              float(10 ** np.ceil(np.log10(values.max()))))
     return ConvergenceRuns(iterations=np.arange(CONVERGENCE_STEPS + 1), runs=tuple(runs),
                            shown=STIFF_ITERATIONS_SHOWN, stiff_reach=float(reach),
-                           numbers=numbers)
+                           suboptimality_limits=limits, numbers=numbers)
 
 
 @FIGURES.figure(
@@ -256,7 +414,11 @@ def convergence_analysis_result() -> ConvergenceRuns:
 def convergence_analysis(fig, convergence: ConvergenceRuns):
     ax_a, ax_b = fig.subplots(1, 2)
     k, shown = convergence.iterations, convergence.shown
-    for run, style in zip(convergence.runs, series(len(convergence.runs)), strict=True):
+    n = len(convergence.runs)
+    # step sizes are ordered values: the sequential colours, with line styles and markers
+    styles = [dict(style, color=to_hex(color))
+              for style, color in zip(meanings.unnamed(n), meanings.ordered(n), strict=True)]
+    for run, style in zip(convergence.runs, styles, strict=True):
         ax_a.plot(k, run.suboptimality, color=style["color"], ls=style["linestyle"],
                   label=run.label, marker=style["marker"], markersize=2.5, markevery=5)
         ax_b.plot(k[:shown], run.iterates[:shown, 1], color=style["color"],
@@ -266,7 +428,7 @@ def convergence_analysis(fig, convergence: ConvergenceRuns):
     ax_a.set_xlabel("iteration $k$")
     ax_a.set_ylabel(r"$f(x_k) - f^*$")
     legend_above(fig, ax_a, ncols=4, columnspacing=1.2)
-    ax_a.set_ylim(1e-9, 1e8)
+    ax_a.set_ylim(*convergence.suboptimality_limits)
     panel_title(ax_a, "a", "Suboptimality")
 
     reach = convergence.stiff_reach
@@ -279,135 +441,190 @@ def convergence_analysis(fig, convergence: ConvergenceRuns):
 
 
 # --------------------------------------------------------------------------------------------
-TRANSFER_LAYERS = 4
+@dataclass(frozen=True)
+class TransferStage:
+    """One ULMFiT stage: its data, its layers and where their weights come from."""
+    title: str
+    data: str
+    layers: tuple[str, ...]         # bottom first, the head last
+    new: tuple[bool, ...]           # per layer: freshly initialised (else copied from the
+                                    # stage before)
+    note: str                       # how it trains
 
 
 @dataclass(frozen=True)
 class TransferStages:
-    """The three ULMFiT stages: how strongly each stage trains each layer (1 = full rate)."""
-    layer_strength: tuple[np.ndarray, np.ndarray, np.ndarray]  # per stage, bottom layer first
-    layer_factor: float
+    """ULMFiT's three stages (arXiv 1801.06146 Sec. 3)."""
+    stages: tuple[TransferStage, TransferStage, TransferStage]
     numbers: Numbers
 
 
 def transfer_learning_process_result() -> TransferStages:
+    body = schedules.ULMFIT_LAYER_GROUPS[:-1]  # embedding and the three LSTM layers
+    n = len(body)
+    stages = (
+        TransferStage("1  General-domain LM", "Wikitext-103, 103M words", (*body, "LM head"),
+                      (True,) * (n + 1), "next-word prediction;\nall layers, one rate"),
+        TransferStage("2  Target-task LM", "the task's text, no labels", (*body, "LM head"),
+                      (False,) * (n + 1),
+                      "next-word prediction;\ndiscriminative and slanted\ntriangular rates"),
+        TransferStage("3  Classifier", "the task's labelled examples",
+                      (*body, "classifier head"), (False,) * n + (True,),
+                      "classification; rates as in 2;\nlayers unfrozen one by one,\nfrom the top"),
+    )
     numbers = Numbers()
-    numbers.add("PretrainPeak", schedules.LLAMA_PEAK_LR, "sci0")
-    numbers.add("FinetunePeak", schedules.FINETUNE_PEAK_LR, "sci0")
-    # Stage 3 shades each layer by its discriminative rate (ULMFiT: /2.6 per layer down).
-    rates = schedules.discriminative_rates(1.0, TRANSFER_LAYERS)
-    return TransferStages(
-        layer_strength=(np.ones(TRANSFER_LAYERS), np.ones(TRANSFER_LAYERS), rates / rates.max()),
-        layer_factor=schedules.ULMFIT_LAYER_FACTOR, numbers=numbers)
+    numbers.add("UlmfitLayerGroups", n + 1, "d")
+    return TransferStages(stages=stages, numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Transfer learning in three stages, as in ULMFiT: general-domain pre-training, "
-            "target-domain fine-tuning of the language model, then task fine-tuning of a new "
-            "head with discriminative learning rates and gradual unfreezing.",
-    result=transfer_learning_process_result, width=1.0, height=2.0)
-def transfer_learning_process(fig, stages: TransferStages):
+    caption="Transfer learning in three stages, as in ULMFiT: a language model is pre-trained "
+            "on general-domain text, fine-tuned on the target task's text, then given a new "
+            "classifier head and fine-tuned on the labelled examples; each later stage starts "
+            "from the weights of the one before (tinted), only the classifier head afresh. "
+            "The rates and the unfreezing schedule: the figure on discriminative fine-tuning.",
+    result=transfer_learning_process_result, width=1.0, height=2.3)
+def transfer_learning_process(fig, transfer: TransferStages):
     ax = diagram.canvas(fig, (0, 3), (0, 1))
-    pretrain, finetune = stages.numbers["PretrainPeak"], stages.numbers["FinetunePeak"]
-    boxes = [
-        ("1  Pre-training", "general text, next token", BLUE, "LM head",
-         f"all layers trained\npeak lr {pretrain}"),
-        ("2  Domain adaptation", "target-domain text", PURPLE, "LM head",
-         f"all layers trained\npeak lr {finetune}"),
-        ("3  Task fine-tuning", "labelled task data", GREEN, "new task head",
-         f"lr / {stages.layer_factor:g} per layer down,\nunfrozen top-down"),
-    ]
-    n_layers = len(stages.layer_strength[0])
-    layer_h, gap, base, half_w = 0.09, 0.024, 0.2, 0.2
-    for i, ((title, data, color, head, note), shade) in enumerate(
-            zip(boxes, stages.layer_strength, strict=True)):
+    layer_h, gap, base, half_w = 0.082, 0.016, 0.3, 0.25
+    # copied weights train on: a light tint of the first colour of the stages' order, never the
+    # grey that marks frozen parts in the LoRA and QLoRA diagrams
+    copied, new = to_hex(tint(meanings.ordered(1)[0], 0.6)), "white"
+    for i, stage in enumerate(transfer.stages):
         cx = 0.5 + i
-        ax.text(cx, 0.97, title, ha="center", va="top", fontsize=NORMAL)
-        ax.text(cx, 0.86, data, ha="center", va="top", fontsize=SMALL, color=MUTED)
-        for level, strength in enumerate(shade):
+        ax.text(cx, 0.99, stage.title, ha="center", va="top", fontsize=NORMAL)
+        ax.text(cx, 0.905, stage.data, ha="center", va="top", fontsize=SMALL, color=MUTED)
+        for level, (name, fresh) in enumerate(zip(stage.layers, stage.new, strict=True)):
             y = base + level * (layer_h + gap)
             ax.add_patch(Rectangle((cx - half_w, y), 2 * half_w, layer_h,
-                                   facecolor=tint(color, 0.85 - 0.75 * strength),
-                                   edgecolor=color, lw=0.7))
-        y_head = base + n_layers * (layer_h + gap)
-        ax.add_patch(Rectangle((cx - half_w, y_head), 2 * half_w, layer_h * 0.9,
-                               facecolor="white", edgecolor=color, lw=0.9,
-                               linestyle="--" if i == 2 else "-"))
-        ax.text(cx, y_head + layer_h * 0.45, head, ha="center", va="center", fontsize=SMALL)
-        ax.text(cx, base - 0.04, note, ha="center", va="top", fontsize=SMALL)
+                                   facecolor=new if fresh else copied, edgecolor=INK, lw=0.6))
+            ax.text(cx, y + layer_h / 2, name, ha="center", va="center", fontsize=SMALL)
+        ax.text(cx, base - 0.03, stage.note, ha="center", va="top", fontsize=SMALL)
         if i < 2:
-            mid = base + 2 * (layer_h + gap)
-            diagram.arrow(ax, (cx + half_w + 0.06, mid), (cx + 1 - half_w - 0.06, mid))
-            ax.text(cx + 0.5, mid + 0.03, "copy weights", ha="center", va="bottom",
+            top_body = base + (len(stage.layers) - 2) * (layer_h + gap) + layer_h
+            mid = (base + top_body) / 2
+            diagram.arrow(ax, (cx + half_w + 0.04, mid), (cx + 1 - half_w - 0.04, mid))
+            ax.text(cx + 0.5, mid + 0.03, "copy\nweights" if i == 0 else
+                    "copy the body;\nLM head dropped", ha="center", va="bottom",
                     fontsize=SMALL, color=MUTED)
+    # what the fills mean, once, below the stages: the two keys side by side
+    for x, fill, label in ((0.95, copied, "copied, then trained"),
+                           (1.8, new, "freshly initialised")):
+        ax.add_patch(Rectangle((x - 0.09, 0.015), 0.07, 0.05, facecolor=fill, edgecolor=INK,
+                               lw=0.6))
+        ax.text(x, 0.04, label, ha="left", va="center", fontsize=SMALL)
 
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GradientFlow:
-    """Per-layer gradient norms of the sigmoid and the residual network, per seed."""
+    """Per-layer gradient norms of a sigmoid network, and of the same weights with one thing
+    changed: tanh for the sigmoid, or skip connections."""
     run: experiments.GradientFlowResult
-    residual_blocks: int            # residual branches are scaled by 1/sqrt(residual_blocks)
-    lowest_norm: float              # smallest norm of the sigmoid network (any seed, any layer)
-    highest_norm: float             # largest norm of the residual network
+    labels: tuple[str, ...]         # per network, for the figure
+    low: np.ndarray                 # (network, layer) smallest norm over the seeds
+    high: np.ndarray                # (network, layer) largest norm over the seeds
+    shrink_per_layer: float         # the sigmoid network's mean factor from layer to layer
+    spread: np.ndarray              # (network,) largest over smallest of its mean norms
     numbers: Numbers
+
+
+#: How the figure names each network of experiments.GRADIENT_FLOW_NETWORKS.
+GRADIENT_FLOW_LABELS = {"sigmoid": "sigmoid (the baseline)",
+                        "tanh": "tanh instead",
+                        "sigmoid with skip connections": "sigmoid with skip connections"}
 
 
 def gradient_flow_analysis_result() -> GradientFlow:
     run = recorded.load("gradient_flow")
+    baseline = run.mean[0]
+    shrink = float((baseline[-1] / baseline[0]) ** (1 / (len(run.layer) - 1)))
+    spread = run.mean.max(axis=1) / run.mean.min(axis=1)
     numbers = Numbers()
-    numbers.add("GradRatioSigmoid", run.sigmoid_ratio, "sci1")
-    numbers.add("GradRatioResidual", run.residual_ratio, "sci1")
-    numbers.add("GradFlowSeeds", len(run.sigmoid_norms), "d")
-    return GradientFlow(run=run, residual_blocks=round(run.config["residual_branch_scale"] ** -2),
-                        lowest_norm=float(run.sigmoid_norms.min()),
-                        highest_norm=float(run.residual_norms.max()), numbers=numbers)
+    for key, ratio, total in zip(("Sigmoid", "Tanh", "Skip"), run.ratio, spread, strict=True):
+        numbers.add(f"GradRatio{key}", ratio, ".2g" if 0.1 <= ratio < 100 else "sci1")
+        numbers.add(f"GradSpread{key}", total,
+                    "sci1" if total > 1e4 else ".0f" if total >= 10 else ".1f")
+    numbers.add("GradShrinkPerLayer", shrink, ".1f")
+    numbers.add("GradFlowSeeds", run.norms.shape[1], "d")
+    numbers.add("GradFlowHiddenLayers", run.config["depth"], "d")
+    numbers.add("GradFlowMatrices", len(run.layer), "d")
+    numbers.add("GradFlowSkipBlocks", run.config["skip_blocks"], "d")
+    return GradientFlow(run=run, labels=tuple(GRADIENT_FLOW_LABELS[n] for n in run.networks),
+                        low=run.norms.min(axis=1), high=run.norms.max(axis=1),
+                        shrink_per_layer=shrink, spread=spread, numbers=numbers)
 
 
 @FIGURES.figure(
-    caption=f"Per-layer gradient norms measured by backpropagation through a "
-            f"{experiments.GRADIENT_FLOW_DEPTH}-layer sigmoid MLP and a "
-            f"{experiments.GRADIENT_FLOW_DEPTH}-layer residual ReLU MLP on the same data: the "
-            "sigmoid network's gradient vanishes towards the input, the residual network's "
-            "does not.",
-    result=gradient_flow_analysis_result, width=1.0, aspect=0.36)
+    caption="Per-layer gradient norms at initialisation of an MLP with "
+            f"{experiments.GRADIENT_FLOW_DEPTH} hidden layers "
+            f"({experiments.GRADIENT_FLOW_DEPTH + 1} weight matrices), one change at a time on "
+            r"the same weights and data: with sigmoids the gradient shrinks about fourfold per "
+            r"layer towards the input ($\sigma' \le 1/4$); tanh, or skip connections, keep it "
+            "within a few orders of magnitude (numbers: input over output layer; lines: geometric "
+            "mean of "
+            f"{len(recorded.RUNS['gradient_flow']['seeds'])} seeds, bands: range).",
+    result=gradient_flow_analysis_result, width=1.0, aspect=0.4)
 def gradient_flow_analysis(fig, flow: GradientFlow):
-    run = flow.run
+    run, numbers = flow.run, flow.numbers
     ax = fig.subplots()
-    nets = [(run.sigmoid_norms, run.sigmoid_mean, flow.numbers["GradRatioSigmoid"],
-             "plain sigmoid MLP (Xavier init)"),
-            (run.residual_norms, run.residual_mean, flow.numbers["GradRatioResidual"],
-             rf"residual ReLU MLP (He init, branches $\times 1/\sqrt{{{flow.residual_blocks}}}$)")]
-    for (per_seed, mean, ratio, label), style in zip(nets, series(2), strict=True):
-        for norms in per_seed:
-            ax.plot(run.layer, norms, color=style["color"], lw=0.5, alpha=0.35)
-        ax.plot(run.layer, mean, color=style["color"], ls=style["linestyle"],
-                marker=style["marker"], label=label)
-        ax.annotate(f"first / last layer = {ratio}", xy=(run.layer[0], mean[0]),
-                    xytext=(8, -5), textcoords="offset points", va="top", color=INK)
+    # the sigmoid network is the book's baseline (grey); the two changes of it are unnamed
+    # series in ink, told apart by line style and marker
+    baseline = meanings.role("baseline")
+    variants = meanings.unnamed(3)
+    styles = [{"color": baseline.color, "linestyle": baseline.linestyle,
+               "marker": baseline.marker}, variants[0], variants[2]]
+    keys = ("Sigmoid", "Tanh", "Skip")
+    for i, style in enumerate(styles):
+        ax.fill_between(run.layer, flow.low[i], flow.high[i], color=tint(style["color"], 0.8),
+                        lw=0)
+        ax.plot(run.layer, run.mean[i], color=style["color"], ls=style["linestyle"],
+                marker=style["marker"], markersize=3.5, label=flow.labels[i])
+    # direct labels with each network's input-over-output ratio, each where its line leaves
+    # room: above the skip network's line, below the tanh network's, right of the sigmoid's
+    left = run.layer[1]
+    places = {"Skip": (left, run.mean[2][1:8].max(), (0, 6), "left", "bottom"),
+              "Tanh": (left, run.mean[1][1:8].min(), (0, -6), "left", "top"),
+              "Sigmoid": (run.layer[11], run.mean[0][11], (10, -14), "left", "top")}
+    for i, key in enumerate(keys):
+        x, y, offset, ha, va = places[key]
+        ax.annotate(f"{flow.labels[i]}: {numbers[f'GradRatio{key}']}", xy=(x, y),
+                    xytext=offset, textcoords="offset points", ha=ha, va=va, fontsize=SMALL,
+                    color=styles[i]["color"])
     ax.set_yscale("log")
-    ax.set_xlabel("layer (1 = input side)")
+    ax.set_xlabel(f"weight matrix $W_l$ (1 = input layer, {numbers['GradFlowMatrices']} = "
+                  "output layer)")
     ax.set_ylabel(r"$\|\partial L / \partial W_l\|_F$")
     ax.set_xticks(run.layer[::2])
-    ax.set_ylim(flow.lowest_norm / 1e3, flow.highest_norm * 30)
-    legend_above(fig, ax, ncols=2, title=f"thin lines: {flow.numbers['GradFlowSeeds']} seeds; "
-                                         "thick: their geometric mean")
+    ax.set_xlim(run.layer[0] - 0.5, run.layer[-1] + 0.5)
+    ax.set_ylim(flow.low.min() / 5, flow.high.max() * 20)
 
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ForgettingPanel:
-    """Test accuracies (%) on both tasks over both phases, for one way of training on B."""
+    """Test accuracies (%) on both tasks over both phases, for one way of training on B: the mean
+    over seeds and their range."""
     key: str                        # "Plain" or "Ewc": prefix of the panel's numbers
-    steps: np.ndarray               # SGD steps of phase A, then of phase B
-    accuracy_a: np.ndarray
+    lam: float                      # EWC strength (0: plain SGD)
+    accuracy_a: np.ndarray          # (seed, step)
     accuracy_b: np.ndarray
+
+    @property
+    def mean_a(self) -> np.ndarray:
+        return self.accuracy_a.mean(axis=0)
+
+    @property
+    def mean_b(self) -> np.ndarray:
+        return self.accuracy_b.mean(axis=0)
 
 
 @dataclass(frozen=True)
 class Forgetting:
-    """Plain SGD against EWC on task B, after training on task A."""
+    """Plain SGD against EWC on task B, after training on task A, over several seeds."""
+    steps: np.ndarray               # SGD steps of phase A, then of phase B
     switch_step: int                # the step at which training moves from A to B
+    seeds: int
     plain: ForgettingPanel
     ewc: ForgettingPanel
     numbers: Numbers
@@ -415,103 +632,172 @@ class Forgetting:
 
 def catastrophic_forgetting_result() -> Forgetting:
     run = recorded.load("forgetting")
-    steps = np.concatenate([run.steps_a, run.steps_b[1:]])
-
-    def panel(key: str, acc_a: np.ndarray, acc_b: np.ndarray) -> ForgettingPanel:
-        return ForgettingPanel(key=key, steps=steps,
-                               accuracy_a=100 * np.concatenate([run.phase_a_acc_a, acc_a[1:]]),
-                               accuracy_b=100 * np.concatenate([run.phase_a_acc_b, acc_b[1:]]))
-
-    panels = (panel("Plain", run.plain_acc_a, run.plain_acc_b),
-              panel("Ewc", run.ewc_acc_a, run.ewc_acc_b))
+    panels = []
+    for key, lam in (("Plain", 0.0), ("Ewc", run.lam)):
+        acc_a, acc_b = run.curves(lam)
+        panels.append(ForgettingPanel(key=key, lam=lam, accuracy_a=100 * acc_a,
+                                      accuracy_b=100 * acc_b))
     numbers = Numbers()
     numbers.add("EwcLambda", run.lam, "g")
-    for forgetting in panels:
-        numbers.add(f"{forgetting.key}AccA", forgetting.accuracy_a[-1], ".0f")
-        numbers.add(f"{forgetting.key}AccB", forgetting.accuracy_b[-1], ".0f")
-    numbers.add("TaskAAcc", 100 * run.phase_a_acc_a[-1], ".0f")
-    return Forgetting(switch_step=int(run.steps_b[0]), plain=panels[0], ewc=panels[1],
-                      numbers=numbers)
+    numbers.add("ForgettingSeeds", len(run.seeds), "d")
+    for panel in panels:
+        final_a, final_b = panel.accuracy_a[:, -1], panel.accuracy_b[:, -1]
+        numbers.add(f"{panel.key}AccA", final_a.mean(), ".0f")
+        numbers.add(f"{panel.key}AccB", final_b.mean(), ".0f")
+        numbers.add(f"{panel.key}AccAMin", final_a.min(), ".0f")
+        numbers.add(f"{panel.key}AccAMax", final_a.max(), ".0f")
+    numbers.add("TaskAAcc", 100 * run.phase_a_acc_a[:, -1].mean(), ".0f")
+    return Forgetting(steps=run.steps, switch_step=int(run.steps_b[0]), seeds=len(run.seeds),
+                      plain=panels[0], ewc=panels[1], numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Catastrophic forgetting measured on two permuted classification tasks: after "
-            "training on task A, plain SGD on task B loses most of A, while EWC's penalty keeps "
-            "A while B is learned.",
+    caption="Catastrophic forgetting on two permuted classification tasks (test accuracy; "
+            f"lines: mean of {len(recorded.RUNS['forgetting']['seeds'])} seeds, bands: their "
+            "range, task B's lighter): after training on task A, plain SGD on task B loses "
+            "much of A; "
+            "with EWC's penalty every seed keeps more of A than any seed without it, at a small "
+            "cost on B.",
     result=catastrophic_forgetting_result, width=1.0, aspect=0.42)
 def catastrophic_forgetting(fig, forgetting: Forgetting):
     axes = fig.subplots(1, 2, sharey=True)
-    switch = forgetting.switch_step
+    switch, steps = forgetting.switch_step, forgetting.steps
+    numbers = forgetting.numbers
     panels = [("Plain SGD on task B", forgetting.plain),
-              (rf"EWC on task B ($\lambda$ = {forgetting.numbers['EwcLambda']})", forgetting.ewc)]
-    styles = series(2)
+              (rf"EWC on task B ($\lambda$ = {numbers['EwcLambda']})", forgetting.ewc)]
+    style_a, style_b = meanings.unnamed(2)
+    reference = meanings.role("reference")
+    end = steps[-1]
     for ax, letter, (title, panel) in zip(axes, "ab", panels, strict=True):
-        steps = panel.steps
-        ax.axvspan(switch, steps[-1], color=LIGHT, lw=0)
-        ax.plot(steps, panel.accuracy_a, color=styles[0]["color"], label="task A (test)")
-        ax.plot(steps, panel.accuracy_b, color=styles[1]["color"], ls="--",
-                label="task B (test)")
-        ax.annotate(f"A: {forgetting.numbers[panel.key + 'AccA']} %",
-                    xy=(steps[-1], panel.accuracy_a[-1]), xytext=(-4, -10),
-                    textcoords="offset points", ha="right", va="top", color=INK)
-        ax.set_xlim(0, steps[-1])
-        ax.set_ylim(0, 105)
-        ax.set_xlabel("SGD step")
-        ax.text(switch / 2, 50, "train on A", ha="center", va="center", color=MUTED)
-        ax.text((switch + steps[-1]) / 2, 8, "train on B", ha="center", va="center",
+        # both ranges as bands, task B's lighter and beneath task A's; the mean lines on top
+        ax.fill_between(steps, panel.accuracy_b.min(axis=0), panel.accuracy_b.max(axis=0),
+                        color=tint(style_b["color"], 0.85), lw=0)
+        ax.fill_between(steps, panel.accuracy_a.min(axis=0), panel.accuracy_a.max(axis=0),
+                        color=tint(style_a["color"], 0.72), lw=0)
+        ax.plot(steps, panel.mean_a, color=style_a["color"], ls=style_a["linestyle"])
+        ax.plot(steps, panel.mean_b, color=style_b["color"], ls=style_b["linestyle"])
+        ax.axvline(switch, color=reference.color, ls=reference.linestyle, lw=0.6)
+        ax.text(switch / 2, 82, "task A", ha="center", va="top", color=style_a["color"])
+        ax.text(switch / 2, 22, "task B", ha="center", va="bottom", color=style_b["color"])
+        ax.text(switch / 2, 52, "training on A", ha="center", va="center", fontsize=SMALL,
                 color=MUTED)
+        ax.text((switch + end) / 2, 4, "training on B", ha="center", va="bottom",
+                fontsize=SMALL, color=MUTED)
+        key = panel.key
+        ax.text(end * 0.99, panel.accuracy_a[:, -12:].min() - 3,
+                f"A: {numbers[key + 'AccA']} %\n(seeds {numbers[key + 'AccAMin']}"
+                f"$-${numbers[key + 'AccAMax']} %)", ha="right", va="top", fontsize=SMALL,
+                color=style_a["color"])
+        ax.set_xlim(0, end)
+        ax.set_ylim(0, 102)
+        ax.set_xlabel("SGD step")
         panel_title(ax, letter, title)
-    axes[0].set_ylabel("accuracy (%)")
-    legend_above(fig, axes[0], ncols=2, narrow_ncols=2)
+    ax_plain, ax_ewc = axes
+    ax_plain.text(end * 0.99, forgetting.plain.accuracy_b[:, -12:].min() - 3,
+                  f"B: {numbers['PlainAccB']} %", ha="right", va="top", fontsize=SMALL,
+                  color=style_b["color"])
+    ax_ewc.text(end * 0.99, forgetting.ewc.accuracy_a[:, -12:].min() - 25,
+                f"B: {numbers['EwcAccB']} %\n(plain SGD: {numbers['PlainAccB']} %)",
+                ha="right", va="top", fontsize=SMALL, color=style_b["color"])
+    axes[0].set_ylabel("test accuracy (%)")
 
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FisherConcentration:
-    """The task-A Fisher diagonal: its first layer (a) and how concentrated its mass is (b)."""
-    log_first_layer: np.ndarray     # log10 F_ii of W_1, (hidden unit, input feature)
+    """The task-A Fisher diagonal of several seeds' models: the first layer of one of them by
+    hidden unit (a), and how concentrated the mass is (b)."""
+    seeds: int
+    log_first_layer: np.ndarray     # log10 F_ii of the first seed's W_1, (hidden unit, input
+                                    # feature), units sorted by their mean, largest first
+    unit_order: np.ndarray          # the hidden unit of each row
+    unit_share_percent: np.ndarray  # (seed,) variation of log10 F_ii of W_1 the hidden unit
+    input_share_percent: np.ndarray  # (seed,) ... and the input feature explain
     params_percent: np.ndarray      # k/N in %, the k largest entries first
-    mass_percent: np.ndarray        # share of the total Fisher held by those k entries, in %
-    top_share_percent: float        # smallest share of parameters holding half the mass
+    mass_percent: np.ndarray        # (seed, k) share of the total Fisher those k entries hold
+    top_share_percent: np.ndarray   # (seed,) smallest share of parameters holding half the mass
+    unit_factor: float              # seed 0: highest over lowest geometric-mean F_ii of a unit
     numbers: Numbers
 
 
 def fisher_information_matrix_result() -> FisherConcentration:
     info = recorded.load("fisher_information")
+    log_f = np.log10(info.first_layer_W[0].T)  # (hidden unit, input feature) of seed 0
+    order = np.argsort(-log_f.mean(axis=1), kind="stable")
+    # first_layer_W is (input, unit): its columns are the units
+    shares = np.array([experiments.variance_shares(np.log10(w))
+                       for w in info.first_layer_W]) * 100
+    top = 100 * info.top_fraction_for_half_mass
+    unit_means = log_f.mean(axis=1)  # log10 of each unit's geometric-mean F_ii
+    unit_factor = float(10 ** (unit_means.max() - unit_means.min()))
     numbers = Numbers()
-    numbers.add("FisherTopShare", 100 * info.top_fraction_for_half_mass, ".1f")
+    numbers.add("FisherSeeds", len(info.seeds), "d")
+    numbers.add("FisherUnitFactor", unit_factor, ".1f")
+    numbers.add("FisherTopShare", np.median(top), ".1f")
+    numbers.add("FisherTopShareMin", top.min(), ".1f")
+    numbers.add("FisherTopShareMax", top.max(), ".1f")
     numbers.add("FisherParams", info.n_params, ",d")
-    return FisherConcentration(log_first_layer=np.log10(info.first_layer_W.T),
+    numbers.add("FisherUnitShare", np.median(shares[:, 0]), ".0f")
+    numbers.add("FisherUnitShareMin", shares[:, 0].min(), ".0f")
+    numbers.add("FisherUnitShareMax", shares[:, 0].max(), ".0f")
+    numbers.add("FisherInputShare", np.median(shares[:, 1]), ".0f")
+    numbers.add("FisherFirstLayerUnitShare", shares[0, 0], ".0f")
+    numbers.add("FisherFirstLayerInputShare", shares[0, 1], ".0f")
+    return FisherConcentration(seeds=len(info.seeds), log_first_layer=log_f[order],
+                               unit_order=order, unit_share_percent=shares[:, 0],
+                               input_share_percent=shares[:, 1],
                                params_percent=100 * info.frac_params,
-                               mass_percent=100 * info.frac_mass,
-                               top_share_percent=100 * info.top_fraction_for_half_mass,
-                               numbers=numbers)
+                               mass_percent=100 * info.frac_mass, top_share_percent=top,
+                               unit_factor=unit_factor, numbers=numbers)
+
+
+def _fisher_caption_numbers() -> dict[str, str]:
+    """The numbers the Fisher caption states, computed from the recorded result."""
+    numbers = fisher_information_matrix_result().numbers
+    return {key: numbers[key] for key in numbers.keys()}
+
+
+_FISHER = _fisher_caption_numbers()
 
 
 @FIGURES.figure(
-    caption="The diagonal Fisher information of the task-A model from the forgetting "
-            "experiment: a small share of the parameters carries most of it, and EWC anchors "
-            "those most strongly.",
+    caption=r"Diagonal Fisher $F_{ii}$, EWC's anchor strength, of the forgetting runs' "
+            rf"task-A models ({_FISHER['FisherSeeds']} seeds): "
+            r"(a) seed 0, layer 1, graded mainly by the unit a weight feeds "
+            r"(unit means up to a factor of "
+            rf"{_FISHER['FisherUnitFactor']} apart; the unit explains "
+            rf"{_FISHER['FisherFirstLayerUnitShare']}\,\% of the variance of $\log F_{{ii}}$, "
+            rf"the input {_FISHER['FisherFirstLayerInputShare']}\,\%; over the "
+            rf"seeds, the unit {_FISHER['FisherUnitShareMin']} to "
+            rf"{_FISHER['FisherUnitShareMax']}\,\%); (b) half the total sits in "
+            rf"{_FISHER['FisherTopShare']}\,\% of the parameters (median; "
+            rf"{_FISHER['FisherTopShareMin']} to {_FISHER['FisherTopShareMax']}\,\%).",
     result=fisher_information_matrix_result, width=1.0, aspect=0.4)
 def fisher_information_matrix(fig, fisher: FisherConcentration):
     ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
+    numbers = fisher.numbers
     image = ax_a.imshow(fisher.log_first_layer, aspect="auto", cmap=SEQUENTIAL_CMAP,
                         interpolation="nearest", rasterized=True)
+    n_units = fisher.log_first_layer.shape[0]
+    ax_a.set_yticks([0, n_units - 1], ["highest", "lowest"])
     ax_a.set_xlabel("input feature")
-    ax_a.set_ylabel("hidden unit")
+    ax_a.set_ylabel("hidden unit (sorted)")
     bar = fig.colorbar(image, ax=ax_a, pad=0.02)
     bar.set_label(r"$\log_{10} F_{ii}$")
-    panel_title(ax_a, "a", "First layer, $W_1$")
+    panel_title(ax_a, "a", r"First layer (seed 0): $\log F_{ii}$ per weight")
 
-    top = fisher.top_share_percent
-    ax_b.plot(fisher.params_percent, fisher.mass_percent, color=BLUE)
-    ax_b.plot([0, 100], [0, 100], color=MUTED, lw=0.6, ls=":")
-    ax_b.plot([top] * 2, [0, 50], color=INK, lw=0.6, ls="--")
-    ax_b.plot([0, top], [50, 50], color=INK, lw=0.6, ls="--")
-    ax_b.annotate(f"top {fisher.numbers['FisherTopShare']} % of parameters\n"
-                  "hold half the Fisher mass", xy=(top, 50), xytext=(32, 24), va="top",
-                  arrowprops=arrow_props())
-    ax_b.text(72, 62, "equal shares", color=MUTED, ha="left", va="top")
+    top = float(np.median(fisher.top_share_percent))
+    reference = meanings.role("reference")
+    ax_b.fill_between(fisher.params_percent, fisher.mass_percent.min(axis=0),
+                      fisher.mass_percent.max(axis=0), color=tint(INK, 0.75), lw=0)
+    ax_b.plot(fisher.params_percent, np.median(fisher.mass_percent, axis=0), color=INK)
+    ax_b.plot([0, 100], [0, 100], color=reference.color, lw=0.6, ls=reference.linestyle)
+    ax_b.plot([top, top, 0], [0, 50, 50], color=MUTED, lw=0.6)
+    ax_b.annotate(f"{numbers['FisherTopShare']} % of the\nparameters hold half\n"
+                  f"the Fisher mass\n(seeds {numbers['FisherTopShareMin']} to "
+                  f"{numbers['FisherTopShareMax']} %)", xy=(top, 50), xytext=(32, 30), va="top",
+                  fontsize=SMALL, arrowprops=arrow_props())
+    ax_b.text(72, 62, "equal shares", color=MUTED, ha="left", va="top", fontsize=SMALL)
     ax_b.set_xlim(0, 100)
     ax_b.set_ylim(0, 102)
     ax_b.set_xlabel("parameters, largest $F_{ii}$ first (%)")
@@ -521,80 +807,139 @@ def fisher_information_matrix(fig, fisher: FisherConcentration):
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class LossBand:
+    """One loss over the seeds: median and range at each logged step."""
+    steps: np.ndarray
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def _band(runs, field: str) -> LossBand:
+    values = np.array([getattr(run, field) for run in runs])
+    return LossBand(steps=runs[0].steps, median=np.median(values, axis=0),
+                    low=values.min(axis=0), high=values.max(axis=0))
+
+
+@dataclass(frozen=True)
 class LossCurves:
-    """Three real SGD runs: converging, overfitting, diverging."""
-    converges: experiments.LossCurveRun
-    overfits: experiments.LossCurveRun
-    unstable: experiments.LossCurveRun
-    unstable_log_train: np.ndarray  # log10 of the diverging run's losses (they span 300 decades)
-    unstable_log_val: np.ndarray
+    """Three kinds of SGD run, each over several seeds: converging, overfitting (the same run on
+    32 training points), diverging (the same run at ten times the learning rate)."""
+    seeds: int
+    converges: tuple[LossBand, LossBand]   # training, validation
+    overfits: tuple[LossBand, LossBand]
+    overfit_best_steps: np.ndarray  # (seed,) step of each seed's lowest validation loss
+    overfit_best_losses: np.ndarray  # (seed,) and that loss
+    unstable_steps: tuple[np.ndarray, ...]  # per seed: the steps logged before the overflow
+    unstable_log_train: tuple[np.ndarray, ...]  # per seed: log10 of the losses
+    unstable_log_val: tuple[np.ndarray, ...]
+    diverged_steps: np.ndarray      # (seed,) the step at which each seed overflowed
     noise_floor: float              # the noise variance: the lowest expected validation MSE
-    overfit_best_step: int          # the overfitting run's lowest validation loss: where ...
-    overfit_best_loss: float        # ... and how low
+    hyperparams: dict[str, dict]    # per run kind, seed 0's settings (the same for every seed)
     numbers: Numbers
 
 
 def training_loss_curves_result() -> LossCurves:
-    runs = recorded.load("loss_curves")
-    over, bad = runs.overfits, runs.unstable
-    best = int(np.argmin(over.val_loss))
+    recorded_runs = recorded.load("loss_curves")
+    runs = recorded_runs.runs
+    converges = [r.converges for r in runs]
+    overfits = [r.overfits for r in runs]
+    unstable = [r.unstable for r in runs]
+    best = np.array([int(np.argmin(r.val_loss)) for r in overfits])
+    best_steps = np.array([r.steps[i] for r, i in zip(overfits, best, strict=True)])
+    diverged = np.array([r.diverged_at for r in unstable])
     numbers = Numbers()
-    numbers.add("NoiseFloor", runs.noise_floor, "g")
-    numbers.add("OverfitValMinStep", over.val_min_step, "d")
-    numbers.add("OverfitTrainPoints", over.hyperparams["n_train"], "d")
-    numbers.add("DivergedStep", bad.diverged_at, "d")
-    numbers.add("DivergedLr", bad.hyperparams["lr"], "g")
-    numbers.add("ConvergedLr", runs.converges.hyperparams["lr"], "g")
-    return LossCurves(converges=runs.converges, overfits=over, unstable=bad,
-                      unstable_log_train=np.log10(bad.train_loss),
-                      unstable_log_val=np.log10(bad.val_loss), noise_floor=runs.noise_floor,
-                      overfit_best_step=int(over.steps[best]),
-                      overfit_best_loss=float(over.val_loss[best]), numbers=numbers)
+    numbers.add("NoiseFloor", runs[0].noise_floor, "g")
+    numbers.add("LossCurveSeeds", len(runs), "d")
+    numbers.add("OverfitValMinStep", np.median(best_steps), ".0f")
+    numbers.add("OverfitValMinStepMin", best_steps.min(), "d")
+    numbers.add("OverfitValMinStepMax", best_steps.max(), "d")
+    numbers.add("OverfitTrainPoints", overfits[0].hyperparams["n_train"], "d")
+    numbers.add("ConvergeTrainPoints", converges[0].hyperparams["n_train"], "d")
+    numbers.add("DivergedStep", np.median(diverged), ".0f")
+    numbers.add("DivergedStepMin", diverged.min(), "d")
+    numbers.add("DivergedStepMax", diverged.max(), "d")
+    numbers.add("DivergedLr", unstable[0].hyperparams["lr"], "g")
+    numbers.add("ConvergedLr", converges[0].hyperparams["lr"], "g")
+    return LossCurves(
+        seeds=len(runs),
+        converges=(_band(converges, "train_loss"), _band(converges, "val_loss")),
+        overfits=(_band(overfits, "train_loss"), _band(overfits, "val_loss")),
+        overfit_best_steps=best_steps,
+        overfit_best_losses=np.array([r.val_loss[i] for r, i in zip(overfits, best,
+                                                                    strict=True)]),
+        unstable_steps=tuple(r.steps for r in unstable),
+        unstable_log_train=tuple(np.log10(r.train_loss) for r in unstable),
+        unstable_log_val=tuple(np.log10(r.val_loss) for r in unstable),
+        diverged_steps=diverged, noise_floor=runs[0].noise_floor,
+        hyperparams={"converges": converges[0].hyperparams, "overfits": overfits[0].hyperparams,
+                     "unstable": unstable[0].hyperparams},
+        numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Three real training runs of a small tanh MLP on noisy regression data: one "
-            f"converges, one overfits its {experiments.OVERFIT_TRAIN_POINTS} training points, "
-            "and one with a ten times larger learning rate diverges.",
+    caption="One small tanh MLP trained by SGD on noisy regression data, "
+            f"{len(recorded.RUNS['loss_curves']['seeds'])} seeds each (steps on a logarithmic "
+            "axis in (a) and (b); lines: median over the seeds, bands: their range; dots in "
+            "(b): each seed's validation minimum; (c): every seed; numbers: median (range)): it "
+            "converges; the same run on "
+            f"only {experiments.OVERFIT_TRAIN_POINTS} training points overfits them; with a "
+            "ten times larger learning rate it diverges.",
     result=training_loss_curves_result, width=1.0, height=2.3)
 def training_loss_curves(fig, curves: LossCurves):
     axes = fig.subplots(1, 3)
-    styles = series(2)
-    panels = [("Converges", curves.converges.steps, curves.converges.train_loss,
-               curves.converges.val_loss),
-              ("Overfits", curves.overfits.steps, curves.overfits.train_loss,
-               curves.overfits.val_loss),
-              ("Diverges", curves.unstable.steps, curves.unstable_log_train,
-               curves.unstable_log_val)]
-    for ax, letter, (title, steps, train, val) in zip(axes, "abc", panels, strict=True):
-        ax.plot(steps, train, color=styles[0]["color"], label="training loss")
-        ax.plot(steps, val, color=styles[1]["color"], ls="--", label="validation loss")
-        if ax is not axes[2]:  # the diverging panel shows the loss's exponent instead
-            ax.set_yscale("log")
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("SGD step")
+    train, val = meanings.role("training"), meanings.role("validation")
+    reference = meanings.role("reference")
+    numbers = curves.numbers
+    panels = [("Converges", curves.converges), ("Overfits", curves.overfits)]
+    for ax, letter, (title, bands) in zip(axes[:2], "ab", panels, strict=True):
+        for band, role, label in zip(bands, (train, val), ("training loss", "validation loss"),
+                                     strict=True):
+            shown = band.steps >= 1  # step 0 has no place on a log axis
+            ax.fill_between(band.steps[shown], band.low[shown], band.high[shown],
+                            color=tint(role.color, 0.75), lw=0)
+            ax.plot(band.steps[shown], band.median[shown], color=role.color,
+                    ls=role.linestyle, label=label)
+        ax.axhline(curves.noise_floor, color=reference.color, lw=0.6, ls=reference.linestyle)
+        ax.set_xscale("log")
+        ax.set_xlim(1, bands[0].steps[-1])
+        ax.set_ylim(0, max(band.high[band.steps >= 1].max() for band in bands) * 1.05)
+        ax.set_xticks([1, 10, 100, 1000], ["1", "10", "100", "1000"])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("SGD step (log scale)")
+        below = ax is axes[0]  # (a): the curves end just above the line; (b): far above it
+        ax.text(bands[0].steps[-1] * 0.9, curves.noise_floor * (0.9 if below else 1.1),
+                f"noise{' variance' if below else ''} {numbers['NoiseFloor']}", ha="right",
+                va="top" if below else "bottom", fontsize=SMALL, color=MUTED)
         panel_title(ax, letter, title)
     axes[0].set_ylabel("mean squared error")
-    for ax in axes[:2]:
-        ax.axhline(curves.noise_floor, color=MUTED, lw=0.6, ls=":")
-    axes[0].set_ylim(0.15, 5)
-    axes[0].set_yticks([0.3, 1, 3], ["0.3", "1", "3"])
-    axes[0].text(curves.converges.hyperparams["steps"], curves.noise_floor * 0.93,
-                 f"noise variance {curves.numbers['NoiseFloor']}", ha="right", va="top",
-                 color=MUTED)
-    axes[2].set_ylabel(r"$\log_{10}$ mean squared error")
-    axes[2].set_ylim(-10, 480)
-
-    best = (curves.overfit_best_step, curves.overfit_best_loss)
-    axes[1].plot(*best, "o", color=styles[1]["color"])
-    axes[1].annotate(f"val. minimum\nat step {curves.numbers['OverfitValMinStep']}", xy=best,
-                     xytext=(0.06, 0.06), textcoords="axes fraction", va="bottom", ha="left",
+    axes[1].plot(curves.overfit_best_steps, curves.overfit_best_losses, "o", color=val.color,
+                 markersize=2.5)
+    best = (np.median(curves.overfit_best_steps),
+            np.interp(np.median(curves.overfit_best_steps), curves.overfits[1].steps,
+                      curves.overfits[1].median))
+    axes[1].annotate(f"validation minimum (dots:\neach seed's): step "
+                     f"{numbers['OverfitValMinStep']}\n({numbers['OverfitValMinStepMin']} to "
+                     f"{numbers['OverfitValMinStepMax']})", xy=best, xytext=(0.97, 0.95),
+                     textcoords="axes fraction", va="top", ha="right", fontsize=SMALL,
                      arrowprops=arrow_props())
 
-    numbers = curves.numbers
-    axes[2].text(0.04, 0.97, f"lr {numbers['DivergedLr']}, not {numbers['ConvergedLr']}:\n"
-                 f"float64 overflow\nat step {numbers['DivergedStep']}",
-                 transform=axes[2].transAxes, ha="left", va="top")
+    ax = axes[2]
+    for steps, log_train, log_val in zip(curves.unstable_steps, curves.unstable_log_train,
+                                         curves.unstable_log_val, strict=True):
+        ax.plot(steps, log_train, color=train.color, ls=train.linestyle, lw=0.7)
+        ax.plot(steps, log_val, color=val.color, ls=val.linestyle, lw=0.7)
+    top = max(values.max() for values in curves.unstable_log_train + curves.unstable_log_val)
+    ax.set_xlim(0, curves.diverged_steps.max())
+    ax.set_ylim(min(values.min() for values in curves.unstable_log_train) - 5, top * 1.05)
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel(r"$\log_{10}$ mean squared error")
+    ax.text(0.97, 0.04, f"every seed,\nlearning rate {numbers['DivergedLr']}:\n"
+            "overflows at step\n"
+            f"{numbers['DivergedStep']} ({numbers['DivergedStepMin']} to "
+            f"{numbers['DivergedStepMax']})", transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=SMALL)
+    panel_title(ax, "c", "Diverges")
     legend_above(fig, axes[0], ncols=2, narrow_ncols=2)
 
 
@@ -602,172 +947,404 @@ def training_loss_curves(fig, curves: LossCurves):
 MEMORY_MODELS = (memory.LLAMA_7B, memory.LLAMA_13B, memory.LLAMA_33B, memory.LLAMA_65B)
 BREAKDOWN_MODEL = memory.LLAMA_7B
 LORA_RANK = 64  # QLoRA's Guanaco setting, used for both adapter methods
-#: GPUs drawn as reference lines: their name in memory.GPU_MEMORY_GB and on the figure.
-GPU_NAMES = (("RTX 4090", "RTX 4090"), ("RTX A6000", "A6000"), ("A100 80GB", "A100"))
-GPUS = tuple((memory.GPU_MEMORY_GB[gpu], f"{memory.GPU_MEMORY_GB[gpu]} GB {shown}")
-             for gpu, shown in GPU_NAMES)
-#: The components of panel (b): the MemoryBreakdown fields each one sums.
-BREAKDOWN_COMPONENTS = (
-    ("weights", ("weights",)),
-    ("quant. constants", ("quantization_constants",)),
-    ("gradients", ("gradients",)),
-    ("optimizer states", ("optimizer_states",)),
-    ("adapters (all states)", ("adapter_weights", "adapter_gradients",
-                               "adapter_optimizer_states")),
+#: The book's accounting: every trained parameter at ZeRO's 16 bytes (numerics.memory).
+ACCOUNTING = memory.MIXED_PRECISION_ADAM
+#: The QLoRA paper's count for 16-bit full fine-tuning ("more than 780 GB" for LLaMA-65B):
+#: 12 bytes per parameter, drawn beside ZeRO's, each labelled with its source.
+PAPER_ACCOUNTING = memory.BF16_ADAM_FP32_MOMENTS
+PAPER_MODEL = memory.LLAMA_65B
+#: GPUs drawn as capacity lines: the book's (numerics.memory.BOOK_GPUS).
+GPUS = memory.BOOK_GPUS
+#: The methods of both panels: their key in numerics.memory.METHODS and in the table of
+#: meanings.
+METHOD_KEYS = (("full fine-tuning", "full"), ("LoRA", "lora"), ("QLoRA", "qlora"))
+#: Value axis of (a): totals in GB (a log scale, every value inside, no empty decade).
+MEMORY_TOTAL_LIMITS_GB = (3.0, 2500.0)
+#: Panel (b)'s stacked bars, left to right: (MemoryBreakdown field, component, adapters' share).
+#: A linear axis in bytes per model parameter, the bars standing on zero.
+PER_PARAMETER_SEGMENTS = (
+    ("weights", "weights", False),
+    ("quantization_constants", "quantization_constants", False),
+    ("gradients", "gradients", False),
+    ("optimizer_states", "optimizer_states", False),
+    ("adapter_weights", "weights", True),
+    ("adapter_gradients", "gradients", True),
+    ("adapter_optimizer_states", "optimizer_states", True),
 )
-COMPONENT_COLORS = (BLUE, CYAN, RED, YELLOW, GREEN)
-#: Greys for the methods, so that colour means one thing: the components of panel (b).
-METHOD_GREYS = ("#4D4D4D", "#8C8C8C", "#C8C8C8")
-METHOD_HATCHES = ("", "////", "....")
+#: Panel (b)'s rows, top first: (label, the MemoryBreakdown fields it sums).
+PER_PARAMETER_PARTS = (
+    ("model weights", ("weights",)),
+    ("quantization constants", ("quantization_constants",)),
+    ("adapter weights", ("adapter_weights",)),
+    ("gradients", ("gradients", "adapter_gradients")),
+    ("optimizer states", ("optimizer_states", "adapter_optimizer_states")),
+    ("total", ("weights", "quantization_constants", "adapter_weights", "gradients",
+               "adapter_gradients", "optimizer_states", "adapter_optimizer_states")),
+)
 
 
 @dataclass(frozen=True)
 class MemoryComparison:
-    """Model-state memory of full fine-tuning, LoRA and QLoRA: totals per model (a) and the
-    components of one model (b)."""
+    """Model-state memory of full fine-tuning, LoRA and QLoRA: totals over model size (a) and
+    the bytes each component costs per parameter of one model (b), from the book's one
+    accounting (numerics.memory)."""
     models: tuple[str, ...]         # "7B", "13B", ...
-    totals_gb: dict[str, list[float]]  # method -> GB per model
-    gpus: tuple[tuple[int, str], ...]  # (capacity in GB, label)
+    parameters: np.ndarray          # (model,) parameter counts: panel (a)'s x axis
+    breakdowns: dict[str, dict[str, memory.MemoryBreakdown]]  # model -> method -> breakdown
+    paper_breakdown: memory.MemoryBreakdown  # 65B full fine-tuning at 12 B/param
+    paper_claim_gb: float           # the QLoRA paper's "more than 780 GB"
+    totals_gb: dict[str, np.ndarray]  # method -> GB per model (ZeRO's 16 B per trained param)
+    gpus: tuple[tuple[float, str], ...]  # (capacity in GB, label)
     breakdown_model: str            # the model of panel (b)
-    component_labels: tuple[str, ...]  # the constants' label names their size
-    quantization_constants_gb: float  # QLoRA's quantization constants of the breakdown model
-    component_gb: np.ndarray        # (component, method) GB of the breakdown model
-    component_start_gb: np.ndarray  # (component, method) where each stacked bar starts
-    method_total_gb: np.ndarray     # (method,) the stacked totals
-    largest_total_gb: float         # the longest stack: sets the extent of panel (b)
+    parts: tuple[str, ...]          # panel (b)'s rows, top first
+    bytes_per_parameter: np.ndarray  # (part, method) bytes per parameter of the model; 0: none
+    segments: tuple[tuple[str, str, bool], ...]  # panel (b): PER_PARAMETER_SEGMENTS
+    segment_bytes: np.ndarray       # (segment, method) bytes per parameter of the model
     numbers: Numbers
 
 
 def memory_comparison_result() -> MemoryComparison:
-    table = memory.compare_methods(MEMORY_MODELS, LORA_RANK, memory.ALL_LINEAR)
-    totals = {method: [memory.bytes_to_gb(row[method].total) for row in table.values()]
+    table = memory.compare_methods(MEMORY_MODELS, LORA_RANK, memory.ALL_LINEAR, ACCOUNTING)
+    paper = memory.full_finetune_memory(PAPER_MODEL, PAPER_ACCOUNTING)
+    totals = {method: np.array([row[method].total for row in table.values()]) / memory.GB
               for method in memory.METHODS}
     numbers = Numbers()
     full65, lora65, qlora65 = table[memory.LLAMA_65B.name].values()
     numbers.add("FullSixtyFiveGB", memory.bytes_to_gb(full65.total), ",.0f")
     numbers.add("LoraSixtyFiveGB", memory.bytes_to_gb(lora65.total), ",.0f")
     numbers.add("QloraSixtyFiveGB", memory.bytes_to_gb(qlora65.total), ".1f")
-    numbers.add("BytesPerParamFull", memory.MIXED_PRECISION_ADAM.bytes_per_param, "g")
+    numbers.add("PaperFullSixtyFiveGB", paper.total_gb, ",.0f")
+    numbers.add("PaperClaimSixtyFiveGB", memory.QLORA_16BIT_FULL_FINETUNE_GB, "d")
+    numbers.add("BytesPerParamFull", ACCOUNTING.bytes_per_param, "g")
+    numbers.add("BytesPerParamPaper", PAPER_ACCOUNTING.bytes_per_param, "g")
 
-    breakdowns = table[BREAKDOWN_MODEL.name].values()
-    widths, starts = [], []
-    stacked = np.zeros(len(memory.METHODS))
-    for _, fields in BREAKDOWN_COMPONENTS:
-        width = np.array([sum(getattr(b, name) for name in fields)
-                          for b in breakdowns]) / memory.GB
-        widths.append(width)
-        starts.append(stacked.copy())
-        stacked += width
-    numbers.add("FullSevenGB", stacked[0], ".0f")
-    numbers.add("QloraSevenGB", stacked[2], ".1f")
-    constants = memory.bytes_to_gb(table[BREAKDOWN_MODEL.name]["QLoRA"].quantization_constants)
-    labels = tuple(f"{label} ({constants:.1f} GB)" if fields == ("quantization_constants",)
-                   else label for label, fields in BREAKDOWN_COMPONENTS)
+    seven = table[BREAKDOWN_MODEL.name]
+    n_model = memory.parameter_count(BREAKDOWN_MODEL)
+    per_parameter = np.array([[sum(getattr(seven[method], f) for f in fields) / n_model
+                               for method in memory.METHODS]
+                              for _, fields in PER_PARAMETER_PARTS])
+    segment_bytes = np.array([[getattr(seven[method], field) / n_model
+                               for method in memory.METHODS]
+                              for field, _, _ in PER_PARAMETER_SEGMENTS])
+    for (method, _), key in zip(METHOD_KEYS, ("Full", "Lora", "Qlora"), strict=True):
+        numbers.add(f"{key}SevenGB", seven[method].total_gb, ".1f" if key == "Qlora" else ".0f")
+        numbers.add(f"{key}BytesPerParam", seven[method].total / n_model,
+                    ".0f" if key == "Full" else ".2f")
+        # what (b) prints beside each bar: its parts in bytes per model parameter
+        item = seven[method]
+        numbers.add(f"{key}WeightBytes", item.weights / n_model, ".2g")
+        if key == "Full":
+            numbers.add("FullGradientBytes", item.gradients / n_model, "g")
+            numbers.add("FullOptimizerBytes", item.optimizer_states / n_model, "g")
+        else:
+            numbers.add(f"{key}AdapterBytes", (item.adapter_weights + item.adapter_gradients
+                                               + item.adapter_optimizer_states) / n_model,
+                        ".2f")
+    numbers.add("QloraConstantsBytes", seven["QLoRA"].quantization_constants / n_model, ".3f")
+    numbers.add("QloraSevenConstantsGB", memory.bytes_to_gb(seven["QLoRA"].quantization_constants),
+                ".1f")
+    numbers.add("AdapterShareSevenPercent",
+                100 * memory.lora_parameters(BREAKDOWN_MODEL, LORA_RANK, memory.ALL_LINEAR)
+                / n_model, ".1f")
+    for gpu in GPUS:  # the capacities the GPU lines are drawn at and labelled with
+        numbers.add(f"Gpu{spell(gpu)}GB", memory.gpu_capacity_gb(gpu), ".1f")
     return MemoryComparison(
-        models=tuple(name.replace("LLaMA-", "") for name in table), totals_gb=totals, gpus=GPUS,
-        breakdown_model=BREAKDOWN_MODEL.name.replace("LLaMA-", ""), component_labels=labels,
-        quantization_constants_gb=constants, component_gb=np.array(widths),
-        component_start_gb=np.array(starts),
-        method_total_gb=stacked, largest_total_gb=float(stacked.max()), numbers=numbers)
+        models=tuple(name.replace("LLaMA-", "") for name in table),
+        parameters=np.array([memory.parameter_count(shape) for shape in MEMORY_MODELS], float),
+        breakdowns=table, paper_breakdown=paper,
+        paper_claim_gb=float(memory.QLORA_16BIT_FULL_FINETUNE_GB), totals_gb=totals,
+        gpus=tuple((memory.gpu_capacity_gb(gpu), memory.gpu_label(gpu)) for gpu in GPUS),
+        breakdown_model=BREAKDOWN_MODEL.name,
+        parts=tuple(label for label, _ in PER_PARAMETER_PARTS),
+        bytes_per_parameter=per_parameter, segments=PER_PARAMETER_SEGMENTS,
+        segment_bytes=segment_bytes, numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Memory of the model states (weights, gradients, optimizer states; activations "
-            "not included) to fine-tune LLaMA models: 16-bit full fine-tuning with "
-            "mixed-precision Adam (ZeRO's "
-            f"{memory.MIXED_PRECISION_ADAM.bytes_per_param:g} bytes per parameter), LoRA on a "
-            "frozen 16-bit base and QLoRA on a 4-bit NF4 base, both with "
-            f"$r={LORA_RANK}$ adapters on all linear layers.",
-    result=memory_comparison_result, width=1.0, height=3.9)
+    caption="Model-state memory of fine-tuning LLaMA, every trained parameter at "
+            f"{ACCOUNTING.bytes_per_param:g} bytes (mixed-precision Adam, ZeRO), LoRA and "
+            f"QLoRA with $r={LORA_RANK}$ adapters on all linear layers: (a) totals in GB "
+            "($10^9$ bytes), with the QLoRA paper's own count and GPU capacities; (b) per "
+            f"parameter of {BREAKDOWN_MODEL.name}, by component (adapters hatched): 16-bit "
+            "weights keep LoRA above 2 bytes, QLoRA's 4-bit weights bring it below 1.",
+    result=memory_comparison_result, width=1.0, height=4.5)
 def memory_comparison(fig, comparison: MemoryComparison):
-    ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.7, 1]})
-    grouped_bars(ax_a, list(comparison.models), comparison.totals_gb, METHOD_GREYS,
-                 METHOD_HATCHES, width=0.78)
-    reference_lines(ax_a, comparison.gpus)
+    ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.25, 1]})
+    numbers = comparison.numbers
+    params = comparison.parameters / 1e9
+    shown = {"full": "FullSixtyFiveGB", "lora": "LoraSixtyFiveGB", "qlora": "QloraSixtyFiveGB"}
+    for method, key in METHOD_KEYS:
+        meaning = meanings.method(key)
+        totals = comparison.totals_gb[method]
+        ax_a.plot(params, totals, **meaning.line, markersize=4, label=meaning.label)
+        ax_a.annotate(f"{numbers[shown[key]]} GB", xy=(params[-1], totals[-1]),
+                      xytext=(6, -3 if key == "qlora" else 0), textcoords="offset points",
+                      va="top" if key == "qlora" else "center", fontsize=SMALL,
+                      color=meaning.color)
+    full = meanings.method("full")
+    claim = (params[-1], comparison.paper_claim_gb)
+    ax_a.plot(*claim, **meanings.role("published").on(full.color), markersize=5)
+    ax_a.annotate(f"QLoRA paper: more than\n{numbers['PaperClaimSixtyFiveGB']} GB "
+                  f"({numbers['BytesPerParamPaper']} bytes per parameter)", xy=claim,
+                  xytext=(6, -4),
+                  textcoords="offset points", ha="left", va="top", fontsize=SMALL,
+                  color=full.color)
+    reference = meanings.role("reference")
+    for capacity, label in comparison.gpus:
+        ax_a.axhline(capacity, color=reference.color, ls=reference.linestyle, lw=0.5)
+        ax_a.text(1.01, capacity, label, transform=ax_a.get_yaxis_transform(), va="center",
+                  ha="left", fontsize=SMALL)
+    ax_a.set_xscale("log")
     ax_a.set_yscale("log")
-    ax_a.set_ylim(3, 3000)
-    ax_a.set_xlabel("LLaMA model")
+    ax_a.yaxis.set_minor_formatter(NullFormatter())
+    ax_a.set_ylim(*MEMORY_TOTAL_LIMITS_GB)
+    ax_a.set_xlim(params[0] / 1.25, params[-1] * 2.7)
+    ax_a.set_xticks(params, comparison.models)
+    ax_a.xaxis.set_minor_locator(NullLocator())
+    ax_a.set_xlabel("LLaMA model (parameters, log scale)")
     ax_a.set_ylabel("GB (model states)")
     ax_a.legend(loc="upper left", ncols=1)
-    panel_title(ax_a, "a", "Total")
+    panel_title(ax_a, "a", f"Total, every trained parameter at "
+                           f"{numbers['BytesPerParamFull']} bytes")
 
-    rows = np.arange(len(comparison.method_total_gb))[::-1]  # full fine-tuning on top
-    for label, width, start, color in zip(comparison.component_labels, comparison.component_gb,
-                                          comparison.component_start_gb, COMPONENT_COLORS,
-                                          strict=True):
-        ax_b.barh(rows, width, 0.6, left=start, color=color, label=label, edgecolor="white",
-                  linewidth=0.3)
-    largest = comparison.largest_total_gb
-    for row, total in zip(rows, comparison.method_total_gb, strict=True):
-        ax_b.text(total + largest * 0.02, row, f"{total:.0f} GB" if total >= 10 else
-                  f"{total:.1f} GB", ha="left", va="center", fontsize=SMALL)
-    ax_b.set_yticks(rows, ["full", "LoRA", "QLoRA"])
-    ax_b.set_xlabel("GB")
-    ax_b.set_xlim(0, largest * 1.3)
-    ax_b.legend(loc="lower right", ncols=2 if fig.get_figwidth() > 5.5 else 1)
-    panel_title(ax_b, "b", comparison.breakdown_model + " by component")
+    rows = dict(zip((key for _, key in METHOD_KEYS), (2, 1, 0), strict=True))  # full on top
+    lefts = np.zeros(len(METHOD_KEYS))
+    for (_, component, adapters), widths in zip(comparison.segments,
+                                                     comparison.segment_bytes, strict=True):
+        fill = (meanings.adapter_share(component) if adapters
+                else meanings.component(component).fill)
+        drawn = widths > 0  # no zero-width bar: its hatch outline would draw a stray line
+        ax_b.barh(np.array(list(rows.values()))[drawn], widths[drawn], 0.6, left=lefts[drawn],
+                  **fill)
+        lefts += widths
+    # each bar's parts in bytes per parameter: above full fine-tuning's, which fills the
+    # axis; beside the adapter methods', too short to hold them
+    ax_b.text(comparison.bytes_per_parameter[-1, 0], rows["full"] + 0.38,
+              f"{numbers['FullBytesPerParam']} bytes: weights {numbers['FullWeightBytes']} + "
+              f"gradients {numbers['FullGradientBytes']} + optimizer states "
+              f"{numbers['FullOptimizerBytes']}", ha="right", va="bottom", fontsize=SMALL,
+              color=meanings.method("full").color)
+    beside = {"lora": f"{numbers['LoraBytesPerParam']} bytes: frozen 16-bit weights "
+                      f"{numbers['LoraWeightBytes']} + adapters {numbers['LoraAdapterBytes']}",
+              "qlora": f"{numbers['QloraBytesPerParam']} bytes: frozen weights, mostly 4-bit, "
+                       f"{numbers['QloraWeightBytes']} + constants "
+                       f"{numbers['QloraConstantsBytes']} + adapters "
+                       f"{numbers['QloraAdapterBytes']}"}
+    for j, (_, key) in enumerate(METHOD_KEYS[1:], start=1):
+        ax_b.text(comparison.bytes_per_parameter[-1, j], rows[key], "  " + beside[key],
+                  ha="left", va="center", fontsize=SMALL, color=meanings.method(key).color)
+    handles = [meanings.component(key).legend_patch() for key in
+               ("weights", "quantization_constants", "gradients", "optimizer_states")]
+    handles.append(meanings.component("adapters").legend_patch("adapters' share"))
+    ax_b.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), ncols=1,
+                handlelength=1.2)
+    ax_b.set_xlim(0, comparison.bytes_per_parameter[-1].max())
+    ax_b.set_yticks(list(rows.values()), [meanings.method(key).label for key in rows])
+    ax_b.set_ylim(-0.5, 2.9)
+    ax_b.tick_params(axis="y", length=0)
+    ax_b.set_xlabel(f"bytes per parameter of {comparison.breakdown_model}")
+    panel_title(ax_b, "b", "Where the bytes go, per model parameter")
 
 
 # --------------------------------------------------------------------------------------------
+#: Footnote marks of the hyperparameter table, in order of first use.
+NOTE_MARKS = "abcdefgh"
+#: The settings panel by panel: (POINTS key, axis label, log base of the axis, the unit its
+#: ticks count in).
+HYPERPARAMETER_PANELS = (("learning rate", r"learning rate ($\times10^{-5}$)", 10, 1e-5),
+                         ("batch size", "batch size (sequences)", 2, 1),
+                         ("LoRA rank", "LoRA rank $r$", 2, 1))
+#: Ticks of a decade on the learning-rate axis: 1, 2, 3 and 5 times each power of ten.
+DECADE_TICKS = (1, 2, 3, 5)
+
+
+def _log_ticks(limits: tuple[float, float], base: int, unit: float
+               ) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """Labelled ticks of a log axis within `limits`: every power of 2 (base 2), or 1, 2, 3, 5
+    times every power of ten (base 10); labelled in multiples of `unit`."""
+    low, high = limits
+    if base == 2:
+        ticks = [2.0 ** k for k in range(int(np.ceil(np.log2(low) - 1e-9)),
+                                         int(np.floor(np.log2(high) + 1e-9)) + 1)]
+    else:
+        decades = range(int(np.floor(np.log10(low))), int(np.floor(np.log10(high))) + 1)
+        ticks = [t for t in (float(f"{m}e{k}") for k in decades for m in DECADE_TICKS)
+                 if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+    return tuple(ticks), tuple(f"{round(t / unit, 6):g}" for t in ticks)
+
+
 @dataclass(frozen=True)
 class TableCell:
-    """One cell of the table: its text and the number of its source's footnote."""
-    text: str
-    note: int | None                # footnote number, None when the cell cites nothing
-    applicable: bool                # False for "n/a"
+    """One entry of the table: its LaTeX, its source's number and its footnote's mark."""
+    tex: str                        # the entry alone ("$2\times10^{-4}$")
+    source: int | None              # number of its source, None for "not applicable"
+    mark: str | None                # letter of its footnote
+    applicable: bool
+
+    @property
+    def full_tex(self) -> str:
+        """The entry with its bracketed source and its footnote mark: the source first, so
+        that the mark never reads as a power of the number."""
+        source = f"~[{self.source}]" if self.source is not None else ""
+        mark = rf"\textsuperscript{{{self.mark}}}" if self.mark else ""
+        return self.tex + source + mark
+
+
+@dataclass(frozen=True)
+class PlacedValue:
+    """One published value on a panel of the figure."""
+    method: str                     # full, lora, qlora (the table of meanings' keys)
+    value: float
+    label: str                      # what it was published for, with its source: "7B, 13B [5]"
+
+
+@dataclass(frozen=True)
+class SettingPanel:
+    """Where the published values of one setting lie, per method."""
+    title: str
+    axis_label: str
+    log_base: int
+    values: tuple[PlacedValue, ...]
+    limits: tuple[float, float]     # x range: about a factor 2 beyond the values
+    ticks: tuple[float, ...]        # labelled ticks
+    tick_labels: tuple[str, ...]    # in the unit the axis label names
 
 
 @dataclass(frozen=True)
 class HyperparameterTable:
-    """The cited hyperparameters of full fine-tuning, LoRA and QLoRA, with footnotes."""
-    regime_labels: tuple[str, ...]
-    rows: tuple[tuple[str, tuple[TableCell, ...]], ...]  # (setting, one cell per regime)
-    footnotes: tuple[str, ...]      # "1  BERT (...)", in footnote order
+    """The published hyperparameters of full fine-tuning, LoRA and QLoRA with their sources: the
+    table (tables.tex) and, for three settings, where their values lie (the figure)."""
+    methods: tuple[str, ...]        # full, lora, qlora
+    method_labels: tuple[str, ...]  # the table's column heads
+    rows: tuple[tuple[str, tuple[TableCell, ...]], ...]  # (setting as LaTeX, one cell each)
+    sources: tuple[str, ...]        # the cited sources, in the order of their numbers
+    notes: tuple[tuple[str, str], ...]  # (mark, footnote as LaTeX), in the order of the marks
+    panels: tuple[SettingPanel, ...]
     numbers: Numbers
 
 
 def hyperparameter_recommendations_result() -> HyperparameterTable:
-    sources = hyperparameters.cited_sources()
-    note = {key: i + 1 for i, key in enumerate(sources)}
+    hp = hyperparameters
+    source_keys, note_keys = hp.cited_sources(), hp.cited_notes()
+    number = {key: i + 1 for i, key in enumerate(source_keys)}
+    mark = dict(zip(note_keys, NOTE_MARKS, strict=False))
     rows = []
-    for row in hyperparameters.HYPERPARAMETERS:
-        cells = tuple(TableCell(text=cell.text, note=note[cell.source] if cell.source else None,
-                                applicable=cell.text != hyperparameters.NOT_APPLICABLE)
-                      for cell in map(row.cell, hyperparameters.REGIMES))
-        rows.append((row.name, cells))
+    for row in hp.HYPERPARAMETERS:
+        name = latex.escape(row.name) + (f" ${row.symbol}$" if row.symbol else "")
+        cells = []
+        for cell in map(row.cell, hp.REGIMES):
+            if cell.values:
+                space = r"\," if cell.unit.startswith("%") else " "
+                tex = _tex_values(cell.values) + (space + _tex_text(cell.unit) if cell.unit
+                                                  else "")
+            else:
+                tex = _tex_text(cell.text)
+            cells.append(TableCell(tex=tex, source=number.get(cell.source),
+                                   mark=mark.get(cell.note), applicable=cell.applicable))
+        rows.append((name, tuple(cells)))
+    notes = tuple((mark[key], _tex_text(hp.NOTES[key].text.format(
+        *map(_tex_number, hp.NOTES[key].values)))) for key in note_keys)
+    panels = []
+    for key, axis_label, base, unit in HYPERPARAMETER_PANELS:
+        points = hp.POINTS[key]
+        values = tuple(PlacedValue(p.regime, p.value, f"{p.label} [{number[p.source]}]")
+                       for p in points)
+        lowest, highest = min(p.value for p in points), max(p.value for p in points)
+        limits = (lowest / 2, highest * (2.5 if base == 10 else 2))  # room for the labels
+        panels.append(SettingPanel(key, axis_label, base, values, limits,
+                                   *_log_ticks(limits, base, unit)))
+    numbers = Numbers()
+    numbers.add("AdapterOverBertMin", ADAPTER_OVER_BERT[0], ".0f")
+    numbers.add("AdapterOverBertMax", ADAPTER_OVER_BERT[1], ".0f")
+    numbers.add("RankRatio", hp.QLORA_RANK / hp.LORA_RANK, ".0f")
     return HyperparameterTable(
-        regime_labels=tuple(hyperparameters.REGIME_LABELS[r] for r in hyperparameters.REGIMES),
-        rows=tuple(rows),
-        footnotes=tuple(f"{note[key]}  {hyperparameters.SOURCES[key]}" for key in sources),
-        numbers=Numbers())
+        methods=hp.REGIMES, method_labels=tuple(hp.REGIME_LABELS[r] for r in hp.REGIMES),
+        rows=tuple(rows), sources=tuple(hp.SOURCES[key] for key in source_keys), notes=notes,
+        panels=tuple(panels), numbers=numbers)
+
+
+HYPERPARAMETER_TABLE_CAPTION = (
+    "Hyperparameters published for full fine-tuning (BERT), LoRA (GPT-2 M on E2E) and QLoRA "
+    "(Guanaco, LLaMA 7B to 65B) by the papers that introduced them and their released code; "
+    "bracketed numbers name the source, letters a footnote.")
 
 
 @FIGURES.figure(
-    caption="Hyperparameters reported for full fine-tuning (BERT), LoRA and QLoRA in the "
-            "papers and code that introduced them; superscripts name the source.",
-    result=hyperparameter_recommendations_result, width=1.0, aspect=0.5, height=3.2)
+    caption="Where the published learning rates, batch sizes and LoRA ranks of full fine-tuning "
+            "(BERT's grid), LoRA and QLoRA lie against each other, one log scale per setting, "
+            "which the hyperparameter table cannot show: in the settings these three papers "
+            f"report, the adapter methods train at {ADAPTER_OVER_BERT[0]:.0f} to "
+            f"{ADAPTER_OVER_BERT[1]:.0f} times BERT's learning rates with similar batches; "
+            "bracketed: the table's sources.",
+    result=hyperparameter_recommendations_result, width=1.0, height=1.75)
 def hyperparameter_recommendations(fig, table: HyperparameterTable):
-    ax = diagram.canvas(fig, (0, 1), (0, 1))
-    n = len(table.rows) + 1
-    top, footer = 1.0, 0.33
-    row_h = (top - footer) / n
-    col_x = (0.0, 0.42, 0.63, 0.84)
-    ys = [top - (i + 0.5) * row_h for i in range(n)]
-    ax.text(col_x[0] + 0.01, ys[0], "Setting", ha="left", va="center")
-    for x, label in zip(col_x[1:], table.regime_labels, strict=True):
-        ax.text(x, ys[0], label, ha="center", va="center")
-    ax.axhline(top - row_h, color=INK, lw=0.6)
-    for i, ((name, cells), y) in enumerate(zip(table.rows, ys[1:], strict=True)):
-        if i % 2 == 0:
-            ax.axhspan(y - row_h / 2, y + row_h / 2, color=LIGHT, lw=0, zorder=0)
-        ax.text(col_x[0] + 0.01, y, name, ha="left", va="center")
-        for x, cell in zip(col_x[1:], cells, strict=True):
-            mark = f"$^{{{cell.note}}}$" if cell.note is not None else ""
-            ax.text(x, y, cell.text + mark, ha="center", va="center",
-                    color=INK if cell.applicable else MUTED)
-    ax.axhline(footer, color=INK, lw=0.6)
-    ax.text(0.01, footer - 0.02, "\n".join(table.footnotes), ha="left", va="top",
-            fontsize=SMALL, color=MUTED, linespacing=1.3)
+    axes = fig.subplots(1, len(table.panels), sharey=True)
+    rows = {method: len(table.methods) - 1 - i for i, method in enumerate(table.methods)}
+    published = meanings.role("published")
+    for ax, letter, panel in zip(axes, "abc", table.panels, strict=True):
+        for method, row in rows.items():
+            meaning = meanings.method(method)
+            placed = [v for v in panel.values if v.method == method]
+            if not placed:
+                ax.text(np.sqrt(panel.limits[0] * panel.limits[1]), row, "not applicable",
+                        ha="center", va="center", fontsize=SMALL, color=MUTED)
+                continue
+            xs = sorted(v.value for v in placed)
+            if len(xs) > 1:  # the span the values cover
+                ax.plot([xs[0], xs[-1]], [row, row], color=tint(meaning.color, 0.55), lw=2.5,
+                        solid_capstyle="butt", zorder=1)
+            ax.plot(xs, [row] * len(xs), **published.on(meaning.color), markersize=5,
+                    zorder=2)
+            labels = list(dict.fromkeys(v.label for v in placed))
+            if len(labels) == 1:
+                ax.annotate(labels[0], xy=(np.sqrt(xs[0] * xs[-1]), row), xytext=(0, 5),
+                            textcoords="offset points", ha="center", va="bottom",
+                            fontsize=SMALL, color=meaning.color)
+            else:  # one label per value, alternately above and below
+                for k, value in enumerate(sorted(placed, key=lambda v: v.value)):
+                    ax.annotate(value.label, xy=(value.value, row),
+                                xytext=(0, -5 if k % 2 == 0 else 5),
+                                textcoords="offset points", ha="center",
+                                va="top" if k % 2 == 0 else "bottom", fontsize=SMALL,
+                                color=meaning.color)
+        ax.set_xscale("log", base=panel.log_base)
+        ax.set_xlim(*panel.limits)
+        ax.set_xticks(panel.ticks, panel.tick_labels)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel(panel.axis_label)
+        panel_title(ax, letter, panel.title.capitalize() if panel.title[0].islower()
+                    else panel.title)
+    axes[0].set_yticks(list(rows.values()), [meanings.method(m).label for m in rows])
+    axes[0].set_ylim(-0.6, len(rows) - 0.4)
+    axes[0].tick_params(axis="y", length=0)
+
+
+def _table_notes_tex(table: HyperparameterTable) -> str:
+    """The footnotes, then the sources, as one left-aligned block."""
+    notes = " ".join(rf"\textsuperscript{{{mark}}}\,{text}" for mark, text in table.notes)
+    sources = "; ".join(f"[{i}]~{_tex_text(source)}"
+                        for i, source in enumerate(table.sources, 1))
+    return notes + r"\par\smallskip Sources: " + sources + "."
+
+
+def hyperparameter_table(table: HyperparameterTable) -> latex.Table:
+    """The same data as a LaTeX booktabs table: every cell with its bracketed source (and its
+    footnote mark); the footnotes and sources are set below it, as wide as the table."""
+    header = ("Setting", *(latex.escape(label) for label in table.method_labels))
+    rows = tuple((name, *(cell.full_tex for cell in cells)) for name, cells in table.rows)
+    return latex.Table(name="hyperparameter_recommendations",
+                       caption=HYPERPARAMETER_TABLE_CAPTION, header=header, rows=rows,
+                       align="l" + "l" * len(table.method_labels),
+                       notes=(_table_notes_tex(table),))
+
+
+def hyperparameter_tables_tex() -> str:
+    """tables.tex of this topic: the hyperparameter table with its notes."""
+    table = FIGURES.result("hyperparameter_recommendations")
+    return latex.tables_tex(FIGURES.topic, [hyperparameter_table(table)])
+
+
+FIGURES.add_file(lambda: {"tables.tex": hyperparameter_tables_tex()})
 
 
 def main(argv=None) -> int:

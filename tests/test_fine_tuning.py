@@ -11,8 +11,7 @@ import pytest
 
 import fine_tuning
 from figkit import latex, registry
-from figkit.numbers import Numbers
-from models import mlp
+from figkit.numbers import Numbers, spell
 from numerics import memory
 from numerics.fine_tuning import experiments, quadratic, schedules
 from published import hyperparameters
@@ -58,6 +57,26 @@ def test_discriminative_rates_divide_by_2_6_per_layer():
     assert rates[-1] == 3e-5
     assert np.allclose(rates[1:] / rates[:-1], 2.6)
     assert rates[-1] / rates[0] == pytest.approx(2.6**11)
+
+
+def test_layerwise_decay_is_sun_et_al_code():
+    """run_classifier_discriminative.py (Sun et al. 2019): layer i = 0..11 gets
+    lr * 0.95^(11 - i), lr = 2e-5."""
+    rates = schedules.layerwise_decay_rates(schedules.SUN_TOP_LR, schedules.BERT_BASE_LAYERS)
+    assert schedules.SUN_TOP_LR == 2e-5 and schedules.SUN_LAYER_DECAY == 0.95
+    assert np.allclose(rates, [2e-5 * 0.95 ** (11 - i) for i in range(12)], rtol=1e-15)
+    assert rates[0] == pytest.approx(1.1376e-5, rel=1e-4)
+
+
+def test_ulmfit_discriminative_rates_are_its_released_scripts_five_groups():
+    """train_clas.py: lrs = [lr/2.6^4, lr/2.6^3, lr/2.6^2, lr/2.6, lr] over embedding, three
+    LSTM layers and the classifier head."""
+    groups = schedules.ULMFIT_LAYER_GROUPS
+    assert groups[0] == "embedding" and groups[-1] == "classifier head"
+    assert sum(g.startswith("LSTM") for g in groups) == schedules.ULMFIT_LSTM_LAYERS == 3
+    lr = 0.01
+    assert np.allclose(schedules.discriminative_rates(lr, len(groups)),
+                       [lr / 2.6**4, lr / 2.6**3, lr / 2.6**2, lr / 2.6, lr])
 
 
 def test_gradual_unfreezing_adds_one_layer_per_epoch_from_the_top():
@@ -122,29 +141,79 @@ def test_results_keep_every_committed_number():
 
 
 # ---- captions and annotations agree with the computation -----------------------------------
-def test_schedule_figure_shows_the_published_peaks():
+def test_schedule_figure_shows_the_cited_peaks_with_no_built_in_ratio():
+    """(a) draws each schedule as its source publishes it: BERT's grid (full fine-tuning), LoRA's
+    E2E run and QLoRA's Guanaco runs; no peak of the code's own choosing, no typed-in ratio."""
     schedule = FIGURES.result("learning_rate_comparison")
     caption = FIGURES["learning_rate_comparison"].caption
     numbers = schedule.numbers
-    assert r"(peak $3\times10^{-4}$, cosine to 10\,\%)" in caption
-    assert schedule.pretrain_rate.max() == pytest.approx(schedules.LLAMA_PEAK_LR)
-    assert schedule.pretrain_rate[-1] == pytest.approx(0.1 * schedules.LLAMA_PEAK_LR)
-    assert schedule.finetune_rate.max() == pytest.approx(schedules.FINETUNE_PEAK_LR)
-    assert "ten times lower peak" in caption and numbers.value("PeakRatio") == pytest.approx(10)
+    hp = hyperparameters
+    by_method = {}
+    for published in schedule.schedules:
+        by_method.setdefault(published.method, []).append(published)
+        assert published.rate.max() == pytest.approx(published.peak)
+    assert sorted(s.peak for s in by_method["full"]) == sorted(hp.BERT_LEARNING_RATES)
+    assert [s.peak for s in by_method["lora"]] == [hp.LORA_LEARNING_RATE]
+    assert [s.peak for s in by_method["qlora"]] == [hp.QLORA_LEARNING_RATE,
+                                                     hp.QLORA_LARGE_LEARNING_RATE]
+    for published in by_method["full"] + by_method["lora"]:  # "linear decay to zero"
+        assert published.rate[-1] == 0 and published.shape == "linear decay to 0"
+        top = int(np.argmax(published.rate))
+        assert np.allclose(np.diff(published.rate[top:]), np.diff(published.rate[top:])[0])
+    bert_warmup = schedule.progress[np.argmax(by_method["full"][0].rate)]
+    assert bert_warmup == pytest.approx(hp.BERT_WARMUP_FRACTION, abs=1e-3)
+    lora_warmup = schedule.progress[np.argmax(by_method["lora"][0].rate)]
+    assert lora_warmup == pytest.approx(hp.LORA_WARMUP_STEPS / hp.LORA_TOTAL_STEPS, abs=1e-3)
+    assert numbers.value("LoraWarmupPercent") == pytest.approx(100 * 500 / 26_289)
+    for published in by_method["qlora"]:  # constant: the scripts' warm-up has no effect
+        assert np.all(published.rate == published.peak) and published.shape == "constant"
+    # the ratio the caption states is computed from the cited peaks
+    low, high = fine_tuning.ADAPTER_OVER_BERT
+    assert low == pytest.approx(1e-4 / 5e-5) and high == pytest.approx(2e-4 / 2e-5)
+    assert f"peak {low:.0f} to {high:.0f} times higher than BERT's grid" in caption
+    assert numbers.value("AdapterOverBertMin") == low
+    assert numbers.value("AdapterOverBertMax") == high
+    for cited in ("Devlin et al.", "Hu et al.", "Dettmers et al.", "Touvron et al."):
+        assert cited in caption
+    assert "PeakRatio" not in numbers.keys() and not hasattr(schedules, "FINETUNE_PEAK_LR")
+    # the line is the peak of LLaMA-7B and -13B (Touvron et al. 2023, Table 2); the larger
+    # models' peak is named beside it
+    assert schedule.pretrain_peak == schedules.LLAMA_PEAK_LR == numbers.value("PretrainPeak")
+    assert schedules.LLAMA_PEAK_LR == 3.0e-4 and "LLaMA-7B's and -13B's" in caption
+    assert numbers.value("PretrainLargePeak") == schedules.LLAMA_LARGE_PEAK_LR == 1.5e-4
+    # (b) ULMFiT's slanted triangle
     assert numbers.value("StlrMin") == pytest.approx(schedule.stlr_rate.min())
     assert schedule.stlr_rate.argmax() == schedule.stlr_cut
     assert schedule.stlr_rate.max() == pytest.approx(schedules.STLR_ETA_MAX)
+    assert numbers["StlrEtaMax"] == "0.01" and numbers["StlrCutFrac"] == "0.1"
+    assert numbers["StlrRatio"] == "32" and numbers.value("StlrSteps") == schedule.stlr_total
+    assert schedule.stlr_cut == numbers.value("StlrCutFrac") * numbers.value("StlrSteps")
 
 
-def test_discriminative_figure_spread_is_2_6_to_the_11th():
+def test_discriminative_figure_shows_ulmfit_on_its_own_model_beside_bert():
+    """ULMFiT's factor 2.6 over its five layer groups (not over 12 layers), and Sun et al.'s
+    0.95 over BERT-base's 12 layers."""
     rates = FIGURES.result("discriminative_learning_rates")
-    numbers = FIGURES.numbers("discriminative_learning_rates")
-    assert numbers.value("LayerRateSpread") == pytest.approx(2.6**11)
-    assert numbers.value("LayerFactor") == 2.6
-    assert "divided by 2.6," in FIGURES["discriminative_learning_rates"].caption
-    # "one more layer is unfrozen per epoch": epoch e trains the top e layers
-    trainable = ~np.isnan(rates.unfrozen_log_rates)
-    assert trainable.sum(axis=1).tolist() == list(range(1, len(rates.layers) + 1))
+    numbers = rates.numbers
+    caption = FIGURES["discriminative_learning_rates"].caption
+    ulmfit, bert = rates.ulmfit, rates.bert
+    assert len(ulmfit.relative_rate) == len(rates.ulmfit_groups) == 5
+    assert len(bert.relative_rate) == 12
+    for layers, step in ((ulmfit, 1 / 2.6), (bert, 0.95)):
+        assert layers.relative_rate[0] == 1 and layers.step == pytest.approx(step)
+        assert np.allclose(layers.relative_rate[1:] / layers.relative_rate[:-1], step)
+        assert layers.depth_below_top.tolist() == list(range(len(layers.relative_rate)))
+    assert numbers.value("LayerFactor") == 2.6 and numbers.value("BertLayerDecay") == 0.95
+    assert numbers.value("UlmfitBottomShare") == pytest.approx(2.6**-4)
+    assert numbers.value("BertBottomShare") == pytest.approx(0.95**11)
+    assert numbers["UlmfitBottomShare"] == "0.022" and numbers["BertBottomShare"] == "0.57"
+    assert "divided by 2.6 per layer group" in caption and "3 AWD-LSTM layers" in caption
+    assert "12-layer BERT-base (multiplied by 0.95" in caption
+    # (b) "one more layer group trains each epoch, from the top"
+    assert rates.unfrozen.sum(axis=1).tolist() == [1, 2, 3, 4, 5]
+    assert np.all(rates.unfrozen[:, -1]) and rates.unfrozen[:, ::-1].argmin(axis=1)[:-1].tolist() \
+        == [1, 2, 3, 4]
+    assert rates.group_rate_power.tolist() == [4, 3, 2, 1, 0]  # eta / 2.6^k, bottom first
 
 
 def test_convergence_figure_shows_each_step_size_regime():
@@ -162,110 +231,444 @@ def test_convergence_figure_shows_each_step_size_regime():
     assert runs["diverging"].suboptimality[-1] > 1e6 * runs["diverging"].suboptimality[0]
     shown = runs["diverging"].iterates[:convergence.shown, 1]
     assert convergence.stiff_reach == pytest.approx(np.abs(shown).max())
+    # (a)'s value axis: the decades the runs reach, no empty decade below or above
+    low, high = convergence.suboptimality_limits
+    values = np.concatenate([run.suboptimality for run in convergence.runs])
+    assert low <= values.min() < 10 * low and high / 10 < values.max() <= high
 
 
-def test_transfer_figure_shades_the_task_stage_by_discriminative_rate():
-    stages = FIGURES.result("transfer_learning_process")
-    assert len(stages.layer_strength) == 3  # "in three stages"
-    task = stages.layer_strength[2]
-    assert task[-1] == 1 and np.allclose(task[1:] / task[:-1], stages.layer_factor)
-    schedule_numbers = FIGURES.numbers("learning_rate_comparison")
-    for key in ("PretrainPeak", "FinetunePeak"):
-        assert stages.numbers[key] == schedule_numbers[key]
+def test_transfer_figure_shows_the_stages_without_repeating_the_unfreezing_schedule():
+    """ULMFiT Sec. 3: each stage starts from the weights of the one before, the classifier head
+    from scratch; the rates and the unfreezing schedule are drawn once, in
+    discriminative_learning_rates (b), and only named here."""
+    transfer = FIGURES.result("transfer_learning_process")
+    caption = FIGURES["transfer_learning_process"].caption
+    pretrain, lm, classifier = transfer.stages  # "in three stages"
+    assert all(pretrain.new) and not any(lm.new)
+    assert classifier.new == (False,) * (len(classifier.layers) - 1) + (True,)
+    assert pretrain.layers[:-1] == lm.layers[:-1] == classifier.layers[:-1]
+    assert classifier.layers[-1] == "classifier head" and lm.layers[-1] == "LM head"
+    assert len(pretrain.layers) == len(schedules.ULMFIT_LAYER_GROUPS)
+    # Sec. 3.2: the target-task LM is fine-tuned with discriminative and slanted rates
+    lm_note, classifier_note = (" ".join(stage.note.split()) for stage in (lm, classifier))
+    assert "discriminative and slanted triangular rates" in lm_note
+    assert "unfrozen one by one" in classifier_note
+    for stage in transfer.stages:  # no rates or epochs drawn here
+        assert not hasattr(stage, "relative_rate") and not hasattr(stage, "unfrozen_epoch")
+    assert "only the classifier head afresh" in caption
+    assert "the figure on discriminative fine-tuning" in caption
 
 
-def test_loss_curve_caption_matches_the_runs():
+def test_loss_curve_runs_differ_in_one_setting_each():
+    """Like for like: the overfitting run is the converging run on fewer points, the diverging
+    one the converging run at ten times the learning rate; every setting else is the same."""
     curves = FIGURES.result("training_loss_curves")
     numbers = curves.numbers
     caption = FIGURES["training_loss_curves"].caption
-    assert f"its {curves.overfits.hyperparams['n_train']} training points" in caption
-    assert numbers.value("OverfitTrainPoints") == experiments.OVERFIT_TRAIN_POINTS
-    assert curves.unstable.hyperparams["lr"] == 10 * curves.converges.hyperparams["lr"]
-    assert numbers.value("DivergedLr") == 10 * numbers.value("ConvergedLr")
-    assert "ten times larger" in caption
-    assert curves.unstable.diverged_at is not None
-    assert numbers.value("DivergedStep") == curves.unstable.diverged_at
-    assert np.all(np.isfinite(curves.unstable.train_loss))  # nothing past the overflow is drawn
-    assert curves.overfit_best_step == numbers.value("OverfitValMinStep")
-    assert curves.overfit_best_loss == curves.overfits.val_loss.min()
+    converges, overfits, unstable = (curves.hyperparams[k]
+                                     for k in ("converges", "overfits", "unstable"))
+    assert {key for key in converges if converges[key] != overfits[key]} == {"n_train"}
+    # the same batch of 32: for the overfitting run, its whole training set
+    assert overfits["n_train"] == overfits["batch"] == experiments.OVERFIT_TRAIN_POINTS
+    assert {key for key in converges if converges[key] != unstable[key]} == {"lr"}
+    assert unstable["lr"] == 10 * converges["lr"] and "ten times larger" in caption
+    assert f"only {experiments.OVERFIT_TRAIN_POINTS} training points" in caption
+    assert curves.seeds == numbers.value("LossCurveSeeds") >= 3
+    assert f"{curves.seeds} seeds" in caption
+    for run in recorded.load("loss_curves").runs:  # every seed: the same settings
+        assert run.converges.hyperparams == converges
+        assert run.overfits.hyperparams == overfits and run.unstable.hyperparams == unstable
+
+
+def test_loss_curve_numbers_are_the_runs():
+    curves = FIGURES.result("training_loss_curves")
+    numbers = curves.numbers
+    runs = recorded.load("loss_curves").runs
+    diverged = [run.unstable.diverged_at for run in runs]
+    assert None not in diverged
+    assert numbers.value("DivergedStep") == pytest.approx(np.median(diverged), abs=0.5)
+    assert numbers.value("DivergedStepMin") == min(diverged)
+    assert numbers.value("DivergedStepMax") == max(diverged)
+    for log_train in curves.unstable_log_train:  # nothing past the overflow is drawn
+        assert np.all(np.isfinite(log_train))
+    best = [run.overfits.steps[np.argmin(run.overfits.val_loss)] for run in runs]
+    assert curves.overfit_best_steps.tolist() == best
+    assert numbers.value("OverfitValMinStep") == pytest.approx(np.median(best), abs=0.5)
+    assert numbers.value("OverfitValMinStepMin") == min(best)
     assert numbers.value("NoiseFloor") == curves.noise_floor
+    # (b) overfits: every seed's validation loss ends above its minimum while the training
+    # loss falls on
+    rises = []
+    for run in runs:
+        over = run.overfits
+        rises.append(over.val_loss[-1] / over.val_loss.min())
+        assert over.train_loss[-1] < 0.01 * over.train_loss[np.argmin(over.val_loss)]
+    assert min(rises) > 1.1 and np.median(rises) > 1.25
+    train, val = curves.overfits
+    assert np.all(train.low <= train.median) and np.all(train.median <= train.high)
+    assert np.all(val.low <= val.median) and np.all(val.median <= val.high)
 
 
-def test_gradient_flow_caption_matches_the_networks():
+def test_loss_curves_are_logged_where_they_change():
+    """The losses change most in the first tens of steps: logged densely there (log-spaced), so
+    the log step axis of (a) and (b) shows the dynamics a linear one squeezed into 2 %."""
+    curves = FIGURES.result("training_loss_curves")
+    caption = FIGURES["training_loss_curves"].caption
+    assert "logarithmic axis in (a) and (b)" in caption
+    # the caption says how each panel shows the seeds: (a), (b) median and range bands, (b)'s
+    # dots one per seed, (c) every seed
+    assert "lines: median over the seeds, bands: their range" in caption
+    assert "dots in (b): each seed's validation minimum" in caption
+    assert "(c): every seed" in caption and "brackets" not in caption
+    assert len(curves.overfit_best_steps) == len(curves.unstable_steps) == curves.seeds
+    for train, _ in (curves.converges, curves.overfits):
+        steps = train.steps
+        early = steps <= 0.02 * steps[-1]
+        assert early.sum() >= 15 and steps[:11].tolist() == list(range(11))
+        ratios = steps[12:] / steps[11:-1]
+        assert np.all(ratios < 1.2) and np.all(ratios > 1.05)  # evenly spaced on a log axis
+        fall = train.median[0] - train.median.min()
+        assert train.median[0] - train.median[early][-1] > 0.5 * fall
+    assert np.median(curves.overfit_best_steps) <= 0.05 * curves.overfits[0].steps[-1]
+
+
+def test_gradient_flow_changes_one_thing_at_a_time():
+    """The baseline is a sigmoid network; each other network changes one thing of it (the
+    activation, or skip connections) on the same weights and data."""
     flow = FIGURES.result("gradient_flow_analysis")
     run = flow.run
-    assert "20-layer" in FIGURES["gradient_flow_analysis"].caption
-    assert run.config["depth"] == 20
-    assert run.sigmoid_ratio < 1e-6 < 1e-2 < run.residual_ratio
-    assert flow.numbers.value("GradFlowSeeds") == len(run.config["seeds"]) >= 3
-    assert flow.residual_blocks == run.config["depth"] - 1  # input width differs from hidden
+    caption = FIGURES["gradient_flow_analysis"].caption
+    assert run.networks[0] == "sigmoid" and run.activations[0] == "sigmoid"
+    assert not run.skip_connections[0]
+    for activation, skips in zip(run.activations[1:], run.skip_connections[1:], strict=True):
+        changed = (activation != run.activations[0]) + (skips != run.skip_connections[0])
+        assert changed == 1
+    assert run.config["weights"] == "the same per seed for every network"
+    # 20 hidden layers and the output layer: 21 weight matrices, 21 points per network
+    assert run.config["depth"] == 20 and len(run.layer) == run.norms.shape[2] == 21
+    assert "20 hidden layers (21 weight matrices)" in caption
+    assert flow.numbers.value("GradFlowMatrices") == 21
+    assert run.norms.shape[1] == flow.numbers.value("GradFlowSeeds") >= 3
+    assert f"{run.norms.shape[1]} seeds" in caption
 
 
-def test_memory_caption_matches_the_accounting():
+def test_gradient_flow_caption_claims_hold():
+    flow = FIGURES.result("gradient_flow_analysis")
+    run, numbers = flow.run, flow.numbers
+    sigmoid, tanh, skips = range(3)
+    # "with sigmoids the gradient shrinks about fourfold per layer towards the input"
+    assert 3.5 < flow.shrink_per_layer < 5
+    assert numbers["GradShrinkPerLayer"] == f"{flow.shrink_per_layer:.1f}"
+    assert np.all(np.diff(np.log(run.norms[sigmoid]), axis=1) > 0)  # every seed, every layer
+    assert run.ratio[sigmoid] < 1e-10
+    # "tanh instead, or skip connections ..., each keep it within a few orders of magnitude"
+    for network in (tanh, skips):
+        assert flow.spread[network] < 1e3 and run.ratio[network] > 1e-3
+    assert flow.spread[sigmoid] > 1e10
+    assert np.allclose(run.ratio, run.mean[:, 0] / run.mean[:, -1])
+    assert np.all(flow.low <= run.mean) and np.all(run.mean <= flow.high)
+
+
+def test_memory_caption_states_the_accounting():
     caption = FIGURES["memory_comparison"].caption
-    assert f"{memory.MIXED_PRECISION_ADAM.bytes_per_param:g} bytes per parameter" in caption
-    assert f"$r={fine_tuning.LORA_RANK}$" in caption
+    assert "every trained parameter at 16 bytes (mixed-precision Adam, ZeRO)" in caption
+    assert "GB ($10^9$ bytes)" in caption and f"$r={fine_tuning.LORA_RANK}$" in caption
+    assert "the QLoRA paper's own count" in caption
     numbers = FIGURES.numbers("memory_comparison")
+    assert numbers.value("BytesPerParamFull") == 16 and numbers.value("BytesPerParamPaper") == 12
     # QLoRA's headline: a 65B model fine-tunes within one 48 GB GPU (QLoRA, arXiv 2305.14314).
     assert numbers.value("QloraSixtyFiveGB") < 48
     assert numbers.value("FullSixtyFiveGB") > 780
 
 
-def test_memory_figure_draws_the_gpu_capacities_of_numerics_memory():
+def test_memory_figure_counts_every_trained_parameter_at_16_bytes():
+    """One accounting for the book (numerics.memory.compare_methods): adapters of LoRA and
+    QLoRA cost what a fully trained parameter costs; the result holds its breakdowns."""
     comparison = FIGURES.result("memory_comparison")
-    assert comparison.gpus == ((24, "24 GB RTX 4090"), (48, "48 GB A6000"), (80, "80 GB A100"))
-    for (gpu, _), (capacity, _) in zip(fine_tuning.GPU_NAMES, comparison.gpus, strict=True):
-        assert capacity == memory.GPU_MEMORY_GB[gpu]
+    numbers = comparison.numbers
+    for row in comparison.breakdowns.values():
+        for breakdown in row.values():
+            assert breakdown.accounting == memory.MIXED_PRECISION_ADAM.name
+    seven = comparison.breakdowns[memory.LLAMA_7B.name]
+    n_adapter = memory.lora_parameters(memory.LLAMA_7B, fine_tuning.LORA_RANK, memory.ALL_LINEAR)
+    for method in ("LoRA", "QLoRA"):
+        b = seven[method]
+        assert b.adapter_weights + b.adapter_gradients + b.adapter_optimizer_states \
+            == 16 * n_adapter
+    full = seven["full fine-tuning"]
+    assert full.total == 16 * memory.parameter_count(memory.LLAMA_7B)
+    assert numbers.value("QloraSixtyFiveGB") == pytest.approx(47.25, abs=0.01)
+    assert numbers["QloraSixtyFiveGB"] == "47.3" and numbers["FullSixtyFiveGB"] == "1,045"
+    for method, totals in comparison.totals_gb.items():
+        expected = [memory.bytes_to_gb(row[method].total)
+                    for row in comparison.breakdowns.values()]
+        assert np.allclose(totals, expected)
 
 
-def test_memory_breakdown_adds_up_to_the_totals():
+def test_memory_figure_shows_the_qlora_papers_count_beside_zeros():
+    """ZeRO's 16 B/param and the QLoRA paper's "more than 780 GB" (12 B/param), both shown."""
+    comparison = FIGURES.result("memory_comparison")
+    numbers = comparison.numbers
+    paper = comparison.paper_breakdown
+    assert paper.model == memory.LLAMA_65B.name
+    assert paper.accounting == memory.BF16_ADAM_FP32_MOMENTS.name
+    assert paper.total == 12 * memory.parameter_count(memory.LLAMA_65B)
+    assert comparison.paper_claim_gb == memory.QLORA_16BIT_FULL_FINETUNE_GB == 780
+    assert numbers.value("PaperClaimSixtyFiveGB") == 780
+    assert 780 < numbers.value("PaperFullSixtyFiveGB") < 790  # "more than 780 GB"
+    assert paper.total * 16 / 12 == comparison.breakdowns[memory.LLAMA_65B.name][
+        "full fine-tuning"].total
+
+
+def test_memory_figure_draws_the_books_gpus_at_their_measured_capacities():
+    comparison = FIGURES.result("memory_comparison")
+    assert fine_tuning.GPUS == memory.BOOK_GPUS
+    assert comparison.gpus == tuple((memory.gpu_capacity_gb(gpu), memory.gpu_label(gpu))
+                                    for gpu in memory.BOOK_GPUS)
+    assert [round(capacity, 1) for capacity, _ in comparison.gpus] == [25.8, 51.5, 85.9]
+    assert comparison.gpus[0][1] == "RTX 4090, 24 GiB = 25.8 GB"
+    for gpu, (_, label) in zip(fine_tuning.GPUS, comparison.gpus, strict=True):
+        assert label.endswith(f"= {comparison.numbers[f'Gpu{spell(gpu)}GB']} GB")
+
+
+def test_memory_totals_are_drawn_against_the_parameter_count():
+    """(a) joins the models by a line: its x axis is their parameter count, so the line
+    means something."""
+    comparison = FIGURES.result("memory_comparison")
+    assert comparison.parameters.tolist() == [memory.parameter_count(shape)
+                                              for shape in fine_tuning.MEMORY_MODELS]
+    assert np.all(np.diff(comparison.parameters) > 0)
+    # every drawn total, and the published 780 GB, within (a)'s value axis: no empty decade
+    low, high = fine_tuning.MEMORY_TOTAL_LIMITS_GB
+    values = np.concatenate([*comparison.totals_gb.values(), [comparison.paper_claim_gb]])
+    assert low < values.min() < 3 * low and high / 3 < values.max() < high
+
+
+def test_memory_per_parameter_parts_add_up_and_all_show():
+    """(b): the bytes each part costs per parameter of LLaMA-7B, for the three methods; the
+    parts add up to the totals, and every part a method has lies within the axis (a log axis:
+    nothing is a sliver)."""
     comparison = FIGURES.result("memory_comparison")
     numbers = comparison.numbers
     for method_totals in zip(*comparison.totals_gb.values(), strict=True):
         full, lora, qlora = method_totals
         assert full > lora > qlora
-    stacked = comparison.component_gb.sum(axis=0)
-    assert np.allclose(stacked, comparison.method_total_gb)
-    assert np.allclose(comparison.component_start_gb[0], 0)
-    seven = memory.compare_methods([memory.LLAMA_7B], fine_tuning.LORA_RANK)[memory.LLAMA_7B.name]
-    expected = [memory.bytes_to_gb(b.total) for b in seven.values()]
-    assert np.allclose(comparison.method_total_gb, expected)
-    assert numbers.value("FullSevenGB") == pytest.approx(expected[0])
-    assert numbers.value("QloraSevenGB") == pytest.approx(expected[2])
-    constants = seven["QLoRA"].quantization_constants
-    assert comparison.quantization_constants_gb == memory.bytes_to_gb(constants)
-    assert f"({comparison.quantization_constants_gb:.1f} GB)" in comparison.component_labels[1]
+    seven = comparison.breakdowns[memory.LLAMA_7B.name]
+    n = memory.parameter_count(memory.LLAMA_7B)
+    per = comparison.bytes_per_parameter
+    assert comparison.parts[-1] == "total"
+    assert np.allclose(per[:-1].sum(axis=0), per[-1])
+    assert np.allclose(per[-1], [seven[m].total / n for m in memory.METHODS])
+    assert per[-1, 0] == pytest.approx(16)  # full fine-tuning: ZeRO's 16 bytes
+    # (b) draws stacked bars of the breakdown's fields in component colours, the adapters'
+    # share hatched: every field once, and the bars add up to the totals
+    segments = comparison.segments
+    assert sorted(f for f, _, _ in segments) == sorted(
+        set(memory.MEMORY_COMPONENTS) - {"activations"})
+    assert all(adapters == field.startswith("adapter_") for field, _, adapters in segments)
+    assert np.allclose(comparison.segment_bytes.sum(axis=0), per[-1])
+    assert np.all(comparison.segment_bytes >= 0)
+    # the caption's claims: LoRA's frozen 16-bit weights alone cost 2 bytes per parameter,
+    # QLoRA's total is below 1
+    caption = FIGURES["memory_comparison"].caption
+    assert numbers.value("LoraWeightBytes") == pytest.approx(2)
+    assert numbers.value("LoraBytesPerParam") > 2 and "keep LoRA above 2 bytes" in caption
+    assert numbers.value("QloraBytesPerParam") < 1 and "below 1" in caption
+    assert numbers.value("LoraAdapterBytes") == pytest.approx(numbers.value("QloraAdapterBytes"))
+    assert " B " not in caption and "B/param" not in caption
+    # every field of a breakdown is in one of the parts, once (the total aside)
+    fields = [f for _, parts in fine_tuning.PER_PARAMETER_PARTS[:-1] for f in parts]
+    assert sorted(fields) == sorted(set(memory.MEMORY_COMPONENTS) - {"activations"})
+    assert per[comparison.parts.index("quantization constants")].tolist()[:2] == [0, 0]
+    assert numbers.value("QloraSevenConstantsGB") == pytest.approx(
+        memory.bytes_to_gb(seven["QLoRA"].quantization_constants))
+    for key, method in zip(("Full", "Lora", "Qlora"), memory.METHODS, strict=True):
+        assert numbers.value(f"{key}SevenGB") == pytest.approx(seven[method].total_gb)
+        assert numbers.value(f"{key}BytesPerParam") == pytest.approx(seven[method].total / n)
 
 
-def test_forgetting_figure_reports_the_measured_accuracies():
+def test_forgetting_figure_reports_the_measured_accuracies_of_every_seed():
     run = recorded.load("forgetting")
-    numbers = FIGURES.numbers("catastrophic_forgetting")
-    assert numbers.value("PlainAccA") == pytest.approx(100 * run.plain_acc_a[-1])
-    assert numbers.value("EwcAccA") == pytest.approx(100 * run.ewc_acc_a[-1])
-    assert numbers.value("TaskAAcc") - numbers.value("PlainAccA") > 50  # "loses most of A"
-    assert numbers.value("EwcAccA") > numbers.value("PlainAccA") + 30  # "keeps A"
-    assert numbers.value("EwcAccB") > 85  # "while B is learned"
+    forgetting = FIGURES.result("catastrophic_forgetting")
+    numbers = forgetting.numbers
+    caption = FIGURES["catastrophic_forgetting"].caption
+    assert len(run.seeds) == forgetting.seeds == numbers.value("ForgettingSeeds") >= 3
+    assert f"mean of {len(run.seeds)} seeds" in caption
+    k_ewc = int(np.flatnonzero(run.lambdas == run.lam)[0])
+    k_plain = int(np.flatnonzero(run.lambdas == 0)[0])
+    plain_a, ewc_a = 100 * run.test_acc_a[:, k_plain, -1], 100 * run.test_acc_a[:, k_ewc, -1]
+    plain_b, ewc_b = 100 * run.test_acc_b[:, k_plain, -1], 100 * run.test_acc_b[:, k_ewc, -1]
+    assert forgetting.plain.accuracy_a.shape == (len(run.seeds), len(forgetting.steps))
+    assert np.allclose(forgetting.plain.accuracy_a[:, -1], plain_a)
+    assert numbers.value("PlainAccA") == pytest.approx(plain_a.mean())
+    assert numbers.value("EwcAccA") == pytest.approx(ewc_a.mean())
+    assert numbers.value("PlainAccAMin") == plain_a.min()
+    assert numbers.value("PlainAccAMax") == plain_a.max()
+    assert numbers.value("EwcAccAMin") == ewc_a.min() and numbers.value("EwcAccAMax") == ewc_a.max()
+    # "plain SGD on task B loses much of A"
+    assert numbers.value("TaskAAcc") - numbers.value("PlainAccA") > 30
+    # "with EWC's penalty every seed keeps more of A than any seed without it"
+    assert ewc_a.min() > plain_a.max()
+    # "at a small cost on B": B is learned, a few points below plain SGD's B, which is drawn
+    assert numbers.value("PlainAccB") == pytest.approx(plain_b.mean())
+    assert numbers.value("EwcAccB") == pytest.approx(ewc_b.mean())
+    assert 0 < plain_b.mean() - ewc_b.mean() < 10 and np.all(ewc_b > 85)
     assert numbers.value("EwcLambda") == run.lam
+    # the figure's lambda was chosen on validation accuracy, averaged over the seeds
+    score = ((run.val_acc_a + run.val_acc_b) / 2).mean(axis=0)
+    assert run.lam == run.lambdas[1:][np.argmax(score[1:])] and run.lambdas[0] == 0
 
 
-def test_fisher_figure_shows_a_concentrated_fisher():
+def test_fisher_caption_states_the_computed_numbers():
     fisher = FIGURES.result("fisher_information_matrix")
     numbers = fisher.numbers
-    assert numbers.value("FisherTopShare") < 25  # "a small share of the parameters"
-    assert numbers.value("FisherParams") == mlp.num_params(recorded.load("forgetting").params_a)
-    assert fisher.mass_percent[-1] == pytest.approx(100)
-    half = np.searchsorted(fisher.mass_percent, 50)
-    assert fisher.params_percent[half] == pytest.approx(fisher.top_share_percent)
+    caption = FIGURES["fisher_information_matrix"].caption
+    info = recorded.load("fisher_information")
+    assert fisher.seeds == len(info.seeds) == numbers.value("FisherSeeds") >= 3
+    assert f"({len(info.seeds)} seeds)" in caption
+    # (b) "half the total sits in 13.5 % of the parameters (median; 11.9 to 14.4 %)"
+    top = (100 * info.top_fraction_for_half_mass).tolist()
+    assert numbers.value("FisherTopShare") == pytest.approx(np.median(top))
+    assert numbers.value("FisherTopShareMin") == min(top)
+    assert numbers.value("FisherTopShareMax") == max(top)
+    assert (rf"half the total sits in {numbers['FisherTopShare']}\,\% of the parameters "
+            rf"(median; {numbers['FisherTopShareMin']} to {numbers['FisherTopShareMax']}\,\%)"
+            ) in caption
+    cfg = experiments.FORGETTING_DEFAULTS  # the forgetting experiment's network
+    sizes = [cfg["d_in"], *cfg["hidden"], cfg["n_classes"]]
+    assert numbers.value("FisherParams") == info.n_params == sum(
+        (a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    assert np.allclose(fisher.mass_percent[:, -1], 100)
+    for mass, share in zip(fisher.mass_percent, fisher.top_share_percent, strict=True):
+        half = np.searchsorted(mass, 50)
+        assert fisher.params_percent[half] == pytest.approx(share)
+    # (a) "a weight's F_ii is set mainly by the hidden unit it feeds (74 to 87 % of the
+    # variance of log F_ii)": in every seed, the unit explains most, the input little
+    assert (rf"the unit explains {numbers['FisherFirstLayerUnitShare']}\,\% of the variance "
+            r"of $\log F_{ii}$") in caption
+    assert (rf"over the seeds, the unit {numbers['FisherUnitShareMin']} to "
+            rf"{numbers['FisherUnitShareMax']}\,\%") in caption
+    # "graded", not "anchored or free": the units' geometric means differ by a moderate
+    # factor (computed on the panel's seed), not by orders of magnitude
+    means = fisher.log_first_layer.mean(axis=1)
+    assert fisher.unit_factor == pytest.approx(10 ** (means[0] - means[-1]))
+    assert 2 < fisher.unit_factor < 20 and "anchored or free" not in caption
+    assert f"up to a factor of {numbers['FisherUnitFactor']}" in caption
+    assert np.all(fisher.unit_share_percent > 50)
+    assert np.all(fisher.unit_share_percent > 5 * fisher.input_share_percent)
+    log_f = fisher.log_first_layer  # seed 0's units sorted by their mean, highest first
+    assert np.all(np.diff(log_f.mean(axis=1)) <= 0)
+    assert sorted(fisher.unit_order.tolist()) == list(range(log_f.shape[0]))
+    assert np.allclose(np.sort(log_f.ravel()), np.sort(np.log10(info.first_layer_W[0]).ravel()))
+    assert numbers.value("FisherFirstLayerUnitShare") == pytest.approx(
+        fisher.unit_share_percent[0])
 
 
 def test_hyperparameter_table_cites_every_cell():
     table = FIGURES.result("hyperparameter_recommendations")
     assert len(table.rows) == len(hyperparameters.HYPERPARAMETERS)
-    assert len(table.footnotes) == len(hyperparameters.SOURCES)
-    notes = set()
+    assert len(table.sources) == len(hyperparameters.SOURCES)
+    numbers, marks = set(), []
     for _, cells in table.rows:
-        assert len(cells) == len(table.regime_labels) == 3
+        assert len(cells) == len(table.method_labels) == 3
         for cell in cells:
-            assert (cell.note is not None) == cell.applicable
-            notes.add(cell.note)
-    assert notes - {None} == set(range(1, len(table.footnotes) + 1))
+            assert (cell.source is not None) == cell.applicable
+            # the source in brackets, then the footnote mark: never a superscript after a
+            # number, where it would read as a power
+            assert cell.full_tex.startswith(cell.tex)
+            if cell.mark:
+                assert cell.full_tex.endswith(rf"]\textsuperscript{{{cell.mark}}}")
+                marks.append(cell.mark)
+            numbers.add(cell.source)
+    assert numbers - {None} == set(range(1, len(table.sources) + 1))
+    assert marks == list(fine_tuning.NOTE_MARKS[:len(table.notes)])
+    assert [mark for mark, _ in table.notes] == marks
+    assert "bracketed numbers name the source" in fine_tuning.HYPERPARAMETER_TABLE_CAPTION
+
+
+def test_hyperparameter_cells_are_set_as_a_reader_reads_them():
+    """Numbers as $2\times10^{-5}$, BERT's grid as a set, "not applicable" spelled out."""
+    table = FIGURES.result("hyperparameter_recommendations")
+    rows = {name: cells for name, cells in table.rows}
+    full, lora, qlora = rows["Learning rate"]
+    assert full.tex == r"$\{2,\,3,\,5\}\times10^{-5}$"
+    assert lora.tex == qlora.tex == r"$2\times10^{-4}$"
+    assert rows["Batch size"][0].tex == r"$\{16,\,32\}$"
+    assert rows["Training length"][2].tex == "1,875 steps"
+    assert rows["Warm-up"][0].tex == r"10\,\% of the steps"
+    assert rows[r"LoRA rank $r$"][0].tex == "not applicable"
+    assert rows["Trained weights"][1].tex == "adapters on $W_q$, $W_v$"
+    notes = dict(table.notes)
+    assert notes[qlora.mark] == r"$1\times10^{-4}$ for 33B and 65B (Sec.\ 5.1 halves the rate)."
+    for _, cells in table.rows:
+        for cell in cells:
+            assert "n/a" not in cell.tex and "wu" not in cell.tex.split()
+            assert "/" not in cell.tex and "e-" not in cell.tex
+
+
+def test_hyperparameter_figure_places_the_tables_values():
+    """The figure shows what the table cannot: where the published values lie on an axis,
+    each with the table's source number."""
+    table = FIGURES.result("hyperparameter_recommendations")
+    caption = FIGURES["hyperparameter_recommendations"].caption
+    assert [panel.title for panel in table.panels] == ["learning rate", "batch size",
+                                                       "LoRA rank"]
+    sources = hyperparameters.cited_sources()
+    for panel in table.panels:
+        points = hyperparameters.POINTS[panel.title]
+        assert [v.value for v in panel.values] == [p.value for p in points]
+        for value, point in zip(panel.values, points, strict=True):
+            assert value.label.endswith(f"[{sources.index(point.source) + 1}]")
+            assert panel.limits[0] < value.value < panel.limits[1]
+        assert panel.limits[1] / panel.limits[0] <= 64  # no empty decades
+        # every published value sits on a labelled tick, and the labels read in the axis's unit
+        assert {v.value for v in panel.values} <= set(panel.ticks)
+        assert len(panel.ticks) == len(panel.tick_labels) >= 4
+    rate_panel = table.panels[0]
+    assert r"$\times10^{-5}$" in rate_panel.axis_label
+    assert dict(zip(rate_panel.ticks, rate_panel.tick_labels, strict=True))[2e-4] == "20"
+    assert [float(t) * 1e-5 for t in rate_panel.tick_labels] == pytest.approx(rate_panel.ticks)
+    # the claim is qualified: one configuration per method and paper, not a general rule
+    assert "in the settings these three papers report" in caption
+    assert "which the hyperparameter table" in caption and "cannot" in caption
+    rates = {v.method: v.value for v in table.panels[0].values}
+    assert rates["full"] == max(hyperparameters.BERT_LEARNING_RATES)
+    low, high = fine_tuning.ADAPTER_OVER_BERT
+    assert f"at {low:.0f} to {high:.0f} times BERT's learning rates" in caption
+    assert table.numbers.value("AdapterOverBertMin") == low
+
+
+def test_hyperparameter_table_is_also_a_booktabs_table():
+    table = FIGURES.result("hyperparameter_recommendations")
+    tex = FIGURES.extra_files()["tables.tex"]
+    assert "\\toprule" in tex and "\\bottomrule" in tex
+    assert "\\label{tab:fine_tuning:hyperparameter_recommendations}" in tex
+    assert f"\\caption{{{fine_tuning.HYPERPARAMETER_TABLE_CAPTION}}}" in tex
+    lines = [line.strip() for line in tex.splitlines()]
+    header = "Setting & " + " & ".join(table.method_labels) + r" \\"
+    assert header in lines
+    for name, cells in table.rows:
+        assert " & ".join([name, *(cell.full_tex for cell in cells)]) + r" \\" in lines, name
+    # the notes: one left-aligned block below the tabular, exactly as wide as it
+    block = tex[tex.index("\\end{tabular}"):]
+    assert "\\begin{minipage}{\\wd0}\\footnotesize\\raggedright" in block
+    assert "\\sbox0{\\begin{tabular}" in tex and "\\smallskip\\footnotesize" not in tex
+    for mark, note in table.notes:
+        assert rf"\textsuperscript{{{mark}}}\,{note}" in block
+    for i, source in enumerate(table.sources, 1):
+        assert f"[{i}]~{fine_tuning._tex_text(source)}" in block
+    committed = (ROOT / "images" / "fine_tuning" / "tables.tex").read_text()
+    assert committed == tex
+
+
+def test_tex_numbers_and_sets():
+    assert fine_tuning._tex_number(2e-5) == r"$2\times10^{-5}$"
+    assert fine_tuning._tex_number(0.01) == "0.01" and fine_tuning._tex_number(1875) == "1,875"
+    assert fine_tuning._tex_values((2e-5, 3e-5, 5e-5)) == r"$\{2,\,3,\,5\}\times10^{-5}$"
+    assert fine_tuning._tex_values((1e-5, 2e-4)) == r"$\{1\times10^{-5},\,2\times10^{-4}\}$"
+    assert fine_tuning._tex_values((16, 1875)) == r"$\{16,\,1{,}875\}$"
+    assert fine_tuning._tex_text("10 % of Sec. 5") == r"10\,\% of Sec.\ 5"
+    with pytest.raises(ValueError):
+        fine_tuning._tex_text("unbalanced $x")
+
+

@@ -110,18 +110,35 @@ def loss_curves():
     return experiments.loss_curve_runs(seed=0)
 
 
-def test_gradient_flow_vanishes_only_in_sigmoid_net(grad_flow):
+def test_gradient_flow_vanishes_only_in_the_sigmoid_net(grad_flow):
     flow = grad_flow
     n_layers = flow.config["depth"] + 1
-    assert flow.sigmoid_norms.shape == flow.residual_norms.shape == (len(flow.config["seeds"]),
-                                                                     n_layers)
-    assert flow.sigmoid_ratio == pytest.approx(flow.sigmoid_mean[0] / flow.sigmoid_mean[-1])
-    assert flow.residual_ratio > 100 * flow.sigmoid_ratio  # the claim of the figure
-    assert flow.sigmoid_ratio < 1e-8  # many orders of magnitude
-    assert flow.residual_ratio > 1e-2  # within two orders of magnitude
+    assert flow.norms.shape == (len(experiments.GRADIENT_FLOW_NETWORKS),
+                                len(flow.config["seeds"]), n_layers)
+    assert np.allclose(flow.ratio, flow.mean[:, 0] / flow.mean[:, -1])
+    sigmoid, tanh, skips = range(3)
+    assert flow.ratio[sigmoid] < 1e-10  # many orders of magnitude
     # every seed separately: the sigmoid norms shrink layer by layer towards the input
-    assert np.all(np.diff(np.log(flow.sigmoid_norms), axis=1) > 0)
-    assert np.all(flow.residual_norms.min(axis=1) > 1e-2 * flow.residual_norms.max(axis=1))
+    assert np.all(np.diff(np.log(flow.norms[sigmoid]), axis=1) > 0)
+    for network in (tanh, skips):  # within three orders of magnitude, every seed
+        norms = flow.norms[network]
+        assert np.all(norms.min(axis=1) > 1e-3 * norms.max(axis=1))
+
+
+def test_gradient_flow_networks_share_weights_and_data():
+    """One thing changed at a time: the same weights and batch give the same output-layer
+    gradient to the sigmoid network with and without skip connections only when no skip acts,
+    and the networks differ exactly in activation or skips."""
+    names = [name for name, _, _ in experiments.GRADIENT_FLOW_NETWORKS]
+    assert names[0] == "sigmoid" and len(set(names)) == len(names)
+    base = experiments.GRADIENT_FLOW_NETWORKS[0]
+    for _, activation, skips in experiments.GRADIENT_FLOW_NETWORKS[1:]:
+        assert (activation != base[1]) + (skips != base[2]) == 1
+    # with one hidden layer there is no equal-width layer to skip: the skip network is the
+    # sigmoid network, on the same weights and data, to the last bit
+    small = experiments.gradient_flow(depth=1, seeds=(0,))
+    assert np.array_equal(small.norms[0], small.norms[2])
+    assert not np.array_equal(small.norms[0], small.norms[1])
 
 
 def test_forgetting_plain_forgets_and_ewc_retains(forgetting_run):
@@ -177,9 +194,69 @@ def test_loss_curve_overfits(loss_curves):
     assert run.val_min_step == run.steps[i_min] and 0 < i_min < len(run.steps) - 1
     assert run.val_loss[-1] > 1.3 * run.val_loss[i_min]  # validation loss rises after its min ...
     assert run.train_loss[-1] < 0.01 * run.train_loss[i_min]  # ... while training loss falls on
-    assert run.hyperparams["n_train"] < loss_curves.converges.hyperparams["n_train"]
-    assert run.hyperparams["hidden"][0] > loss_curves.converges.hyperparams["hidden"][0]
+    # like for like: only the number of training points differs from the converging run
+    converging = loss_curves.converges.hyperparams
+    assert {k for k in converging if converging[k] != run.hyperparams[k]} == {"n_train"}
     assert run.hyperparams["weight_decay"] == 0.0
+
+
+def test_loss_curve_seeds_repeat_the_single_seed_runs():
+    many = experiments.loss_curve_seeds(seeds=(0, 1))
+    assert many.seeds.tolist() == [0, 1]
+    one = experiments.loss_curve_runs(seed=1)
+    np.testing.assert_array_equal(many.runs[1].overfits.val_loss, one.overfits.val_loss)
+    assert not np.array_equal(many.runs[0].converges.val_loss, many.runs[1].converges.val_loss)
+
+
+def test_fisher_seeds_keep_each_seeds_summary():
+    many = experiments.fisher_information_seeds(seeds=(0, 1))
+    one = experiments.fisher_information(seed=1)
+    np.testing.assert_array_equal(many.first_layer_W[1], one.first_layer_W)
+    np.testing.assert_array_equal(many.frac_mass[1], one.frac_mass)
+    np.testing.assert_array_equal(many.frac_params, one.frac_params)
+    assert many.top_fraction_for_half_mass[1] == one.top_fraction_for_half_mass
+    assert many.n_params == one.n_params
+
+
+def test_variance_shares_by_hand():
+    # rows: inputs, columns: units; a pure column effect is explained wholly by the columns
+    columns = np.array([[0.0, 2.0, 4.0]] * 3)
+    assert experiments.variance_shares(columns) == pytest.approx((1.0, 0.0))
+    assert experiments.variance_shares(columns.T) == pytest.approx((0.0, 1.0))
+    mixed = np.array([[0.0, 1.0], [1.0, 0.0]])  # no row or column effect at all
+    assert experiments.variance_shares(mixed) == pytest.approx((0.0, 0.0))
+
+
+def test_loss_curves_are_logged_on_a_log_spaced_grid(loss_curves):
+    steps = experiments.logged_steps(1000, 20)
+    assert steps[0] == 0 and steps[-1] == 1000 and np.all(np.diff(steps) > 0)
+    assert steps[:11].tolist() == list(range(11))  # every step while they are < 1 apart
+    assert len(steps) == 51
+    per_decade = [np.sum((steps >= 10**d) & (steps < 10 ** (d + 1))) for d in (1, 2)]
+    assert per_decade == [20, 20]
+    for run in (loss_curves.converges, loss_curves.overfits):
+        np.testing.assert_array_equal(run.steps, steps)
+    unstable = loss_curves.unstable.steps
+    np.testing.assert_array_equal(unstable, steps[:len(unstable)])
+
+
+def test_forgetting_over_seeds_repeats_the_single_seed_experiment():
+    seeds = (0, 1)
+    many = experiments.forgetting_seeds(seeds)
+    assert many.seeds.tolist() == list(seeds)
+    for i, seed in enumerate(seeds):
+        one = experiments.forgetting(seed=seed)
+        np.testing.assert_array_equal(many.test_acc_a[i], one.sweep_test_acc_a)
+        np.testing.assert_array_equal(many.val_acc_b[i], one.sweep_val_acc_b)
+        plain_a, plain_b = many.curves(0.0)
+        np.testing.assert_array_equal(plain_a[i], np.concatenate([one.phase_a_acc_a,
+                                                                  one.plain_acc_a[1:]]))
+        np.testing.assert_array_equal(plain_b[i], np.concatenate([one.phase_a_acc_b,
+                                                                  one.plain_acc_b[1:]]))
+        assert many.lam_max_stable[i] == one.lam_max_stable > many.lambdas.max()
+    assert len(many.steps) == plain_a.shape[1]
+    score = ((many.val_acc_a + many.val_acc_b) / 2).mean(axis=0)
+    assert many.lam == many.lambdas[1:][np.argmax(score[1:])]  # one lambda, on validation
 
 
 def _without_lr(hyperparams: dict) -> dict:

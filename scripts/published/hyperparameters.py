@@ -1,33 +1,42 @@
-"""Recommended fine-tuning hyperparameters for full fine-tuning, LoRA and QLoRA.
+"""Published fine-tuning hyperparameters of full fine-tuning (BERT), LoRA and QLoRA.
 
-A compact table (at most 9 rows) for a 6.7 in wide figure.  Every cell is a
-short display string with a key into :data:`SOURCES`; "n/a" marks a setting
-that does not apply or that the source does not state.  Each value was read in
-the cited source:
+Every value was read in the cited source:
 
 * Full fine-tuning -- BERT, arXiv 1810.04805.  App. A.3: "Batch size: 16, 32;
-  Learning rate (Adam): 5e-5, 3e-5, 2e-5; Number of epochs: 2, 3, 4" and "most
-  model hyperparameters are the same as in pre-training", i.e. App. A.2: "L2
-  weight decay of 0.01 ... and linear decay of the learning rate".  A.2's
-  warm-up (first 10,000 of 1M pre-training steps) is not restated for
-  fine-tuning, so it is not carried over.  (arXiv v1 listed epochs 3, 4.)
+  Learning rate (Adam): 5e-5, 3e-5, 2e-5; Number of epochs: 2, 3, 4" (a grid
+  searched per task) and "most model hyperparameters are the same as in
+  pre-training", i.e. App. A.2: "L2 weight decay of 0.01 ... and linear decay
+  of the learning rate".  (arXiv v1 listed epochs 3, 4.)  The released code
+  (github.com/google-research/bert) fine-tunes with ``--warmup_proportion 0.1``
+  (run_classifier.py), decays the rate linearly to 0 (optimization.py:
+  ``polynomial_decay(..., end_learning_rate=0.0, power=1.0)``) and clips the
+  global gradient norm at 1.0 (optimization.py: "This is how the model was
+  pre-trained").
 * LoRA -- arXiv 2106.09685.  App. D.3, Table 11 (GPT-2 M on E2E): AdamW,
   weight decay 0.01, batch size 8, 5 epochs, 500 warm-up steps, linear
-  schedule, learning rate 2e-4, r_q = r_v = 4, alpha 32 (GPT-3 also uses 2e-4,
-  Table 12).  Sec. 5.1: full fine-tuning updates "all model parameters"; LoRA
-  is applied "to W_q and W_v in most experiments".  Table 11's "Dropout Prob
-  0.1" is ``--lora_dropout 0.1`` in the released E2E command
-  (microsoft/LoRA examples/NLG/README.md), which also sets ``--clip 0.0``
-  (no gradient clipping).
-* QLoRA -- arXiv 2305.14314.  Sec. 5.1 (details in App. B): NF4 + double
-  quantization, paged optimizers; "We halve the learning rate for 33B and 65B
-  while doubling the batch size."  App. B (same wording in the authors'
-  Guanaco model card): LoRA r = 64, alpha = 16 on all linear layers, Adam
-  beta2 0.999, max grad norm 0.3, LoRA dropout 0.1 up to 13B and 0.05 for
-  33B/65B, constant learning-rate schedule; learning rate 2e-4 (7B/13B) and
-  1e-4 (33B/65B).  The released Guanaco (OASST1) scripts
-  (artidoro/qlora scripts/finetune_guanaco_{7b,65b}.sh) use batch 4 x 4
-  accumulation = 16, 1875 steps, ``warmup_ratio 0.03``, ``weight_decay 0.0``.
+  schedule, learning rate 2e-4, r_q = r_v = 4, alpha 32 (GPT-3 also uses
+  2e-4, Table 12).  Sec. 5.1: full fine-tuning updates "all model
+  parameters"; LoRA is applied "to W_q and W_v in most experiments".  The
+  released E2E command (github.com/microsoft/LoRA, examples/NLG/README.md)
+  sets ``--lora_dropout 0.1`` (Table 11's "Dropout Prob 0.1"), ``--clip 0.0``
+  (no gradient clipping), ``--scheduler linear --warmup_step 500`` (warm-up,
+  then linear decay to 0 at the last step: src/optimizer.py) and names its
+  final checkpoint ``model.26289.pt``: 26,289 steps in all.
+* QLoRA -- arXiv 2305.14314.  Sec. 5.1 (details in App. B): "We halve the
+  learning rate for 33B and 65B while doubling the batch size."  App. B (same
+  wording in the Guanaco model card): LoRA r = 64, alpha = 16 on all linear
+  layers, max grad norm 0.3, LoRA dropout 0.1 up to 13B and 0.05 for 33B and
+  65B, constant learning-rate schedule; learning rate 2e-4 (7B, 13B) and 1e-4
+  (33B, 65B).  The released Guanaco (OASST1) scripts
+  (github.com/artidoro/qlora, scripts/finetune_guanaco_7b.sh ... _65b.sh) use
+  a batch of 4 per device with 4 accumulation steps (16) for every size,
+  1875 steps, ``--lr_scheduler_type constant``, ``--warmup_ratio 0.03`` and
+  ``--weight_decay 0.0``.  Hugging Face's ``get_scheduler`` returns the plain
+  constant schedule for "constant" without reading the warm-up, so the
+  scripts train at the full rate from the first step.
+
+Cells are plain text, with math between dollar signs; numbers are Python numbers, set by the
+figures' code (as $2\\times10^{-5}$ in LaTeX). Values only: no computation here.
 """
 
 from __future__ import annotations
@@ -43,42 +52,114 @@ REGIME_LABELS: dict[Regime, str] = {
     "lora": "LoRA",
     "qlora": "QLoRA",
 }
+#: What each regime's values were published for.
+REGIME_SETUPS: dict[Regime, str] = {
+    "full": "BERT",
+    "lora": "GPT-2 M on E2E",
+    "qlora": "Guanaco, LLaMA 7B to 65B",
+}
 
-NOT_APPLICABLE = "n/a"
-MAX_CELL_CHARS = 14
-MAX_ROWS = 9
+#: A setting the regime does not have (LoRA's rank in full fine-tuning).
+NOT_APPLICABLE = "not applicable"
+#: A setting the regime has but its sources do not state.
+NOT_STATED = "not stated"
 
 SOURCES: dict[str, str] = {
-    "bert_a3": "BERT (Devlin et al. 2019), arXiv 1810.04805, App. A.3",
-    "bert_a2": "BERT (Devlin et al. 2019), App. A.2, kept for fine-tuning per A.3",
-    "lora_t11": "LoRA (Hu et al. 2021), arXiv 2106.09685, App. D.3, Table 11 (GPT-2 M, E2E)",
-    "lora_s51": "LoRA (Hu et al. 2021), Sec. 5.1",
-    "lora_code": "LoRA code, microsoft/LoRA examples/NLG/README.md (E2E command)",
-    "qlora_b": "QLoRA (Dettmers et al. 2023), arXiv 2305.14314, Sec. 5.1 and App. B",
-    "qlora_code": "QLoRA code, artidoro/qlora, Guanaco fine-tuning scripts",
+    "bert": "BERT (Devlin et al. 2019), arXiv 1810.04805, App. A.3, and App. A.2 for the "
+            "settings A.3 keeps from pre-training",
+    "bert_code": "BERT's released code, github.com/google-research/bert: run_classifier.py "
+                 "(warm-up) and optimization.py (decay to 0, gradient clipping)",
+    "lora": "LoRA (Hu et al. 2021), arXiv 2106.09685, Sec. 5.1 and App. D.3, Table 11 "
+            "(GPT-2 M on E2E)",
+    "lora_code": "LoRA's released code, github.com/microsoft/LoRA: the E2E command of "
+                 "examples/NLG/README.md, and its schedule in examples/NLG/src/optimizer.py",
+    "qlora": "QLoRA (Dettmers et al. 2023), arXiv 2305.14314, Sec. 5.1 and App. B",
+    "qlora_code": "QLoRA's released Guanaco scripts, github.com/artidoro/qlora, "
+                  "scripts/finetune_guanaco_7b.sh to 65b.sh",
 }
+
+# ---- the numbers ----------------------------------------------------------------------------
+#: BERT App. A.3: the grid searched per task.
+BERT_LEARNING_RATES: tuple[float, ...] = (2e-5, 3e-5, 5e-5)
+BERT_BATCH_SIZES: tuple[int, ...] = (16, 32)
+BERT_EPOCHS: tuple[int, ...] = (2, 3, 4)
+BERT_WEIGHT_DECAY = 0.01
+#: BERT's run_classifier.py: warm-up over this share of the steps; optimization.py: clip norm.
+BERT_WARMUP_FRACTION = 0.1
+BERT_MAX_GRAD_NORM = 1.0
+
+#: LoRA Table 11 (GPT-2 M on E2E) and its released E2E command.
+LORA_LEARNING_RATE = 2e-4
+LORA_BATCH_SIZE = 8
+LORA_EPOCHS = 5
+LORA_WARMUP_STEPS = 500
+LORA_TOTAL_STEPS = 26_289
+LORA_WEIGHT_DECAY = 0.01
+LORA_RANK = 4
+LORA_ALPHA = 32
+LORA_DROPOUT = 0.1
+
+#: QLoRA App. B and the Guanaco scripts: 7B and 13B, and the halved rate of 33B and 65B.
+QLORA_LEARNING_RATE = 2e-4
+QLORA_LARGE_LEARNING_RATE = 1e-4
+QLORA_BATCH_SIZE = 16
+QLORA_STEPS = 1875
+QLORA_WEIGHT_DECAY = 0.0
+QLORA_MAX_GRAD_NORM = 0.3
+QLORA_RANK = 64
+QLORA_ALPHA = 16
+QLORA_DROPOUT = 0.1
+QLORA_LARGE_DROPOUT = 0.05
+#: The scripts' --warmup_ratio, which the constant schedule ignores.
+QLORA_IGNORED_WARMUP_RATIO = 0.03
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One table entry: a short display string and the key of its source."""
+    """One table entry: number(s) with an optional unit, or text; the key of its source and
+    of its footnote."""
+
+    values: tuple[float, ...] = ()  # several values are a set (a grid, or a list of choices)
+    unit: str = ""                  # words after the number(s): "epochs"
+    text: str = ""                  # the entry when it is words ("linear decay to 0")
+    source: str | None = None
+    note: str | None = None         # key into NOTES: a footnote on this entry
+
+    @property
+    def applicable(self) -> bool:
+        return self.text not in (NOT_APPLICABLE, NOT_STATED)
+
+
+NA = Cell(text=NOT_APPLICABLE)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A footnote: text with `{}` where each of `values` is set as a number."""
 
     text: str
-    source: str | None = None
+    values: tuple[float, ...] = ()
 
 
-NA = Cell(NOT_APPLICABLE)
+NOTES: dict[str, Note] = {
+    "qlora_large_lr": Note("{} for 33B and 65B (Sec. 5.1 halves the rate).",
+                           (QLORA_LARGE_LEARNING_RATE,)),
+    "qlora_batch": Note("4 per device, with 4 gradient-accumulation steps, for every model size."),
+    "qlora_warmup": Note("The scripts set a warm-up ratio of {}, which Hugging Face's constant "
+                         "schedule ignores.", (QLORA_IGNORED_WARMUP_RATIO,)),
+    "qlora_large_dropout": Note("{} for 33B and 65B.", (QLORA_LARGE_DROPOUT,)),
+}
 
 
 @dataclass(frozen=True)
 class HyperparameterRow:
-    """One hyperparameter across the three regimes, with an optional footnote."""
+    """One hyperparameter across the three regimes."""
 
     name: str
     full: Cell
     lora: Cell
     qlora: Cell
-    note: str = ""
+    symbol: str = ""                # its symbol, set in math after the name ("r")
 
     def cell(self, regime: Regime) -> Cell:
         """The cell of this row for ``regime``."""
@@ -88,70 +169,101 @@ class HyperparameterRow:
 HYPERPARAMETERS: tuple[HyperparameterRow, ...] = (
     HyperparameterRow(
         "Learning rate",
-        full=Cell("2e-5 - 5e-5", "bert_a3"),
-        lora=Cell("2e-4", "lora_t11"),
-        qlora=Cell("2e-4 / 1e-4", "qlora_b"),
-        note="QLoRA: 2e-4 for 7B/13B, 1e-4 for 33B/65B.",
+        full=Cell(BERT_LEARNING_RATES, source="bert"),
+        lora=Cell((LORA_LEARNING_RATE,), source="lora"),
+        qlora=Cell((QLORA_LEARNING_RATE,), source="qlora", note="qlora_large_lr"),
     ),
     HyperparameterRow(
         "Batch size",
-        full=Cell("16, 32", "bert_a3"),
-        lora=Cell("8", "lora_t11"),
-        qlora=Cell("16", "qlora_code"),
-        note="QLoRA: Guanaco/OASST1 scripts; Sec. 5.1 doubles the batch for 33B/65B elsewhere.",
+        full=Cell(BERT_BATCH_SIZES, source="bert"),
+        lora=Cell((LORA_BATCH_SIZE,), source="lora"),
+        qlora=Cell((QLORA_BATCH_SIZE,), source="qlora_code", note="qlora_batch"),
     ),
     HyperparameterRow(
         "Training length",
-        full=Cell("2, 3, 4 epochs", "bert_a3"),
-        lora=Cell("5 epochs", "lora_t11"),
-        qlora=Cell("1875 steps", "qlora_code"),
+        full=Cell(BERT_EPOCHS, "epochs", source="bert"),
+        lora=Cell((LORA_EPOCHS,), "epochs", source="lora"),
+        qlora=Cell((QLORA_STEPS,), "steps", source="qlora_code"),
     ),
     HyperparameterRow(
-        "LR schedule",
-        full=Cell("linear decay", "bert_a2"),
-        lora=Cell("linear, wu 500", "lora_t11"),
-        qlora=Cell("const., wu 3%", "qlora_code"),
-        note="wu = warm-up: 500 steps (LoRA), 3% of steps (QLoRA).",
+        "Schedule",
+        full=Cell(text="linear decay to 0", source="bert_code"),
+        lora=Cell(text="linear decay to 0", source="lora_code"),
+        qlora=Cell(text="constant", source="qlora"),
+    ),
+    HyperparameterRow(
+        "Warm-up",
+        full=Cell((100 * BERT_WARMUP_FRACTION,), "% of the steps", source="bert_code"),
+        lora=Cell((LORA_WARMUP_STEPS,), "steps", source="lora"),
+        qlora=Cell(text="none", source="qlora_code", note="qlora_warmup"),
     ),
     HyperparameterRow(
         "Weight decay",
-        full=Cell("0.01", "bert_a2"),
-        lora=Cell("0.01", "lora_t11"),
-        qlora=Cell("0.0", "qlora_code"),
+        full=Cell((BERT_WEIGHT_DECAY,), source="bert"),
+        lora=Cell((LORA_WEIGHT_DECAY,), source="lora"),
+        qlora=Cell((QLORA_WEIGHT_DECAY,), source="qlora_code"),
     ),
     HyperparameterRow(
-        "Max grad norm",
-        full=NA,
-        lora=Cell("none", "lora_code"),
-        qlora=Cell("0.3", "qlora_b"),
+        "Max. gradient norm",
+        full=Cell((BERT_MAX_GRAD_NORM,), source="bert_code"),
+        lora=Cell(text="no clipping", source="lora_code"),
+        qlora=Cell((QLORA_MAX_GRAD_NORM,), source="qlora"),
     ),
     HyperparameterRow(
-        "LoRA r / alpha",
+        "LoRA rank", symbol="r",
         full=NA,
-        lora=Cell("4 / 32", "lora_t11"),
-        qlora=Cell("64 / 16", "qlora_b"),
+        lora=Cell((LORA_RANK,), source="lora"),
+        qlora=Cell((QLORA_RANK,), source="qlora"),
+    ),
+    HyperparameterRow(
+        "LoRA scaling", symbol=r"\alpha",
+        full=NA,
+        lora=Cell((LORA_ALPHA,), source="lora"),
+        qlora=Cell((QLORA_ALPHA,), source="qlora"),
     ),
     HyperparameterRow(
         "LoRA dropout",
         full=NA,
-        lora=Cell("0.1", "lora_code"),
-        qlora=Cell("0.1 / 0.05", "qlora_b"),
-        note="QLoRA: 0.1 up to 13B, 0.05 for 33B/65B.",
+        lora=Cell((LORA_DROPOUT,), source="lora_code"),
+        qlora=Cell((QLORA_DROPOUT,), source="qlora", note="qlora_large_dropout"),
     ),
     HyperparameterRow(
-        "Target modules",
-        full=Cell("all params", "lora_s51"),
-        lora=Cell("Wq, Wv", "lora_s51"),
-        qlora=Cell("all linear", "qlora_b"),
+        "Trained weights",
+        full=Cell(text="all", source="lora"),
+        lora=Cell(text="adapters on $W_q$, $W_v$", source="lora"),
+        qlora=Cell(text="adapters on all linear layers", source="qlora"),
     ),
 )
 
 
-def table_strings() -> list[list[str]]:
-    """Header plus one list of strings per row: [name, full, LoRA, QLoRA]."""
-    header = ["", *(REGIME_LABELS[r] for r in REGIMES)]
-    body = [[row.name, *(row.cell(r).text for r in REGIMES)] for row in HYPERPARAMETERS]
-    return [header, *body]
+@dataclass(frozen=True)
+class Point:
+    """One published value of a setting, for the figure that places them on an axis."""
+
+    regime: Regime
+    value: float
+    label: str                      # what it was published for ("7B, 13B")
+    source: str
+
+
+#: Where the published values of three settings lie, per regime (the figure of the same data).
+POINTS: dict[str, tuple[Point, ...]] = {
+    "learning rate": (
+        *(Point("full", lr, "BERT's grid", "bert") for lr in BERT_LEARNING_RATES),
+        Point("lora", LORA_LEARNING_RATE, "GPT-2 M", "lora"),
+        Point("qlora", QLORA_LEARNING_RATE, "7B, 13B", "qlora"),
+        Point("qlora", QLORA_LARGE_LEARNING_RATE, "33B, 65B", "qlora"),
+    ),
+    "batch size": (
+        *(Point("full", b, "BERT's grid", "bert") for b in BERT_BATCH_SIZES),
+        Point("lora", LORA_BATCH_SIZE, "GPT-2 M", "lora"),
+        Point("qlora", QLORA_BATCH_SIZE, "7B to 65B", "qlora_code"),
+    ),
+    "LoRA rank": (
+        Point("lora", LORA_RANK, "GPT-2 M", "lora"),
+        Point("qlora", QLORA_RANK, "7B to 65B", "qlora"),
+    ),
+}
 
 
 def cited_sources() -> list[str]:
@@ -160,6 +272,17 @@ def cited_sources() -> list[str]:
     for row in HYPERPARAMETERS:
         for regime in REGIMES:
             key = row.cell(regime).source
+            if key is not None and key not in keys:
+                keys.append(key)
+    return keys
+
+
+def cited_notes() -> list[str]:
+    """Footnote keys in order of first use (row by row, left to right)."""
+    keys: list[str] = []
+    for row in HYPERPARAMETERS:
+        for regime in REGIMES:
+            key = row.cell(regime).note
             if key is not None and key not in keys:
                 keys.append(key)
     return keys

@@ -31,32 +31,36 @@ SOURCES = (SCRIPTS / "recorders" / "fine_tuning.py",
 #: Each recorded result: its arguments (the rest are the experiment function's defaults).
 RUNS: dict[str, dict] = {
     "gradient_flow": {"seeds": [0, 1, 2, 3, 4]},
-    "forgetting": {"seed": 0},
-    "fisher_information": {"seed": 0},
-    "loss_curves": {"seed": 0},
+    "forgetting": {"seeds": [0, 1, 2, 3, 4]},
+    "fisher_information": {"seeds": [0, 1, 2, 3, 4]},
+    "loss_curves": {"seeds": [0, 1, 2, 3, 4]},
 }
 DESCRIPTION = {
-    "gradient_flow": "per-layer gradient norms at initialisation, sigmoid vs residual MLP",
-    "forgetting": "two permuted tasks in turn: plain SGD vs EWC over a sweep of lambda",
-    "fisher_information": "how the diagonal Fisher of the task-A model is distributed",
-    "loss_curves": "train / validation loss: a converging, an overfitting, a diverging run",
+    "gradient_flow": "per-layer gradient norms at initialisation: a sigmoid MLP, and the same "
+                     "weights with tanh or with skip connections, five seeds",
+    "forgetting": "two permuted tasks in turn: plain SGD vs EWC over a sweep of lambda, "
+                  "five seeds",
+    "fisher_information": "how the diagonal Fisher of the task-A model is distributed, five "
+                          "seeds",
+    "loss_curves": "train / validation loss: a converging, an overfitting, a diverging run, "
+                   "five seeds",
 }
 #: The dataclass each result is read back as.
 RESULT_TYPES = {"gradient_flow": experiments.GradientFlowResult,
-                "forgetting": experiments.ForgettingResult,
-                "fisher_information": experiments.FisherInfoResult,
-                "loss_curves": experiments.LossCurveResult}
+                "forgetting": experiments.ForgettingSeedsResult,
+                "fisher_information": experiments.FisherSeedsResult,
+                "loss_curves": experiments.LossCurveSeeds}
 
 
 def compute(name: str, params: dict):
     if name == "gradient_flow":
         return experiments.gradient_flow(seeds=tuple(params["seeds"]))
     if name == "forgetting":
-        return experiments.forgetting(seed=params["seed"])
+        return experiments.forgetting_seeds(seeds=tuple(params["seeds"]))
     if name == "fisher_information":
-        return experiments.fisher_information(experiments.forgetting(seed=params["seed"]))
+        return experiments.fisher_information_seeds(seeds=tuple(params["seeds"]))
     if name == "loss_curves":
-        return experiments.loss_curve_runs(seed=params["seed"])
+        return experiments.loss_curve_seeds(seeds=tuple(params["seeds"]))
     raise KeyError(name)
 
 
