@@ -209,14 +209,24 @@ def test_fp4_codebook_and_kernel_thresholds():
                                rtol=0, atol=1e-6)
 
 
-def test_int4_codebooks():
-    u = qz.int4_codebook()
-    assert u.size == 16 and (u[0], u[-1]) == (-1.0, 1.0)
-    np.testing.assert_allclose(np.diff(u), 2 / 15, rtol=1e-12)
-    assert not np.any(u == 0)
-    s = qz.int4_symmetric_codebook()
+def test_int4_is_the_usual_symmetric_absmax_int4():
+    s = qz.int4_codebook()
     np.testing.assert_array_equal(s, np.unique(np.array(PUBLISHED_INT4) / 7.0))
-    assert s.size == 15 and 0.0 in s
+    assert s.size == 15 and 0.0 in s and (s[0], s[-1]) == (-1.0, 1.0)
+    np.testing.assert_allclose(np.diff(s), 1 / 7, rtol=1e-12)
+    assert qz.code_bits(s) == 4 and qz.max_rounding_error(s) == pytest.approx(1 / 14)
+
+
+def test_int4_rounds_like_absmax_quantization():
+    # LLM.int8() (arXiv 2208.07339) Sec. 2.1 / QLoRA Eq. 1 with 7 for 127: q = round(7 x / absmax)
+    x = qz.normal_weights(64 * 200, seed=5)
+    blocks = x.reshape(-1, 64)
+    absmax = np.abs(blocks).max(axis=1, keepdims=True)
+    by_formula = (np.round(7 * blocks / absmax) * absmax / 7).ravel()
+    np.testing.assert_allclose(qz.roundtrip(x, qz.int4_codebook(), 64), by_formula, rtol=1e-12)
+    # the uniform 16-level grid without zero that the figures once called "INT4" differs
+    uniform = qz.roundtrip(x, np.linspace(-1.0, 1.0, 16), 64)
+    assert not np.allclose(uniform, by_formula)
 
 
 def test_dynamic_map_structure():
@@ -251,7 +261,7 @@ def test_max_rounding_error_is_half_the_largest_gap(name):
 # Blockwise quantization
 # ---------------------------------------------------------------------------
 
-ALL_CODEBOOKS = {**qz.codebooks(), "INT4-sym": qz.int4_symmetric_codebook(),
+ALL_CODEBOOKS = {**qz.codebooks(), "uniform-16": np.linspace(-1.0, 1.0, 16),
                  "dynamic-8bit": qz.dynamic_map()}
 
 
@@ -311,7 +321,8 @@ def test_midpoint_ties_go_to_the_lower_code():
 
 def test_zero_block_reconstructs_to_zero_even_without_a_zero_code():
     x = np.concatenate([np.zeros(64), np.ones(64)])
-    q = qz.quantize_blockwise(x, qz.int4_codebook(), 64)
+    no_zero = np.linspace(-1.0, 1.0, 16)  # 16 evenly spaced values, none of them 0
+    q = qz.quantize_blockwise(x, no_zero, 64)
     assert q.absmax[0] == 0.0
     np.testing.assert_array_equal(qz.dequantize_blockwise(q), x)
 
@@ -419,6 +430,25 @@ def test_double_quantization_barely_changes_the_weights():
     with_dq = dataclasses.replace(q, absmax=dq.constants)
     rmse_dq = np.sqrt(np.mean((qz.dequantize_blockwise(with_dq) - x) ** 2))
     assert rmse_plain <= rmse_dq < 1.001 * rmse_plain
+
+
+def test_double_quantization_effect_is_measured_with_the_same_codes():
+    x = qz.normal_weights(64 * 4096, seed=1)
+    effect = qz.double_quantization_effect(x, qz.nf4_codebook(), 64)
+    q = qz.quantize_blockwise(x, qz.nf4_codebook(), 64)
+    np.testing.assert_array_equal(effect.constants, q.absmax)
+    np.testing.assert_array_equal(effect.dq_constants, qz.double_quantize(q.absmax).constants)
+    np.testing.assert_allclose(effect.relative_error, effect.dq_constants / q.absmax - 1)
+    assert effect.rmse_fp32 == pytest.approx(qz.quantization_error(x, qz.nf4_codebook())["rmse"])
+    with_dq = dataclasses.replace(q, absmax=effect.dq_constants)
+    assert effect.rmse_dq == pytest.approx(
+        np.sqrt(np.mean((qz.dequantize_blockwise(with_dq) - x) ** 2)))
+    # under 1 % per constant, a few hundredths of a percent on the weights
+    assert np.abs(effect.relative_error).max() < 0.01
+    assert 0 < effect.rmse_increase < 1e-3
+    # a coarse second-level code makes it measurably worse: the measurement can fail
+    coarse = qz.double_quantization_effect(x, qz.nf4_codebook(), 64, dq_block_size=4096)
+    assert coarse.rmse_increase >= effect.rmse_increase
 
 
 def test_double_quantization_with_another_codebook():

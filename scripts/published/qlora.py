@@ -89,5 +89,44 @@ GUANACO_RESULTS: tuple[GuanacoResult, ...] = (
 """Guanaco rows of QLoRA (arXiv 2305.14314) Tables 1, 5 and 6, smallest model first.
 
 Reference rows of the same tables (not Guanaco): Table 1 Elo GPT-4 1348, ChatGPT 966,
-Bard 902, Vicuna 13B 974; Table 6 GPT-4 114.5 %, Bard 94.8 %, Vicuna 13B 94.9 % (26 GB).
+Bard 902, Vicuna 13B 974; Table 6 GPT-4 114.5 %, Bard 94.8 %, Vicuna 13B 94.9 % (26 GB,
+:data:`VICUNA_13B`).
 """
+
+
+@dataclass(frozen=True)
+class Table6Row:
+    """A row of QLoRA Table 6 that is not a Guanaco model: the columns of
+    :class:`GuanacoResult` that Table 6 prints (memory in GB as printed, Vicuna-benchmark scores
+    in % of ChatGPT's)."""
+
+    name: str
+    params_billion: int
+    model_bits: int
+    memory_gb: float
+    vicuna_chatgpt_first: float
+    vicuna_system_first: float
+    vicuna_mean: float
+    vicuna_ci: float
+
+
+VICUNA_13B = Table6Row(name="Vicuna 13B", params_billion=13, model_bits=16, memory_gb=26,
+                       vicuna_chatgpt_first=91.2, vicuna_system_first=98.7, vicuna_mean=94.9,
+                       vicuna_ci=4.5)
+"""QLoRA Table 6, row "Vicuna 13B": the 16-bit model the paper compares Guanaco with (its memory,
+26 GB, is 2 bytes x 13e9 parameters). The row "Open Assistant 33B" (16-bit, 66 GB) prints the
+same four scores, digit for digit; we leave it out rather than guess which row is right."""
+
+CHATGPT_VICUNA_SCORE: float = 100.0
+"""Table 6 scores every system relative to ChatGPT: ChatGPT itself is 100 %."""
+
+TABLE_2_MEAN_PERPLEXITY: dict[str, float] = {
+    "Int4": 34.34,
+    "Float4 (E2M1)": 31.07,
+    "Float4 (E3M0)": 29.48,
+    "NFloat4 + DQ": 27.41,
+}
+"""QLoRA Table 2: mean Pile Common Crawl perplexity of OPT, BLOOM, LLaMA and Pythia models of
+125M to 13B parameters quantized to each 4-bit data type (lower is better).  By this measure
+Int4 is the worst type, Float4 in between and NF4 the best -- an order that differs from the
+RMSE of quantization_comparison, where FP4 (E2M1) errs most."""

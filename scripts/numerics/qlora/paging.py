@@ -1,6 +1,11 @@
 """QLoRA's training memory step by step: the model states of :func:`numerics.memory.qlora_memory`
-plus the activations of :mod:`numerics.activations`, and a simulation of GPU memory over training
-steps whose sequence lengths vary, without and with QLoRA's paged optimizer.
+plus the activations of :mod:`numerics.activations`, and a simulation of GPU memory over the
+micro-batches of a run whose sequence lengths vary, without and with QLoRA's paged optimizer.
+
+The simulation reproduces a published setup, the released Guanaco 33B recipe, and therefore
+counts the adapters as that code trains them (:data:`numerics.memory.QLORA_ADAPTER_RECIPE`,
+bf16 adapters with 32-bit paged AdamW: 12 bytes per adapter parameter), not with the book's
+16-byte accounting (:data:`BOOK_ACCOUNTING`); a figure that shows it names both.
 
 Sources
 -------
@@ -10,10 +15,16 @@ Sources
   checkpointing").
 * Activations: Korthikanti et al. 2022, arXiv 2205.05198, as published (see
   :mod:`numerics.activations`).
-* artidoro/qlora (the released code): ``scripts/finetune_guanaco_{7,13,33,65}b.sh``
-  (``--gradient_checkpointing``, ``--per_device_train_batch_size 4``, ``--source_max_len 16``,
-  ``--target_max_len 512``); ``qlora.py`` ``DataCollatorForCausalLM`` pads every micro-batch
-  to its longest sequence (``pad_sequence``).
+* artidoro/qlora (the released code): ``scripts/finetune_guanaco_33b.sh``
+  (``--bf16``, ``--gradient_checkpointing``, ``--group_by_length``,
+  ``--per_device_train_batch_size 4``, ``--gradient_accumulation_steps 4``,
+  ``--source_max_len 16``, ``--target_max_len 512``); ``qlora.py``: paged 32-bit AdamW,
+  ``DataCollatorForCausalLM`` truncates to 16 + 512 tokens and pads every micro-batch to its
+  longest sequence (``pad_sequence``); with ``--group_by_length`` the samples carry their
+  length and transformers' ``LengthGroupedSampler`` (``trainer_pt_utils``) orders them: the
+  sampler is built with batch size ``train_batch_size * gradient_accumulation_steps``, splits a
+  random permutation into mega-batches of 50 such batches, sorts each by length (longest first)
+  and moves the longest sample of all to the very front.
 
 Units: bytes everywhere; GB = 1e9 bytes (:data:`numerics.memory.GB`).
 """
@@ -28,21 +39,66 @@ from numerics.activations import activation_bytes
 from numerics.memory import (
     ALL_LINEAR,
     LLAMA_33B,
+    MIXED_PRECISION_ADAM,
+    QLORA_ADAPTER_RECIPE,
     MemoryBreakdown,
+    TrainingRecipe,
     TransformerShape,
     gpu_capacity_bytes,
     qlora_memory,
 )
 from published.qlora import GUANACO_RANK
 
+BOOK_ACCOUNTING: TrainingRecipe = MIXED_PRECISION_ADAM
+"""The book's one accounting, 2 + 2 + 12 = 16 bytes per trained parameter (ZeRO): the QLoRA
+totals of :func:`numerics.memory.compare_methods` (LLaMA-33B: 25.2 GB).  The default of the
+model-state functions below."""
+
+RELEASED_RECIPE: TrainingRecipe = QLORA_ADAPTER_RECIPE
+"""How the released QLoRA code trains the adapters (bf16 adapters and gradients, 32-bit paged
+AdamW moments: 12 bytes per adapter parameter; LLaMA-33B model states 23.3 GB): the default of
+:func:`simulate_paging`, which reproduces the released recipe."""
+RELEASED_BATCH = 4  # --per_device_train_batch_size 4
+RELEASED_ACCUMULATION = 4  # --gradient_accumulation_steps 4
+RELEASED_MAX_LEN = 16 + 512  # --source_max_len 16 + --target_max_len 512
+MEGA_BATCH_MULT = 50  # LengthGroupedSampler: batches per mega-batch (min(n // (4 batch), 50))
+
+
+def qlora_model_states(shape: TransformerShape, rank: int = GUANACO_RANK,
+                       adapter_recipe: TrainingRecipe = BOOK_ACCOUNTING) -> MemoryBreakdown:
+    """QLoRA's model states (Guanaco: ``rank`` on all linear layers, NF4 + double quantization),
+    the adapters trained with ``adapter_recipe``; activations 0."""
+    return qlora_memory(shape, rank, ALL_LINEAR, adapter_recipe=adapter_recipe)
+
 
 def qlora_training_memory(
     shape: TransformerShape, batch: int, seq_len: int, rank: int = GUANACO_RANK,
-    checkpointing: bool = True,
+    checkpointing: bool = True, adapter_recipe: TrainingRecipe = BOOK_ACCOUNTING,
 ) -> MemoryBreakdown:
-    """:func:`qlora_memory` (Guanaco defaults) with its ``activations`` field filled in."""
-    return dataclasses.replace(qlora_memory(shape, rank, ALL_LINEAR),
+    """:func:`qlora_model_states` with its ``activations`` field filled in."""
+    return dataclasses.replace(qlora_model_states(shape, rank, adapter_recipe),
                                activations=activation_bytes(shape, batch, seq_len, checkpointing))
+
+
+def demand_by_length(shape: TransformerShape, static_bytes: float, batch: int = 1,
+                     checkpointing: bool = True, max_len: int | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, bytes): the memory a step needs, model states ``static_bytes`` + activations,
+    for every padded sequence length 1 ... ``max_len`` (default: the context length)."""
+    lengths = np.arange(1, (shape.context_length if max_len is None else max_len) + 1)
+    acts = np.asarray(activation_bytes(shape, batch, lengths, checkpointing), dtype=float)
+    return lengths, static_bytes + acts
+
+
+def first_length_over(shape: TransformerShape, static_bytes: float, capacity_bytes: float,
+                      batch: int = 1, checkpointing: bool = True,
+                      max_len: int | None = None) -> int:
+    """The shortest padded sequence length whose step no longer fits: model states
+    ``static_bytes`` + activations > ``capacity_bytes`` (``max_len`` + 1, default context
+    length + 1, when every length fits)."""
+    lengths, demand = demand_by_length(shape, static_bytes, batch, checkpointing, max_len)
+    too_long = demand > capacity_bytes
+    return int(lengths[too_long][0]) if too_long.any() else int(lengths[-1]) + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +111,7 @@ class PagingSimulation:
     ``resident_bytes = min(demand, capacity)``; ``paging_oom_step`` is the first step whose
     overflow exceeds ``pageable_bytes`` (the run stops there too), or None.  Entries at and
     after a failing step show what that step would have needed.  ``oom_seq_len`` is the
-    shortest padded length that no longer fits without paging (context length + 1: none).
+    shortest padded length that no longer fits without paging (``max_len`` + 1: none).
     """
 
     steps: np.ndarray  # (n,) 0, 1, ..., n-1
@@ -71,7 +127,7 @@ class PagingSimulation:
     resident_bytes: np.ndarray  # (n,) with paging
     paged_bytes: np.ndarray  # (n,) with paging
     paging_oom_step: int | None
-    oom_seq_len: int
+    oom_seq_len: int  # shortest padded length that does not fit (max_len + 1: none)
     assumptions: dict = field(default_factory=dict)
 
     @property
@@ -100,10 +156,32 @@ def sample_seq_lens(
     return np.clip(np.rint(raw), 1, max_len).astype(np.int64).max(axis=1)
 
 
+def grouped_seq_lens(
+    steps: int, batch: int, seed: int, median: float, sigma: float, max_len: int,
+    group_batch: int, mega_batch_mult: int = MEGA_BATCH_MULT,
+) -> np.ndarray:
+    """Padded length per micro-batch when transformers' ``LengthGroupedSampler`` orders the
+    samples (Trainer ``--group_by_length``): ``steps * batch`` log-normal sample lengths in
+    random order are split into mega-batches of ``mega_batch_mult * group_batch`` samples, each
+    sorted longest first, the longest sample of all is swapped to the very front, the samples
+    are truncated to [1, ``max_len``] and every ``batch`` consecutive samples are padded to
+    their longest.  (The released code sorts by characters, before truncation; the sketch
+    sorts by the untruncated token length.)"""
+    rng = np.random.default_rng(seed)
+    raw = rng.lognormal(mean=np.log(median), sigma=sigma, size=steps * batch)
+    size = mega_batch_mult * group_batch
+    megas = [start + np.argsort(-raw[start:start + size], kind="stable")
+             for start in range(0, len(raw), size)]
+    longest = int(np.argmax([raw[mega[0]] for mega in megas]))
+    megas[0][0], megas[longest][0] = megas[longest][0], megas[0][0]
+    lengths = np.clip(np.rint(raw[np.concatenate(megas)]), 1, max_len).astype(np.int64)
+    return lengths.reshape(steps, batch).max(axis=1)
+
+
 def simulate_paging(
     shape: TransformerShape = LLAMA_33B,
-    gpu: str = "RTX 3090",
-    batch: int = 1,
+    gpu: str = "RTX 4090",
+    batch: int = RELEASED_BATCH,
     steps: int = 1000,
     seed: int = 0,
     median_seq_len: float = 400.0,
@@ -111,24 +189,32 @@ def simulate_paging(
     rank: int = GUANACO_RANK,
     checkpointing: bool = True,
     capacity_bytes: float | None = None,
+    adapter_recipe: TrainingRecipe = RELEASED_RECIPE,
+    max_len: int | None = RELEASED_MAX_LEN,
+    group_by_length: bool = True,
+    accumulation: int = RELEASED_ACCUMULATION,
 ) -> PagingSimulation:
-    """Simulate GPU memory over ``steps`` QLoRA steps whose sequence lengths vary.
+    """Simulate GPU memory over ``steps`` QLoRA micro-batches whose sequence lengths vary.
 
-    Default scenario: Guanaco-style QLoRA of LLaMA-33B (r = 64 on all linear layers, NF4 +
-    double quantization, gradient checkpointing) on a 24 GB RTX 3090, micro-batch 1.  The
-    model states take 23.27 GB of the card's 25.77 GB, which leaves room for the
-    activations of sequences up to 1569 tokens; longer ones need up to 1.0 GB more (at the
-    2048-token context), while the pageable optimizer states are 3.9 GB -- so the run
-    without paging dies at the first long sequence, and with paging it never does.  This is
-    QLoRA's claim: paged optimizers handle "memory spikes during gradient checkpointing
-    when processing a mini-batch with a long sequence length" (Sec. 1, 3) and "are critical
-    to do 33B/65B QLoRA tuning on a single 24/48GB GPU" (Sec. 4).
+    Default scenario: the released Guanaco 33B recipe (``finetune_guanaco_33b.sh``): QLoRA of
+    LLaMA-33B (r = 64 on all linear layers, NF4 + double quantization, gradient
+    checkpointing, bf16 adapters with paged 32-bit AdamW, 12 bytes per adapter parameter),
+    micro-batch 4, samples truncated to 16 + 512 = 528 tokens, ``--group_by_length``, on a
+    24 GiB RTX 4090.  The model states take 23.27 GB of the card's 25.76 GB, which leaves
+    2.49 GB, room for the activations of micro-batches padded to up to 475 tokens; at 528
+    tokens a step needs 0.30 GB more, while the pageable optimizer states are 3.9 GB -- so
+    without paging the run dies at its first step (the sampler puts the longest micro-batch
+    first), and with paging it never does.  This is QLoRA's claim: paged optimizers handle
+    "memory spikes during gradient checkpointing when processing a mini-batch with a long
+    sequence length" (Sec. 1, 3).  (Under the book's 16-byte accounting the same model
+    states are 25.2 GB.)
 
     Sequence lengths are an assumption, not data: each sample's length is log-normal with
-    the given median and ``sigma`` (of the log), rounded and clipped to [1, context], and a
-    micro-batch is padded to its longest sample (qlora.py ``pad_sequence``).  The released
-    Guanaco scripts truncate to 16 + 512 tokens, where no spike could occur; the scenario
-    is a run that uses the model's full 2048-token context.
+    the given median and ``sigma`` (of the log), rounded and truncated to [1, ``max_len``]
+    (None: the context length), and a micro-batch is padded to its longest sample (qlora.py
+    ``pad_sequence``).  With ``group_by_length`` the samples are ordered as
+    :func:`grouped_seq_lens` describes, the sampler's batch being ``batch * accumulation``;
+    without, :func:`sample_seq_lens` (random order).
 
     ``capacity_bytes`` defaults to the card's total from nvidia-smi
     (:func:`numerics.memory.gpu_capacity_bytes`); CUDA context, allocator fragmentation and
@@ -138,9 +224,15 @@ def simulate_paging(
     """
     if batch < 1 or steps < 1:
         raise ValueError(f"batch and steps must be >= 1, got batch={batch}, steps={steps}")
-    static = qlora_memory(shape, rank, ALL_LINEAR)
+    static = qlora_model_states(shape, rank, adapter_recipe)
     capacity = float(gpu_capacity_bytes(gpu) if capacity_bytes is None else capacity_bytes)
-    seq_lens = sample_seq_lens(steps, batch, seed, median_seq_len, sigma, shape.context_length)
+    if max_len is None:
+        max_len = shape.context_length
+    if group_by_length:
+        seq_lens = grouped_seq_lens(steps, batch, seed, median_seq_len, sigma, max_len,
+                                    batch * accumulation)
+    else:
+        seq_lens = sample_seq_lens(steps, batch, seed, median_seq_len, sigma, max_len)
     acts = np.asarray(activation_bytes(shape, batch, seq_lens, checkpointing), dtype=float)
     demand = static.total + acts
     overflow = demand - capacity
@@ -148,10 +240,8 @@ def simulate_paging(
     resident = demand - paged
     pageable = static.adapter_optimizer_states
 
-    all_lens = np.arange(1, shape.context_length + 1)
-    all_acts = np.asarray(activation_bytes(shape, batch, all_lens, checkpointing))
-    too_long = static.total + all_acts > capacity
-    oom_seq_len = int(all_lens[too_long][0]) if too_long.any() else shape.context_length + 1
+    oom_seq_len = first_length_over(shape, static.total, capacity, batch, checkpointing,
+                                    max_len)
 
     if checkpointing:
         activations = ("Korthikanti et al. 2022 (arXiv 2205.05198) Eq. 1 as published: 2sbhL "
@@ -165,20 +255,25 @@ def simulate_paging(
         "capacity_bytes": capacity,
         "capacity_source": "nvidia-smi total (MiB), numerics.memory.GPU_REPORTED_MIB"
         if capacity_bytes is None else "given",
-        "method": f"QLoRA r={rank}, all linear layers, NF4 + double quantization, bf16 adapters, "
-                  "paged 32-bit AdamW (two fp32 moments)",
+        "method": f"QLoRA r={rank}, all linear layers, NF4 + double quantization, adapters "
+                  f"at {adapter_recipe.bytes_per_param:g} bytes per parameter "
+                  f"({adapter_recipe.name}), paged AdamW",
+        "accounting": adapter_recipe.name,
         "micro_batch": batch,
         "steps": steps,
         "seed": seed,
         "median_seq_len": median_seq_len,
         "seq_len_distribution": f"log-normal per sample, median {median_seq_len:g}, "
-                                f"sigma {sigma:g}, rounded, clipped to "
-                                f"[1, {shape.context_length}]; micro-batch padded to its "
-                                "longest sample",
+                                f"sigma {sigma:g}, rounded, truncated to [1, {max_len}]; "
+                                "micro-batch padded to its longest sample",
+        "max_len": max_len,
+        "order": f"group_by_length (LengthGroupedSampler, batch {batch * accumulation}, "
+                 f"mega-batches of {MEGA_BATCH_MULT})" if group_by_length else "random",
         "checkpointing": checkpointing,
         "activations": activations,
         "pageable": "adapter optimizer states only (QLoRA Sec. 3: paged memory for the "
-                    "optimizer states)",
+                    "optimizer states: the two fp32 Adam moments, plus the fp32 master copy "
+                    "under the book's 16-byte accounting)",
         "paging_rule": "resident = min(demand, capacity); paged = max(0, demand - capacity); "
                        "fails if paged > pageable",
         "not_modelled": "CUDA context, allocator fragmentation, dequantized bf16 weight buffers, "

@@ -32,8 +32,12 @@ All bitsandbytes references are to github.com/bitsandbytes-foundation/bitsandbyt
   ``csrc/kernels.cu`` (commit c037a306) and ``get_4bit_type("fp4")``: one sign
   bit, then magnitudes 0, 0.0625 (subnormals) and {2, 4, 8} x {1, 1.5}; the
   kernel divides by 12, the largest magnitude.
-* INT4: ``get_4bit_type("int4")`` lists 7, 6, ..., 0, -0, ..., -7 and divides
-  by 7 (our :func:`int4_symmetric_codebook`).
+* INT4: the usual symmetric absmax integer quantization, x_int = round(7 x /
+  absmax(x)) for 4 bits, as LLM.int8() defines absmax quantization for 8 bits
+  (Dettmers et al. 2022, arXiv 2208.07339, Sec. 2.1: round(127 x / absmax))
+  and QLoRA states it for Int8 (Sec. 2, Eq. 1);
+  bitsandbytes' ``get_4bit_type("int4")`` lists the same values 7, 6, ..., 0,
+  -0, ..., -7 and divides by 7 (our :func:`int4_codebook`).
 * Double quantization: ``quantize_4bit(..., compress_statistics=True)`` in
   ``functional.py`` (commit 01327aa0): ``offset = absmax.mean(); absmax -=
   offset; quantize_blockwise(absmax, blocksize=256)``, and
@@ -246,21 +250,15 @@ def fp4_codebook() -> np.ndarray:
 
 
 def int4_codebook() -> np.ndarray:
-    """Uniform 4-bit grid for absmax scaling: 16 evenly spaced values linspace(-1, 1, 16).
+    """Symmetric absmax INT4: the 15 values k/7, k = -7..7, with an exact zero.
 
-    Our choice of "INT4" baseline: all 16 levels used, spacing 2/15, both
-    block extremes exactly representable, but no exact zero (the nearest
-    levels are +-1/15).  This is not bitsandbytes' int4 table (see
-    :func:`int4_symmetric_codebook`) and not an affine grid with a zero point.
-    """
-    return np.linspace(-1.0, 1.0, 16)
-
-
-def int4_symmetric_codebook() -> np.ndarray:
-    """Symmetric signed 4-bit grid k/7, k = -7..7 (15 levels, exact zero).
-
-    The values of bitsandbytes' ``get_4bit_type("int4")`` (7, ..., 0, -0, ..., -7
-    divided by 7), i.e. absmax int4 with one of the 16 patterns wasted on -0.
+    The usual signed 4-bit integer quantization with absmax scaling, q = round(7 x / absmax),
+    x ~ q absmax / 7 (LLM.int8(), arXiv 2208.07339, Sec. 2.1, with 7 in place of 127 for 4
+    bits); the values of bitsandbytes' ``get_4bit_type("int4")`` (7, ..., 0, -0, ..., -7
+    divided by 7). Of the 16 patterns one is spent on -0 (or, as a two's complement int4, the
+    value -8 goes unused so that the grid stays symmetric), so INT4 has 15 levels where NF4
+    has 16. Rounding to the nearest value is round(7 x / absmax) except that a tie goes to
+    the lower value, as in bitsandbytes' kernels.
     """
     return np.arange(-7, 8) / 7.0
 
@@ -303,7 +301,7 @@ def dynamic_map(signed: bool = True, max_exponent_bits: int = 7,
 
 
 def codebooks() -> dict[str, np.ndarray]:
-    """The three 4-bit data types compared in the figures: NF4, FP4, INT4 (uniform)."""
+    """The three 4-bit data types compared in the figures: NF4, FP4 and symmetric absmax INT4."""
     return {"NF4": nf4_codebook(), "FP4": fp4_codebook(), "INT4": int4_codebook()}
 
 
@@ -565,3 +563,43 @@ def compare_global_and_blockwise(x, codebook, block_size: int = 64) -> AbsmaxCom
         blockwise_reconstruction=rec_block, global_error=rec_global - arr,
         blockwise_error=rec_block - arr,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class DoubleQuantizationEffect:
+    """What double quantization does to one tensor's NF4 reconstruction.
+
+    ``constants`` are the fp32 block absmax values, ``dq_constants`` the same after double
+    quantization (:func:`double_quantize`); ``relative_error`` = dq / fp32 - 1 per constant.
+    ``rmse_fp32`` and ``rmse_dq`` are the weights' round-trip RMSE with either set of constants
+    (same codes: bitsandbytes quantizes the weights with the exact absmax and stores the
+    constants double-quantized, so only the scale of each block changes).
+    """
+
+    constants: np.ndarray
+    dq_constants: np.ndarray
+    relative_error: np.ndarray
+    rmse_fp32: float
+    rmse_dq: float
+
+    @property
+    def rmse_increase(self) -> float:
+        """Relative growth of the weights' RMSE caused by double quantization."""
+        return self.rmse_dq / self.rmse_fp32 - 1.0
+
+
+def double_quantization_effect(x, codebook, block_size: int = 64,
+                               dq_block_size: int = DQ_BLOCK_SIZE) -> DoubleQuantizationEffect:
+    """Quantize ``x`` blockwise, then double-quantize its constants, and measure both."""
+    arr = np.asarray(x, float)
+    q = quantize_blockwise(arr, codebook, block_size)
+    dq = double_quantize(q.absmax, dq_block_size)
+    with_dq = QuantizedTensor(codes=q.codes, absmax=dq.constants, block_size=q.block_size,
+                              shape=q.shape, codebook=q.codebook)
+
+    def rmse(tensor: QuantizedTensor) -> float:
+        return math.sqrt(float(np.mean((dequantize_blockwise(tensor) - arr) ** 2)))
+
+    return DoubleQuantizationEffect(
+        constants=q.absmax, dq_constants=dq.constants,
+        relative_error=dq.constants / q.absmax - 1.0, rmse_fp32=rmse(q), rmse_dq=rmse(with_dq))
