@@ -330,6 +330,33 @@ def test_adapter_swap_restores_the_base(pre):
     assert np.all(swap.merge_error < 1e-12)
     assert np.all(swap.unmerge_error < 1e-14) and swap.final_error < 1e-14
     np.testing.assert_array_equal(swap.adapter_accuracy, swap.merged_accuracy)
+    # the swap, stage by stage: the base, then each adapter merged and unmerged
+    assert swap.stages == ("base", "sentiment merged", "sentiment unmerged", "topic merged",
+                           "topic unmerged")
+    assert swap.stage_accuracy.shape == (5, 2)
+    np.testing.assert_array_equal(swap.stage_accuracy[0], swap.base_accuracy)
+    np.testing.assert_array_equal(swap.stage_accuracy[[1, 3], [0, 1]], swap.merged_accuracy)
+    for unmerged in (2, 4):
+        np.testing.assert_array_equal(swap.stage_accuracy[unmerged], swap.stage_accuracy[0])
+    assert swap.stage_weight_change[0] == 0
+    np.testing.assert_array_equal(swap.stage_weight_change[[2, 4]], swap.unmerge_error)
+    assert np.all(swap.stage_weight_change[[1, 3]] > 1e-3)
+
+
+def test_base_model_record(pre, sentiment):
+    base = experiments.base_model(pre)
+    assert (base.n_train, base.n_val, base.n_test) == (1000, 500, 500)
+    assert base.best_step == pre.best_step and base.max_steps == training.PRETRAIN_MAX_STEPS
+    assert base.test_accuracy == pre.test_accuracy
+    x = np.concatenate([sentiment.train.x, sentiment.test.x])
+    assert len(base.sentence_correct) == len(x) == 128
+    # lexical polarity: right on every plain sentence, wrong on every negated one
+    np.testing.assert_array_equal(base.sentence_correct, ~base.sentence_negated)
+    # a dead unit's pre-activation is never positive, a live one's is on some input
+    _, cache = lora_mlp.forward(pre.params, [], lora_mlp.NO_ADAPTERS, x)
+    for dead, layer in zip(base.dead_on_sentences, cache.layers[:2], strict=True):
+        assert dead.shape == (16,)
+        assert np.all(layer.z[:, dead] <= 0) and np.all(np.any(layer.z[:, ~dead] > 0, axis=0))
 
 
 def test_same_seed_same_results(pre):
@@ -404,27 +431,97 @@ def test_rank_sweep_shapes(pre):
     sweep = experiments.rank_sweep((1, 4), seeds=(0, 1), pretrained=pre, steps=20)
     assert sweep.test_accuracy.shape == sweep.test_loss.shape == (2, 2)
     assert list(sweep.trainable_params) == [74, 296] and sweep.full_params == 450
+    assert (sweep.task, sweep.n_train, sweep.n_test, sweep.steps) == ("sentiment", 96, 32, 20)
+    assert sweep.train_curve.shape == (2, 2, 21) and sweep.full_train_curve.shape == (21,)
+    np.testing.assert_array_equal(sweep.train_curve[..., -1], sweep.train_loss)
+    np.testing.assert_array_equal(sweep.alphas, [lora_mlp.DEFAULT_ALPHA] * 2)
+    per_rank = experiments.rank_sweep((1, 4), seeds=(0,), pretrained=pre, steps=3,
+                                      alpha_equals_rank=True)
+    np.testing.assert_array_equal(per_rank.alphas, [1.0, 4.0])
+    teacher = experiments.rank_sweep((1,), seeds=(0,), pretrained=pre, steps=5, task="teacher")
+    assert (teacher.n_train, teacher.n_test) == (data.TEACHER_TRAIN, data.TEACHER_TEST)
+    with pytest.raises(ValueError):
+        experiments.rank_sweep((1,), seeds=(0,), pretrained=pre, steps=1, task="parity")
+
+
+def test_teacher_task_is_balanced_new_and_seeded(pre):
+    task = data.teacher_task()
+    assert task.x_train.shape == (2000, 8) and task.x_test.shape == (4000, 8)
+    assert task.y_train.mean() == 0.5 and 0.45 < task.y_test.mean() < 0.55
+    # inputs are the pre-training counts plus N(0, 0.5^2) jitter: no test input is a training
+    # input, and the jitter is centred on the counts
+    assert not {tuple(v) for v in task.x_test} & {tuple(v) for v in task.x_train}
+    counts = data.pretraining_task(1, n_train=2000, n_val=0, n_test=0).x_train
+    jitter = task.x_train - counts
+    assert abs(jitter.mean()) < 0.02 and abs(jitter.std() - data.TEACHER_JITTER) < 0.02
+    again = data.teacher_task()
+    np.testing.assert_array_equal(task.x_test, again.x_test)
+    np.testing.assert_array_equal(task.y_test, again.y_test)
+    assert not np.array_equal(task.y_test, data.teacher_task(seed=1).y_test)
+    # a task the base never learned: it is no better than a coin on it
+    base = lora_mlp.evaluate(pre.params, [], lora_mlp.NO_ADAPTERS, task.x_test, task.y_test)
+    assert base.accuracy < 0.55
 
 
 def test_scaling_experiment(pre):
-    scaling = experiments.scaling_experiment((1, 4), pretrained=pre, steps=10)
+    scaling = experiments.scaling_experiment((1, 4), pretrained=pre, steps=10, seeds=(0, 1))
     np.testing.assert_array_equal(scaling.scales, [[8.0, 2.0], [1.0, 1.0]])
-    assert scaling.delta_norm.shape == (2, 2, 1, 11)
+    assert scaling.delta_norm.shape == (2, 2, 2, 11)
+    assert scaling.layers == lora_mlp.ALL_LAYERS
+    np.testing.assert_array_equal(scaling.trainable_params, [74, 296])
+    hidden = experiments.scaling_experiment((1, 8), pretrained=pre, steps=2, seeds=(0,),
+                                            layers=(1,))
+    np.testing.assert_array_equal(hidden.trainable_params, [32, 256])
+    # at r = alpha the two schemes are one run
+    np.testing.assert_array_equal(hidden.loss[0, 1], hidden.loss[1, 1])
+    assert experiments.scaling_experiment((1,), pretrained=pre, steps=1).seeds == (
+        experiments.SEEDS)
     assert not scaling.delta_norm[..., 0].any()  # B = 0 before training
     assert np.all(scaling.first_step_norm > 0)
 
 
-def test_spectrum(pre):
-    spectrum = experiments.delta_w_spectrum(pre, n_random=20)
-    assert spectrum.delta_w.shape == (16, 16)
-    assert np.all(np.diff(spectrum.singular_values) <= 0)
-    np.testing.assert_allclose(np.sum(spectrum.singular_values**2), np.sum(spectrum.delta_w**2))
-    np.testing.assert_allclose(
-        np.sum(spectrum.random_singular_values**2, axis=1), np.sum(spectrum.delta_w**2)
-    )
-    assert spectrum.energy[-1] == pytest.approx(1.0) and np.all(np.diff(spectrum.energy) >= 0)
-    assert 1 <= spectrum.effective_rank <= 16 and 1 <= spectrum.rank_90 <= 16
+def test_spectra(pre, sentiment):
+    spectra = experiments.delta_w_spectra((0, 1), n_random=20, steps=50)
+    assert spectra.seeds == (0, 1) and len(spectra.delta_w) == 2
+    assert spectra.singular_values.shape == (2, 16)
+    assert spectra.random_singular_values.shape == (2, 20, 16)
+    for s, delta in enumerate(spectra.delta_w):
+        assert delta.shape == (16, 16)
+        # the dead units' rows and columns are exactly zero and left out of the comparison
+        rows, cols = spectra.live_rows[s], spectra.live_cols[s]
+        assert not delta[~rows].any() and not delta[:, ~cols].any()
+        live = delta[np.ix_(rows, cols)]
+        values = spectra.singular_values[s]
+        assert np.all(np.diff(values) <= 0)
+        np.testing.assert_allclose(values[: min(live.shape)],
+                                   np.linalg.svd(live, compute_uv=False))
+        assert not values[min(live.shape):].any()
+        np.testing.assert_allclose(np.sum(values**2), np.sum(delta**2))
+        np.testing.assert_allclose(np.sum(spectra.random_singular_values[s] ** 2, axis=1),
+                                   np.sum(delta**2))
+        assert not spectra.random_singular_values[s, :, min(live.shape):].any()
+        assert spectra.energy[s, -1] == pytest.approx(1.0)
+        assert np.all(np.diff(spectra.energy[s]) >= 0)
+        assert 1 <= spectra.rank_90[s] <= min(live.shape)
+    # the base of seed 0 is the shared one
+    full = training.train_full(pre.params, sentiment.train.x, sentiment.train.y, steps=50)
+    np.testing.assert_array_equal(spectra.delta_w[0],
+                                  full.params[1]["W"].T - pre.params[1]["W"].T)
+    assert spectra.relative_update[0] == pytest.approx(
+        np.linalg.norm(spectra.delta_w[0]) / np.linalg.norm(pre.params[1]["W"]))
+    # the input-shaped null: G H of the live block's shape and norm, H the base's layer inputs
+    assert spectra.input_singular_values.shape == (2, 20, 16)
+    for s, delta in enumerate(spectra.delta_w):
+        np.testing.assert_allclose(np.sum(spectra.input_singular_values[s] ** 2, axis=1),
+                                   np.sum(delta ** 2))
+        assert not spectra.input_singular_values[s, :, spectra.live_rank[s]:].any()
+        assert spectra.activation_energy[s, -1] == pytest.approx(1.0)
+    _, cache = lora_mlp.forward(pre.params, [], lora_mlp.NO_ADAPTERS, sentiment.train.x)
+    h = cache.layers[1].x[:, spectra.live_cols[0]]
+    np.testing.assert_allclose(spectra.activation_singular_values[0, : min(h.shape)],
+                               np.linalg.svd(h, compute_uv=False))
     assert experiments.effective_rank(np.ones(5)) == pytest.approx(5.0)
+    np.testing.assert_array_equal(experiments.padded(np.array([2.0, 1.0]), 4), [2, 1, 0, 0])
 
 
 def test_backward_comparison(pre):

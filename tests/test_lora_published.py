@@ -235,6 +235,34 @@ def test_variants_on_llama_7b_q_proj():
     assert costs.variant_parameters(layer, 8)["LoRA"] == 65_536
 
 
+def test_adalora_starts_at_one_and_a_half_times_the_final_rank():
+    # AdaLoRA Sec. 3.3: b(0) "e.g., 1.5 times" b(T); PEFT's defaults init_r = 12, target_r = 8.
+    v = published.VARIANTS_BY_NAME
+    assert costs.allocated_rank(v["AdaLoRA"], 8) == 12
+    assert costs.allocated_rank(v["AdaLoRA"], 64) == 96
+    assert costs.allocated_rank(v["AdaLoRA"], 5) == 8          # rounded up: 7.5 -> 8
+    assert all(costs.allocated_rank(v[name], 64) == 64
+               for name in ("LoRA", "QLoRA", "DoRA", "LoRA+", "VeRA"))
+
+
+def test_variant_memory_is_the_books_one_accounting():
+    v = published.VARIANTS_BY_NAME
+    shape, targets = m.LLAMA_7B, m.ALL_LINEAR
+    lora = costs.variant_memory(shape, v["LoRA"], 64, targets)
+    assert lora == m.lora_memory(shape, 64, targets)
+    assert costs.variant_memory(shape, v["QLoRA"], 64, targets) == m.qlora_memory(
+        shape, 64, targets, adapter_recipe=m.MIXED_PRECISION_ADAM)
+    plus = costs.variant_memory(shape, v["LoRA+"], 64, targets)
+    assert plus.total == lora.total and plus.method != lora.method
+    dora = costs.variant_memory(shape, v["DoRA"], 64, targets)
+    # 32 blocks x (4 x 4096 + 2 x 11008 + 4096) magnitudes, 16 bytes each
+    assert dora.total - lora.total == 16 * 32 * 42_496
+    ada = costs.variant_memory(shape, v["AdaLoRA"], 64, targets)
+    n = costs.model_variant_parameters(shape, v["AdaLoRA"], 96, targets)
+    assert ada.adapter_weights + ada.adapter_gradients + ada.adapter_optimizer_states == 16 * n
+    assert ada.weights == lora.weights == 2 * m.parameter_count(shape)
+
+
 def test_variant_rows_are_drawable_in_tex():
     assert [v.name for v in published.VARIANTS] == [
         "LoRA",

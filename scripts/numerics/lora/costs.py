@@ -7,7 +7,8 @@ operations they add at inference, and the LoRA paper's headline reduction, from 
    :func:`adapter_parameters` -- LoRA Sec. 5.1's adapter count.
 3. :func:`matrix_parameters` -- trainable parameters of one weight matrix under LoRA, QLoRA,
    DoRA, AdaLoRA, LoRA+ and VeRA (:data:`published.lora.VARIANTS`), each from its paper's
-   formula.
+   formula; :func:`allocated_rank` -- the rank AdaLoRA starts from for a final budget;
+   :func:`variant_memory` -- their model states in the book's one accounting.
 4. :func:`headline_reduction` -- the "10,000 times" and "350GB -> 35MB" of the LoRA paper.
 
 Sources are cited in :mod:`published.lora`, and Kaplan et al. 2020, arXiv 2001.08361,
@@ -24,6 +25,7 @@ Nothing here imports matplotlib.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -32,16 +34,22 @@ from numerics.memory import (
     FP16_BYTES,
     GPT3_175B,
     LLAMA_7B,
+    MIXED_PRECISION_ADAM,
     LinearLayer,
     LoraTargets,
+    MemoryBreakdown,
+    TrainingRecipe,
     TransformerShape,
     linear_layers,
+    lora_memory,
     lora_parameters,
     lora_target_layers,
     parameter_count,
     parameter_groups,
+    qlora_memory,
 )
 from published.lora import (
+    ADALORA_INITIAL_BUDGET_FACTOR,
     ADAPTERS_PER_BLOCK,
     HEADLINE_RANK,
     HEADLINE_TARGETS,
@@ -276,6 +284,48 @@ def model_variant_parameters(
     """Trainable parameters of ``variant`` on ``targets`` in every block of ``shape``."""
     return shape.n_layers * sum(layer_parameters(variant, m, rank)
                                 for m in lora_target_layers(shape, targets))
+
+
+def allocated_rank(variant: LoraVariant, rank: int) -> int:
+    """The rank at which ``variant`` allocates its trainable tensors when it is to end with
+    ``rank`` per adapted matrix on average.
+
+    AdaLoRA (Sec. 3.3) starts from a budget b(0) of singular values "slightly higher than the
+    target budget b(T) (e.g., 1.5 times)" and prunes singular values down to b(T); pruning
+    zeroes them but keeps P and Q, so its tensors stay at the initial rank 1.5 r (PEFT's
+    defaults, init_r = 12 for target_r = 8, have the same ratio).  The other variants train at
+    ``rank`` throughout.
+    """
+    if variant.name == "AdaLoRA":
+        return math.ceil(ADALORA_INITIAL_BUDGET_FACTOR * rank)
+    return rank
+
+
+def variant_memory(shape: TransformerShape, variant: LoraVariant, rank: int,
+                   targets: LoraTargets,
+                   recipe: TrainingRecipe = MIXED_PRECISION_ADAM) -> MemoryBreakdown:
+    """Model states of ``variant`` at (final) rank ``rank`` on ``targets``: the frozen base
+    (16-bit; NF4 with double quantization for QLoRA) and every trainable parameter
+    (:func:`model_variant_parameters` at :func:`allocated_rank`) at ``recipe``'s bytes.
+
+    LoRA and QLoRA are numerics.memory's own breakdowns (the totals every chapter shows).
+    Left out, as below what a GB scale shows: VeRA's one pair of frozen random matrices shared
+    by all layers (huggingface/peft ``tuners/vera/model.py``: ``vera_A`` r x (largest input
+    width), ``vera_B`` (largest output width) x r; 1.4M entries for LLaMA-7B at r = 64).  Not
+    model states, so not counted either: DoRA's and AdaLoRA's extra activations and AdaLoRA's
+    importance scores.
+    """
+    if variant.name == "LoRA":
+        return lora_memory(shape, rank, targets, adapter_recipe=recipe)
+    if variant.name == "QLoRA":
+        return qlora_memory(shape, rank, targets, adapter_recipe=recipe)
+    n = model_variant_parameters(shape, variant, allocated_rank(variant, rank), targets)
+    where = targets if isinstance(targets, str) else ", ".join(targets)
+    return MemoryBreakdown(
+        method=f"{variant.name} r={rank} on {where}, {FP16_BYTES:g}-byte frozen base",
+        model=shape.name, accounting=recipe.name, weights=parameter_count(shape) * FP16_BYTES,
+        adapter_weights=n * recipe.weight_bytes, adapter_gradients=n * recipe.gradient_bytes,
+        adapter_optimizer_states=n * recipe.optimizer_bytes)
 
 
 def trainable_percent(shape: TransformerShape, n_trainable: int) -> float:

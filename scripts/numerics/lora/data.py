@@ -41,6 +41,10 @@ the train / test split, and the synthetic pre-training task.
   2-way output layer for sentiment (0 = negative, 1 = positive) -- LoRA has to add the negation
   interaction -- and, for the adapter-swap demonstration, topic (0 = food, 1 = film), which the
   base does not know at all.
+* Teacher task (:func:`teacher_task`): sentiment needs one new interaction, which LoRA learns at
+  every rank; to show what a low rank cannot learn, the rank sweep fine-tunes on inputs of the
+  pre-training distribution (jittered, 2,000 train / 4,000 test) labelled by a random ReLU
+  teacher network whose decision boundary bends along many input directions.
 """
 
 from __future__ import annotations
@@ -225,3 +229,64 @@ def pretraining_task(seed: int = 0, n_train: int = 1000, n_val: int = 500, n_tes
     return PretrainingTask(x_train=x[:val_start], y_train=y[:val_start],
                            x_val=x[val_start:test_start], y_val=y[val_start:test_start],
                            x_test=x[test_start:], y_test=y[test_start:])
+
+
+@dataclass(frozen=True)
+class TeacherTask:
+    """A fine-tuning task far from what the base knows, for the rank sweep: inputs on the
+    pre-training distribution (plus jitter, so no test input repeats a training input),
+    labelled by a random teacher network the base has never seen (see :func:`teacher_task`)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+TEACHER_SIZES: tuple[int, ...] = (N_FEATURES, 32, 32, 1)
+"""Widths of the random teacher network (ReLU hidden layers, one linear output: a score)."""
+TEACHER_GAIN = 1.5
+"""Factor on the teacher's He / Xavier initial weights (larger: a more wiggly decision
+boundary)."""
+TEACHER_BIAS_STD = 0.5
+TEACHER_JITTER = 0.5
+"""Standard deviation of the Gaussian noise added to every count of a teacher-task input."""
+
+
+TEACHER_TRAIN, TEACHER_TEST = 2000, 4000
+"""Inputs of the teacher task to train on and to test on."""
+
+
+def teacher_task(seed: int = 0, n_train: int = TEACHER_TRAIN,
+                 n_test: int = TEACHER_TEST) -> TeacherTask:
+    """Inputs drawn like :func:`pretraining_task`'s count vectors (training inputs with seed
+    ``seed + 1``, test inputs with ``seed + 2``) plus ``N(0, 0.5^2)`` jitter on every feature,
+    labelled 1 when a random ReLU network of :data:`TEACHER_SIZES` (weights from
+    :func:`models.mlp.init_params` with seed ``seed`` times :data:`TEACHER_GAIN`, biases
+    ``N(0, 0.5^2)``) scores them above its median over the training inputs.
+
+    Unlike the sentiment task, which needs one new interaction (negation), this teacher's
+    decision boundary bends along many directions of the input: the task the rank sweep uses
+    to show what a low rank cannot learn.
+    """
+    from models import mlp
+
+    rng = np.random.default_rng(seed)
+    teacher = mlp.init_params(list(TEACHER_SIZES), rng)
+    for layer in teacher:
+        layer["W"] = layer["W"] * TEACHER_GAIN
+        layer["b"] = rng.normal(0.0, TEACHER_BIAS_STD, size=layer["b"].shape)
+
+    def inputs(draw_seed: int, n: int) -> np.ndarray:
+        counts = pretraining_task(draw_seed, n_train=n, n_val=0, n_test=0).x_train
+        jitter = np.random.default_rng([draw_seed, 1]).normal(0.0, TEACHER_JITTER,
+                                                              size=counts.shape)
+        return counts + jitter
+
+    def score(x: np.ndarray) -> np.ndarray:
+        return mlp.forward(teacher, x, "relu")[0][:, 0]
+
+    x_train, x_test = inputs(seed + 1, n_train), inputs(seed + 2, n_test)
+    threshold = np.median(score(x_train))
+    return TeacherTask(x_train=x_train, y_train=(score(x_train) > threshold).astype(int),
+                       x_test=x_test, y_test=(score(x_test) > threshold).astype(int))

@@ -2,8 +2,9 @@
 
 Every experiment takes the :class:`~numerics.lora.training.Pretrained` base (pre-trained once
 when omitted), fine-tunes it on the sentiment sentences of :mod:`numerics.lora.data` and
-returns a frozen dataclass of what it measured.  Runs are full-batch and seeded, so every
-result is deterministic.
+returns a frozen dataclass of what it measured; :func:`delta_w_spectra` instead pre-trains one
+base per seed, so its spread covers different base models.  Runs are full-batch and seeded, so
+every result is deterministic.
 
 Other sources: effective rank of Roy & Vetterli 2007 ("The effective rank: a measure of
 effective dimensionality", EUSIPCO), ``exp`` of the entropy of the normalised singular values.
@@ -27,7 +28,7 @@ from models.lora_mlp import (
     LoRAConfig,
 )
 from models.mlp import softmax
-from numerics.lora.data import Split, load_sentiment, tokens
+from numerics.lora.data import NEGATION, Split, load_sentiment, teacher_task, tokens
 from numerics.lora.training import (
     DEFAULT_OPTIMIZER,
     FINETUNE_STEPS,
@@ -39,9 +40,11 @@ from numerics.lora.training import (
 )
 
 RANKS: tuple[int, ...] = (1, 2, 4, 8, 16)
-"""The ranks of the sweeps."""
+"""The ranks of the scaling sweep."""
+SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
+"""The seeds of every sweep (a seed draws the adapters' ``A``)."""
 ENERGY_SHARE = 0.9
-"""The share of ``||Delta W||_F^2`` a truncation must keep (:attr:`Spectrum.rank_90`)."""
+"""The share of ``||Delta W||_F^2`` a truncation must keep (:attr:`Spectra.rank_90`)."""
 
 
 # ====================================================================== the toy model
@@ -86,6 +89,61 @@ def toy_model(ranks: Sequence[int] = RANKS, layers: tuple[int, ...] = ALL_LAYERS
                     lora_total=lora_params.sum(axis=1), max_delta_rank=max_rank)
 
 
+# ================================================================= the base model
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """What the pre-trained base model learned before any fine-tuning.
+
+    The pre-training task (:func:`~numerics.lora.data.pretraining_task`): ``n_train`` /
+    ``n_val`` / ``n_test`` synthetic count vectors, early-stopped at ``best_step`` of at most
+    ``max_steps`` full-batch steps, and the base's accuracy on each split.  On the 128 sentiment
+    sentences (train and test splits together; the base has seen none of them):
+    ``sentence_negated`` and ``sentence_correct`` (the base's answer is the label).
+    ``dead_on_pretraining[l]`` / ``dead_on_sentences[l]``: units of hidden layer ``l`` whose
+    pre-activation is never positive on the pre-training inputs / on any sentence (dead ReLUs:
+    no gradient reaches their incoming weights).
+    """
+
+    seed: int
+    n_train: int
+    n_val: int
+    n_test: int
+    best_step: int
+    max_steps: int
+    train_accuracy: float
+    val_accuracy: float
+    test_accuracy: float
+    sentence_negated: np.ndarray
+    sentence_correct: np.ndarray
+    dead_on_pretraining: tuple[np.ndarray, ...]
+    dead_on_sentences: tuple[np.ndarray, ...]
+
+
+def _dead_units(params, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    _, cache = lora_mlp.forward(params, [], NO_ADAPTERS, x)
+    return tuple(np.all(layer.z <= 0, axis=0) for layer in cache.layers[:-1])
+
+
+def base_model(pretrained: Pretrained | None = None) -> BaseModel:
+    """The base's pre-training record, its answers on every sentence and its dead units."""
+    pre = pretrained or pretrain()
+    data = load_sentiment()
+    x = np.concatenate([data.train.x, data.test.x])
+    y = np.concatenate([data.train.y, data.test.y])
+    probs = lora_mlp.evaluate(pre.params, [], NO_ADAPTERS, x, y).probs
+    task = pre.task
+    return BaseModel(
+        seed=pre.seed, n_train=len(task.y_train), n_val=len(task.y_val), n_test=len(task.y_test),
+        best_step=pre.best_step, max_steps=len(pre.val_loss) - 1,
+        train_accuracy=pre.train_accuracy, val_accuracy=pre.val_accuracy,
+        test_accuracy=pre.test_accuracy, sentence_negated=x[:, NEGATION] > 0,
+        sentence_correct=np.argmax(probs, axis=1) == y,
+        dead_on_pretraining=_dead_units(pre.params, task.x_train),
+        dead_on_sentences=_dead_units(pre.params, x))
+
+
 # ================================================================= knowledge change
 
 
@@ -96,7 +154,9 @@ class KnowledgeChange:
     ``loss`` / ``test_loss``: curves of ``steps + 1`` points; ``example_*``: one test sentence
     per (label, topic) cell with ``p(negative), p(positive)`` before (``B = 0``, the base model)
     and after training; ``delta_w[j]``: learned ``(alpha/r) B A`` of ``config.layers[j]``,
-    ``(d, k)``; ``pretrain_accuracy_*``: the base's synthetic task with the adapter off and on.
+    ``(d, k)``; ``pretrain_accuracy_*``: the base's synthetic task with the adapter off and on;
+    ``test_*``: every test sentence, its label, whether it is negated, and its class
+    probabilities before and after.
     """
 
     config: LoRAConfig
@@ -114,6 +174,10 @@ class KnowledgeChange:
     pretrain_accuracy_base: float
     pretrain_accuracy_adapted: float
     trainable_params: int
+    test_labels: np.ndarray
+    test_negated: np.ndarray
+    test_probs_before: np.ndarray
+    test_probs_after: np.ndarray
 
 
 def example_indices(test: Split) -> np.ndarray:
@@ -154,6 +218,8 @@ def knowledge_change(pretrained: Pretrained | None = None,
         pretrain_accuracy_adapted=lora_mlp.evaluate(pre.params, run.adapters, config,
                                                     task.x_test, task.y_test).accuracy,
         trainable_params=lora_mlp.trainable_parameters(config),
+        test_labels=test.y, test_negated=test.negated, test_probs_before=before.probs,
+        test_probs_after=after.probs,
     )
 
 
@@ -162,24 +228,33 @@ def knowledge_change(pretrained: Pretrained | None = None,
 
 @dataclass(frozen=True)
 class RankSweep:
-    """Final sentiment results per rank (rows) and seed (columns), alpha fixed, plus full
-    fine-tuning.
+    """Final results per rank (rows) and seed (columns) plus full fine-tuning, on one ``task``
+    (:data:`SWEEP_TASKS`) with ``n_train`` / ``n_test`` examples.
 
+    ``alphas[i]``: the alpha of rank ``ranks[i]`` (one fixed alpha, or ``alpha = r`` so that
+    ``alpha / r = 1`` at every rank); ``train_curve[i, j, t]``: the training loss before step
+    ``t`` (``t = steps``: after the last); ``full_train_curve`` the same for full fine-tuning.
     The seed only draws ``A``; the base and the full-batch data are the same for every run, so
-    full fine-tuning (no random initialisation) has one value.
+    full fine-tuning (no random initialisation) is one deterministic run.
     """
 
+    task: str
+    n_train: int
+    n_test: int
     ranks: tuple[int, ...]
-    alpha: float
+    alphas: np.ndarray
     seeds: tuple[int, ...]
+    steps: int
     trainable_params: np.ndarray
     test_accuracy: np.ndarray
     test_loss: np.ndarray
     train_loss: np.ndarray
+    train_curve: np.ndarray
     full_params: int
     full_test_accuracy: float
     full_test_loss: float
     full_train_loss: float
+    full_train_curve: np.ndarray
     base_test_accuracy: float
 
     @property
@@ -191,35 +266,55 @@ class RankSweep:
         return self.test_loss.mean(axis=1)
 
 
+SWEEP_TASKS = ("sentiment", "teacher")
+"""Tasks of :func:`rank_sweep`: the sentiment sentences (96 train / 32 test), or
+:func:`numerics.lora.data.teacher_task` (2,000 / 4,000), which a low rank cannot learn."""
+
+
+def sweep_data(task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train, y_train, x_test, y_test)`` of a task of :data:`SWEEP_TASKS`."""
+    if task == "sentiment":
+        data = load_sentiment()
+        return data.train.x, data.train.y, data.test.x, data.test.y
+    if task == "teacher":
+        teacher = teacher_task()
+        return teacher.x_train, teacher.y_train, teacher.x_test, teacher.y_test
+    raise ValueError(f"unknown task {task!r}; known: {SWEEP_TASKS}")
+
+
 def rank_sweep(ranks: Sequence[int] = RANKS, alpha: float = DEFAULT_ALPHA,
                seeds: Sequence[int] = (0, 1, 2), pretrained: Pretrained | None = None,
                layers: tuple[int, ...] = ALL_LAYERS, steps: int = FINETUNE_STEPS,
-               optimizer: Optimizer = DEFAULT_OPTIMIZER) -> RankSweep:
-    """LoRA on sentiment for every rank and seed (same alpha, steps, optimizer) and the full
-    fine-tuning baseline."""
+               optimizer: Optimizer = DEFAULT_OPTIMIZER, task: str = "sentiment",
+               alpha_equals_rank: bool = False) -> RankSweep:
+    """LoRA on ``task`` for every rank and seed (same steps and optimizer; ``alpha`` fixed, or
+    ``alpha = r`` with ``alpha_equals_rank``) and the full fine-tuning baseline."""
     pre = pretrained or pretrain()
-    data = load_sentiment()
-    train, test = data.train, data.test
+    x_train, y_train, x_test, y_test = sweep_data(task)
+    alphas = np.array([float(rank) if alpha_equals_rank else alpha for rank in ranks])
     accuracy, loss, train_loss = (np.zeros((len(ranks), len(seeds))) for _ in range(3))
+    curves = np.zeros((len(ranks), len(seeds), steps + 1))
     for i, rank in enumerate(ranks):
-        config = LoRAConfig(rank, alpha, layers)
+        config = LoRAConfig(rank, float(alphas[i]), layers)
         for j, seed in enumerate(seeds):
-            run = train_lora(pre.params, config, train.x, train.y, seed=seed, steps=steps,
+            run = train_lora(pre.params, config, x_train, y_train, seed=seed, steps=steps,
                              optimizer=optimizer)
-            evaluation = lora_mlp.evaluate(pre.params, run.adapters, config, test.x, test.y)
+            evaluation = lora_mlp.evaluate(pre.params, run.adapters, config, x_test, y_test)
             accuracy[i, j], loss[i, j] = evaluation.accuracy, evaluation.loss
             train_loss[i, j] = run.loss[-1]
-    full = train_full(pre.params, train.x, train.y, steps=steps, optimizer=optimizer)
-    full_eval = lora_mlp.evaluate(full.params, [], NO_ADAPTERS, test.x, test.y)
-    base_eval = lora_mlp.evaluate(pre.params, [], NO_ADAPTERS, test.x, test.y)
+            curves[i, j] = run.loss
+    full = train_full(pre.params, x_train, y_train, steps=steps, optimizer=optimizer)
+    full_eval = lora_mlp.evaluate(full.params, [], NO_ADAPTERS, x_test, y_test)
+    base_eval = lora_mlp.evaluate(pre.params, [], NO_ADAPTERS, x_test, y_test)
     return RankSweep(
-        ranks=tuple(ranks), alpha=alpha, seeds=tuple(seeds),
+        task=task, n_train=len(y_train), n_test=len(y_test),
+        ranks=tuple(ranks), alphas=alphas, seeds=tuple(seeds), steps=steps,
         trainable_params=np.array([lora_mlp.trainable_parameters(LoRAConfig(rank, alpha, layers))
                                    for rank in ranks]),
-        test_accuracy=accuracy, test_loss=loss, train_loss=train_loss,
+        test_accuracy=accuracy, test_loss=loss, train_loss=train_loss, train_curve=curves,
         full_params=toy_model().base_params, full_test_accuracy=full_eval.accuracy,
         full_test_loss=full_eval.loss, full_train_loss=float(full.loss[-1]),
-        base_test_accuracy=base_eval.accuracy)
+        full_train_curve=np.asarray(full.loss), base_test_accuracy=base_eval.accuracy)
 
 
 # =================================================================== alpha / r scaling
@@ -232,12 +327,16 @@ class ScalingExperiment:
 
     ``delta_norm[s, i, j, t]`` = ``sqrt(sum_l ||Delta W_l||_F^2)`` over the adapted layers after
     ``t`` steps (index 1: after the first step, -1: after training); ``loss[s, i, j, t]`` the
-    training loss at the same points; ``test_accuracy[s, i, j]`` after training.
+    training loss at the same points; ``test_accuracy[s, i, j]`` after training;
+    ``layers``: the adapted layers (0-based), ``trainable_params[i]``: the adapters' parameters
+    at rank ``ranks[i]``.
     """
 
     ranks: tuple[int, ...]
     alpha_fixed: float
     seeds: tuple[int, ...]
+    layers: tuple[int, ...]
+    trainable_params: np.ndarray
     alphas: np.ndarray
     delta_norm: np.ndarray
     loss: np.ndarray
@@ -262,14 +361,16 @@ class ScalingExperiment:
 
 
 def scaling_experiment(ranks: Sequence[int] = RANKS, alpha_fixed: float = DEFAULT_ALPHA,
-                       seeds: Sequence[int] = (0,), pretrained: Pretrained | None = None,
+                       seeds: Sequence[int] = SEEDS, pretrained: Pretrained | None = None,
                        layers: tuple[int, ...] = ALL_LAYERS, steps: int = FINETUNE_STEPS,
                        optimizer: Optimizer = DEFAULT_OPTIMIZER) -> ScalingExperiment:
     """Train LoRA on sentiment for each rank with ``alpha = alpha_fixed`` and with
     ``alpha = r``.
 
-    One seed by default to stay fast (10 runs); the first scheme repeats :func:`rank_sweep`'s
-    runs for the same seeds and alpha.
+    Five seeds by default (50 runs of 200 full-batch steps, a few seconds), so every point
+    has its spread.  ``layers`` chooses the adapted layers: adapting only the 16 x 16 hidden
+    layer (index 1) keeps every rank up to 8 below its full rank, where "rank" still means a
+    low-rank update.
     """
     pre = pretrained or pretrain()
     data = load_sentiment()
@@ -288,8 +389,11 @@ def scaling_experiment(ranks: Sequence[int] = RANKS, alpha_fixed: float = DEFAUL
                 loss[scheme, i, j] = run.loss
                 accuracy[scheme, i, j] = lora_mlp.evaluate(pre.params, run.adapters, config,
                                                            test.x, test.y).accuracy
+    trainable = np.array([lora_mlp.trainable_parameters(LoRAConfig(rank, alpha_fixed, layers))
+                          for rank in ranks])
     return ScalingExperiment(ranks=tuple(ranks), alpha_fixed=alpha_fixed, seeds=tuple(seeds),
-                             alphas=alphas, delta_norm=norm, loss=loss, test_accuracy=accuracy)
+                             layers=tuple(layers), trainable_params=trainable, alphas=alphas,
+                             delta_norm=norm, loss=loss, test_accuracy=accuracy)
 
 
 # ========================================================== the spectrum of Delta W
@@ -315,61 +419,122 @@ def rank_for_energy(cumulative_energy: np.ndarray, share: float = ENERGY_SHARE) 
 
 
 @dataclass(frozen=True)
-class Spectrum:
-    """Singular values of a real full fine-tuning update against random Gaussian matrices.
+class Spectra:
+    """Singular values of real full fine-tuning updates against two kinds of random matrix, one
+    base model per pre-training seed.
 
-    ``delta_w = W_after - W_before`` of hidden layer ``layer`` in paper layout ``(d, k)``;
-    ``random_singular_values[i]``: draw ``i`` of a Gaussian matrix of the same shape rescaled
-    to the same Frobenius norm; ``*_energy[m-1]``: fraction of ``||.||_F^2`` in the top ``m``
-    singular values (random: mean over draws); ``rank_90``: smallest ``m`` reaching
-    :data:`ENERGY_SHARE` (90 %); ``relative_update = ||Delta W||_F / ||W0||_F``.
+    For seed ``s``: ``delta_w = W_after - W_before`` of hidden layer ``layer``, paper layout
+    ``(d, k)``.  A unit that never fires on the training sentences (a dead ReLU) gets no gradient,
+    so its row (an output unit of the layer) or column (an input unit) of ``delta_w`` stays
+    exactly zero: ``live_rows[s]`` / ``live_cols[s]`` mark the others.  Singular values are those
+    of the live block (its zero rows and columns removed), zero-padded to ``min(d, k)``; each of
+    the ``n_random`` random draws is a Gaussian matrix of the live block's shape rescaled to the
+    same Frobenius norm (so dead units are left out of both).  ``*_energy[s, m-1]``: fraction of
+    ``||.||_F^2`` in the top ``m`` singular values (random: mean over the draws);
+    ``rank_90``: smallest ``m`` reaching :data:`ENERGY_SHARE`; ``relative_update[s] =
+    ||Delta W||_F / ||W0||_F``.
+
+    The isotropic null is not like for like: a gradient step on ``W`` is ``sum_n delta_n
+    h_n^T``, so every update lies in the row space of the layer's inputs ``H`` (the base's
+    activations on the training sentences, ``(n, k)``) and its spectrum follows theirs.  The
+    ``input_*`` draws are that null: ``G H`` with a Gaussian ``G`` of shape ``(live rows, n)``
+    on the live columns of ``H``, rescaled to the same norm; ``activation_singular_values[s]``
+    are those of ``H`` itself (live columns), ``activation_energy`` their energy.  Every
+    spectrum has at most ``live_rank[s] = min(live rows, live columns)`` non-zero values; the
+    rest is zero padding, not singular values.
     """
 
     layer: int
-    delta_w: np.ndarray
-    singular_values: np.ndarray
-    energy: np.ndarray
-    effective_rank: float
-    rank_90: int
-    random_singular_values: np.ndarray
-    random_energy: np.ndarray
-    random_effective_rank: np.ndarray
-    random_rank_90: np.ndarray
-    relative_update: float
+    seeds: tuple[int, ...]
+    delta_w: tuple[np.ndarray, ...]
+    live_rows: np.ndarray               # (S, d) bool
+    live_cols: np.ndarray               # (S, k) bool
+    singular_values: np.ndarray         # (S, n)
+    energy: np.ndarray                  # (S, n)
+    effective_rank: np.ndarray          # (S,)
+    rank_90: np.ndarray                 # (S,)
+    random_singular_values: np.ndarray  # (S, n_random, n)
+    random_energy: np.ndarray           # (S, n)
+    random_effective_rank: np.ndarray   # (S, n_random)
+    random_rank_90: np.ndarray          # (S, n_random)
+    relative_update: np.ndarray         # (S,)
+    activation_singular_values: np.ndarray  # (S, n)
+    activation_energy: np.ndarray           # (S, n)
+    input_singular_values: np.ndarray       # (S, n_random, n)
+    input_energy: np.ndarray                # (S, n)
+    input_effective_rank: np.ndarray        # (S, n_random)
+    input_rank_90: np.ndarray               # (S, n_random)
 
-    def energy_at(self, rank: int) -> float:
-        """Fraction of the update's squared Frobenius norm a rank-``rank`` truncation keeps."""
-        return float(self.energy[min(rank, self.energy.size) - 1])
+    @property
+    def live_rank(self) -> np.ndarray:
+        """``min(live rows, live columns)`` per seed: the most non-zero singular values."""
+        return np.minimum(self.live_rows.sum(axis=1), self.live_cols.sum(axis=1))
 
 
-def delta_w_spectrum(pretrained: Pretrained | None = None, layer: int = 1,
-                     steps: int = FINETUNE_STEPS, optimizer: Optimizer = DEFAULT_OPTIMIZER,
-                     n_random: int = 200, seed: int = 0) -> Spectrum:
-    """SVD of the full fine-tuning update of ``layer`` on sentiment vs ``n_random`` Gaussian
-    matrices (seed ``seed``)."""
-    pre = pretrained or pretrain()
+def _rescaled_values(matrix: np.ndarray, frobenius: float, n: int) -> np.ndarray:
+    return padded(np.linalg.svd(matrix * (frobenius / np.linalg.norm(matrix)),
+                                compute_uv=False), n)
+
+
+def padded(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` followed by zeros up to length ``n``."""
+    return np.concatenate([values, np.zeros(n - len(values))])
+
+
+def delta_w_spectra(pretrain_seeds: Sequence[int] = SEEDS, layer: int = 1,
+                    steps: int = FINETUNE_STEPS, optimizer: Optimizer = DEFAULT_OPTIMIZER,
+                    n_random: int = 200) -> Spectra:
+    """For every seed: pre-train a base (:func:`~numerics.lora.training.pretrain`), fine-tune it
+    in full on sentiment, and compare the SVD of ``layer``'s update, dead units left out, with
+    ``n_random`` Gaussian matrices of the same live shape and norm and with ``n_random``
+    input-shaped updates ``G H`` of the same norm (both drawn with the same seed)."""
     train = load_sentiment().train
-    full = train_full(pre.params, train.x, train.y, steps=steps, optimizer=optimizer)
-    w0 = pre.params[layer]["W"].T
-    delta = full.params[layer]["W"].T - w0
-    singular_values = np.linalg.svd(delta, compute_uv=False)
-    rng = np.random.default_rng(seed)
-    frobenius = np.linalg.norm(delta)
-    random_values = []
-    for _ in range(n_random):
-        gaussian = rng.normal(size=delta.shape)
-        random_values.append(np.linalg.svd(gaussian * (frobenius / np.linalg.norm(gaussian)),
-                                           compute_uv=False))
-    random_values = np.array(random_values)
-    random_energy = np.array([energy(values) for values in random_values])
-    real_energy = energy(singular_values)
-    return Spectrum(
-        layer=layer, delta_w=delta, singular_values=singular_values, energy=real_energy,
-        effective_rank=effective_rank(singular_values), rank_90=rank_for_energy(real_energy),
-        random_singular_values=random_values, random_energy=random_energy.mean(axis=0),
-        random_effective_rank=np.array([effective_rank(values) for values in random_values]),
-        random_rank_90=np.array([rank_for_energy(share) for share in random_energy]),
-        relative_update=float(frobenius / np.linalg.norm(w0)))
+    deltas, live_rows, live_cols, values, randoms, relative = [], [], [], [], [], []
+    activations, inputs = [], []
+    for seed in pretrain_seeds:
+        pre = pretrain(seed=seed)
+        full = train_full(pre.params, train.x, train.y, steps=steps, optimizer=optimizer)
+        w0 = pre.params[layer]["W"].T
+        delta = full.params[layer]["W"].T - w0
+        rows, cols = np.any(delta != 0, axis=1), np.any(delta != 0, axis=0)
+        live = delta[np.ix_(rows, cols)]
+        _, cache = lora_mlp.forward(pre.params, [], NO_ADAPTERS, train.x)
+        h = cache.layers[layer].x[:, cols]                 # the layer's live inputs (n, k_live)
+        n = min(delta.shape)
+        frobenius = np.linalg.norm(delta)
+        rng = np.random.default_rng(seed)
+        draws = [_rescaled_values(rng.normal(size=live.shape), frobenius, n)
+                 for _ in range(n_random)]
+        shaped = [_rescaled_values(rng.normal(size=(live.shape[0], len(h))) @ h, frobenius, n)
+                  for _ in range(n_random)]
+        deltas.append(delta)
+        live_rows.append(rows)
+        live_cols.append(cols)
+        values.append(padded(np.linalg.svd(live, compute_uv=False), n))
+        randoms.append(np.array(draws))
+        inputs.append(np.array(shaped))
+        activations.append(padded(np.linalg.svd(h, compute_uv=False)[:n], n))
+        relative.append(frobenius / np.linalg.norm(w0))
+    values, randoms, inputs = np.array(values), np.array(randoms), np.array(inputs)
+    real_energy = np.array([energy(v) for v in values])
+    random_energy = np.array([[energy(v) for v in draws] for draws in randoms])
+    input_energy = np.array([[energy(v) for v in draws] for draws in inputs])
+    return Spectra(
+        layer=layer, seeds=tuple(pretrain_seeds), delta_w=tuple(deltas),
+        live_rows=np.array(live_rows), live_cols=np.array(live_cols), singular_values=values,
+        energy=real_energy, effective_rank=np.array([effective_rank(v) for v in values]),
+        rank_90=np.array([rank_for_energy(e) for e in real_energy]),
+        random_singular_values=randoms, random_energy=random_energy.mean(axis=1),
+        random_effective_rank=np.array([[effective_rank(v) for v in draws]
+                                        for draws in randoms]),
+        random_rank_90=np.array([[rank_for_energy(e) for e in draws]
+                                 for draws in random_energy]),
+        relative_update=np.array(relative),
+        activation_singular_values=np.array(activations),
+        activation_energy=np.array([energy(v) for v in activations]),
+        input_singular_values=inputs, input_energy=input_energy.mean(axis=1),
+        input_effective_rank=np.array([[effective_rank(v) for v in draws] for draws in inputs]),
+        input_rank_90=np.array([[rank_for_energy(e) for e in draws] for draws in input_energy]))
 
 
 # =================================================================== one backward step
@@ -496,7 +661,9 @@ class AdapterSwap:
     Per task: test accuracy of the base alone, with its adapter (unmerged) and merged;
     ``merge_error``: max |logits unmerged - merged| on its test set; ``unmerge_error``: max
     |W restored - W0| over all layers after unmerging it; ``final_error``: the same after both
-    swaps.
+    swaps.  The swap as a sequence of ``stages`` (the base, then each adapter merged and
+    unmerged): ``stage_accuracy[i, t]`` is the test accuracy of the weights of stage ``i`` on
+    task ``t``, ``stage_weight_change[i]`` their largest ``|W - W0|`` over all layers.
     """
 
     tasks: tuple[str, ...]
@@ -507,6 +674,9 @@ class AdapterSwap:
     merge_error: np.ndarray
     unmerge_error: np.ndarray
     final_error: float
+    stages: tuple[str, ...]
+    stage_accuracy: np.ndarray
+    stage_weight_change: np.ndarray
 
 
 def _largest_weight_change(weights, base) -> float:
@@ -524,7 +694,16 @@ def adapter_swap(pretrained: Pretrained | None = None, config: LoRAConfig = DEFA
     weights = [{"W": layer["W"].copy(), "b": layer["b"].copy()} for layer in pre.params]
     base_accuracy, adapter_accuracy, merged_accuracy = [], [], []
     merge_errors, unmerge_errors = [], []
-    for i, (_, train_y, test_y) in enumerate(tasks):
+    stages, stage_accuracy, stage_change = [], [], []
+
+    def stage(name: str, stage_weights) -> None:
+        stages.append(name)
+        stage_accuracy.append([lora_mlp.evaluate(stage_weights, [], NO_ADAPTERS, test.x,
+                                                 test_y).accuracy for _, _, test_y in tasks])
+        stage_change.append(_largest_weight_change(stage_weights, pre.params))
+
+    stage("base", weights)
+    for i, (name, train_y, test_y) in enumerate(tasks):
         adapters = train_lora(pre.params, config, train.x, train_y, seed=seed + i, steps=steps,
                               optimizer=optimizer).adapters
         base_accuracy.append(lora_mlp.evaluate(weights, [], NO_ADAPTERS, test.x, test_y).accuracy)
@@ -534,12 +713,16 @@ def adapter_swap(pretrained: Pretrained | None = None, config: LoRAConfig = DEFA
         merged = lora_mlp.merge(weights, adapters, config)
         merged_accuracy.append(lora_mlp.evaluate(merged, [], NO_ADAPTERS, test.x,
                                                  test_y).accuracy)
+        stage(f"{name} merged", merged)
         weights = lora_mlp.unmerge(merged, adapters, config)
         unmerge_errors.append(_largest_weight_change(weights, pre.params))
+        stage(f"{name} unmerged", weights)
     return AdapterSwap(tasks=tuple(name for name, _, _ in tasks), config=config,
                        base_accuracy=np.array(base_accuracy),
                        adapter_accuracy=np.array(adapter_accuracy),
                        merged_accuracy=np.array(merged_accuracy),
                        merge_error=np.array(merge_errors),
                        unmerge_error=np.array(unmerge_errors),
-                       final_error=_largest_weight_change(weights, pre.params))
+                       final_error=_largest_weight_change(weights, pre.params),
+                       stages=tuple(stages), stage_accuracy=np.array(stage_accuracy),
+                       stage_weight_change=np.array(stage_change))
