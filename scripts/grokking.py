@@ -5,28 +5,52 @@ and scripts/recorders/grokking_transformer.py (`make data`) into data/grokking/<
 data/grokking_transformer/main/, and read here with the run loader `records.load_run`. Each
 figure is a result function (`<name>_result`: the recorded arrays it draws and every number
 it shows) and a drawing function (`<name>`); the measurements (thresholds, phases, fitted
-sigmoid, gap window, norm peak, Fourier spectrum, circle planes) are numerics.grokking.analysis.
+sigmoid, Fourier spectrum, circle planes, medians over seeds) are numerics.grokking.analysis.
+
+Each figure shows what no other figure shows:
+- grokking_curves: the main run's accuracy and loss, the one place they are drawn;
+- generalization_gap: the gap between training and validation accuracy through the two sweeps
+  (median and range of three seeds per setting);
+- phase_transitions: the phases of every one of those runs between S1 and S2, located from its
+  accuracies;
+- weight_norm: the parameter norm of the weight-decay sweep, and S2 against the norm at S1;
+- fourier_features, embedding_evolution: the main run's learned embedding;
+- train_fraction_sweep, weight_decay_sweep: S1 and S2 against one setting (median and min-max of
+  three seeds);
+- transformer_grokking_curves, attention_evolution, head_specialization: the recorded
+  transformer (its loss spikes from the float32 floor are counted and explained).
+S1: training accuracy first >= 99 %; S2: validation accuracy >= 95 % from there on for 500
+steps (the sweep recorder's stop rule; a run that touches 95 % once has not generalized).
+Colours come from figkit.meanings: training and validation are roles; the values of a sweep are
+ordered colours (with markers or direct labels as a second channel); single quantities are ink.
 Sources: Power et al. 2022 (arXiv 2201.02177), Nanda et al. 2023 (arXiv 2301.05217), Liu et al.
-2022, Omnigrok (arXiv 2210.01117).
+2022, Omnigrok (arXiv 2210.01117), Thilak et al. 2022, the slingshot mechanism (arXiv
+2206.04817), Prieto et al. 2025, softmax collapse in float32 (arXiv 2501.04697).
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import to_hex
+from matplotlib.ticker import NullLocator, StrMethodFormatter
+from matplotlib.transforms import ScaledTranslation
 
-from figkit import Registry
-from figkit.annotate import arrow_props, legend_above, panel_title
+from figkit import Registry, meanings
+from figkit.annotate import NARROW_IN, arrow_props, legend_above, panel_title
 from figkit.numbers import Numbers, spell
-from figkit.palette import BLUE, GREY, INK, MUTED, PURPLE, SEQUENTIAL_CMAP, series, tint
+from figkit.palette import GREY, INK, MUTED, SEQUENTIAL_CMAP, tint
 from figkit.registry import ROOT
 from figkit.style import SMALL
 from numerics.grokking import analysis
-from numerics.grokking.analysis import TRAIN_THRESHOLD, VAL_THRESHOLD
+from numerics.grokking.analysis import TRAIN_THRESHOLD, VAL_HOLD, VAL_THRESHOLD
+from recorders.grokking import MAIN as MAIN_SPEC
+from recorders.grokking import SEEDS, SWEEP, SWEEPS, TRAIN_FRACTIONS
+from recorders.grokking_transformer import MAIN as TRANSFORMER_SPEC
+from recorders.grokking_transformer import TOP_K
 from records import Run, RunError, load_run
 
 FIGURES = Registry("grokking")
@@ -34,13 +58,36 @@ DATA = ROOT / "data" / "grokking"
 #: The recorded one-layer transformer on the same task (scripts/recorders/grokking_transformer.py).
 TRANSFORMER_DATA = ROOT / "data" / "grokking_transformer"
 MAIN = "main"
-TRAIN_COLOR, VAL_COLOR = series(2)[0]["color"], series(2)[1]["color"]
 #: Thresholds as the captions and labels print them (99 and 95 %).
 TRAIN_PERCENT, VAL_PERCENT = f"{100 * TRAIN_THRESHOLD:.0f}", f"{100 * VAL_THRESHOLD:.0f}"
-SHOWN_CHECKPOINTS = 5  # checkpoints drawn side by side: the first, then 4 from the middle on
-GAP_WIDE = 95  # points of accuracy: the generalization gap counted as wide
+SEED_COUNT = len(SEEDS)
+SEED_WORDS = {3: "three", 4: "four", 5: "five"}[SEED_COUNT]  # as captions print it
+SMALLEST_FRACTION = f"{100 * min(TRAIN_FRACTIONS):.0f}\\,\\%"  # of the pairs, as captions print it
+#: The step budgets of the sweeps, as their captions state them: a sweep run stops once it has
+#: generalized (held VAL_HOLD steps) or at its budget; the centre point (main and its seeds)
+#: has a shorter budget and no early stop.
+#: The centre point of both sweeps (the main run's settings), as captions print it.
+CENTRE_FRACTION = f"{100 * MAIN_SPEC['train_fraction']:.0f}\\,\\%"
+CENTRE_DECAY = f"$\\lambda$ = {MAIN_SPEC['weight_decay']:g}"
+
+
+def budgets(centre: str) -> str:
+    """The sweeps' stop rule and budgets as a caption states them; `centre`: the centre
+    setting as the caption prints it."""
+    return (f"$S_2$: validation accuracy {100 * VAL_THRESHOLD:.0f}\\,\\% held "
+            f"{SWEEP['stop_hold']:,} steps; runs stop there or at step {SWEEP['max_steps']:,}, "
+            f"at {MAIN_SPEC['max_steps']:,} for {centre}")
+GAP_WIDE = 95  # points of accuracy: a gap this wide means memorization without generalization
 KEY_SHARE = 0.8  # key frequencies: the fewest that hold this share of the embedding's power
 POSITIONS = ("$a$", "$b$", "$=$")  # the transformer's input tokens
+#: The settings the sweeps vary, as labels print them, and their numbers' key prefixes.
+PARAMETERS = {"weight_decay": ("weight decay $\\lambda$", "Wd"),
+              "train_fraction": ("training fraction", "Frac")}
+
+
+def setting_text(parameter: str, value: float) -> str:
+    """A sweep's setting as a label prints it: '0.3' (weight decay), '40 %' (fraction)."""
+    return f"{100 * value:.0f} %" if parameter == "train_fraction" else f"{value:g}"
 
 
 # ---- the recorded runs, read once per process -------------------------------------------------
@@ -51,18 +98,50 @@ def recorded_run(name: str) -> Run:
 
 
 @cache
-def main_phases() -> analysis.Phases:
-    run = recorded_run(MAIN)
+def run_phases(name: str) -> analysis.Phases:
+    run = recorded_run(name)
     return analysis.detect_phases(run.column("step"), run.column("train_acc"),
                                   run.column("val_acc"))
 
 
-def sweep_runs(prefix: str) -> list[Run]:
-    """The recorded runs named <prefix>*, in name order."""
-    paths = sorted(path for path in DATA.glob(f"{prefix}*") if path.is_dir())
-    if not paths:
-        raise RunError(f"{DATA}: no recorded runs named {prefix}*; run `make data`")
-    return [recorded_run(path.name) for path in paths]
+def main_phases() -> analysis.Phases:
+    return run_phases(MAIN)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When one recorded run memorized and generalized."""
+    name: str
+    seed: int
+    s1: float | None         # training accuracy first >= TRAIN_THRESHOLD; None: never
+    s2: float | None         # validation accuracy >= VAL_THRESHOLD from here for VAL_HOLD
+                             # steps (analysis.first_held_step); None: not within the budget
+    last_step: float         # the last logged step: the budget of a run that did not generalize
+    final_val: float         # validation accuracy at the last logged step
+
+
+@cache
+def timing(name: str) -> Timing:
+    run = recorded_run(name)
+    steps = run.column("step")
+    return Timing(name=name, seed=int(run.config["seed"]),
+                  s1=analysis.first_step_at_least(steps, run.column("train_acc"),
+                                                  TRAIN_THRESHOLD),
+                  s2=analysis.first_held_step(steps, run.column("val_acc"), VAL_THRESHOLD,
+                                              VAL_HOLD),
+                  last_step=float(steps[-1]), final_val=float(run.column("val_acc")[-1]))
+
+
+def sweep_settings(parameter: str) -> list[tuple[float, tuple[str, ...]]]:
+    """The recorded sweep over `parameter` (recorders.grokking.SWEEPS): (value, its runs, one per
+    seed), in the order of the value."""
+    points = []
+    for names in SWEEPS[parameter]:
+        values = {float(recorded_run(name).config[parameter]) for name in names}
+        if len(values) != 1:
+            raise RunError(f"runs {names} of the {parameter} sweep differ in {parameter}")
+        points.append((values.pop(), tuple(names)))
+    return points
 
 
 @cache
@@ -77,11 +156,25 @@ def transformer_phases() -> analysis.Phases:
                                   run.column("val_acc"))
 
 
-def shown_checkpoints(run: Run) -> list[int]:
-    """The checkpoints drawn side by side: the first, then evenly from the middle to the last."""
-    steps = sorted(run.checkpoints)
-    middle_on = np.linspace(len(steps) // 2, len(steps) - 1, SHOWN_CHECKPOINTS - 1, dtype=int)
-    return [steps[0]] + [steps[i] for i in middle_on]
+#: The moments of the transformer's run whose attention is drawn.
+ATTENTION_MOMENTS = ("initialization", "memorized", "rise starts", "mid-rise", "generalized")
+
+
+def attention_checkpoints(run: Run, phases: analysis.Phases) -> list[int]:
+    """The checkpoints of ATTENTION_MOMENTS: the first; the first at or after S1; those nearest
+    (in log step) to the start and the middle of the fitted rise of validation accuracy; the
+    first at or after S2."""
+    steps = np.array(sorted(run.checkpoints))
+
+    def nearest(step: float) -> int:
+        return int(steps[np.argmin(np.abs(np.log(np.maximum(steps, 1) / step)))])
+
+    chosen = [int(steps[0]), int(steps[steps >= phases.s1][0]), nearest(phases.rise_start),
+              nearest(10 ** phases.sigmoid.center), int(steps[steps >= phases.s2][0])]
+    if chosen != sorted(set(chosen)):
+        raise RunError(f"{run.path}: checkpoints {list(steps)} do not resolve the transition "
+                       f"(chosen {chosen}); record more of them")
+    return chosen
 
 
 def add_s1_s2(numbers: Numbers, phases: analysis.Phases, prefix: str = "") -> None:
@@ -107,6 +200,12 @@ def mark_s1_s2(ax, phases: analysis.Phases, numbers: Numbers | None = None,
                 transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=SMALL)
 
 
+def setting_legend(ax, parameter: str, **kwargs) -> None:
+    """The panel's own legend: one entry per value of the sweep, titled with the setting."""
+    ax.legend(title=PARAMETERS[parameter][0], fontsize=SMALL, title_fontsize=SMALL,
+              handlelength=1.5, **kwargs)
+
+
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunCurves:
@@ -115,6 +214,8 @@ class RunCurves:
     phases: analysis.Phases
     prefix: str       # of its numbers' keys: <prefix>SOne, <prefix>STwo, <prefix>DelayRatio
     numbers: Numbers
+    spikes: tuple[analysis.Spike, ...] = ()  # jumps of the training loss from its floor
+    zoom: tuple[float, float] | None = None  # steps of the spikes, drawn on a linear step axis
 
 
 def run_curves(run: Run, phases: analysis.Phases, prefix: str = "") -> RunCurves:
@@ -134,18 +235,31 @@ def grokking_curves_result() -> RunCurves:
 
 def draw_grokking_curves(fig, curves: RunCurves) -> None:
     """Accuracy and loss of a recorded run against log step, S1 and S2 marked and their ratio
-    drawn."""
+    drawn; with `curves.zoom`, a third panel below draws the loss of those steps on a linear
+    axis, its spikes marked."""
     phases, numbers = curves.phases, curves.numbers
-    ax_a, ax_b = fig.subplots(1, 2)
-    for ax, metric in ((ax_a, "acc"), (ax_b, "loss")):
-        for split, color, line_style, label in (("train", TRAIN_COLOR, "-", "training"),
-                                                ("val", VAL_COLOR, "--", "validation")):
+    if curves.zoom is None:
+        ax_a, ax_b = fig.subplots(1, 2)
+        ax_c = None
+    else:
+        grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.8])
+        ax_a, ax_b = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+        ax_c = fig.add_subplot(grid[1, :])
+    for ax, metric in ((ax_a, "acc"), (ax_b, "loss"), (ax_c, "loss")):
+        if ax is None:
+            continue
+        for split, role in (("train", "training"), ("val", "validation")):
+            style = meanings.role(role)
             steps, values = curves.run.series(f"{split}_{metric}")
             keep = steps > 0
+            if ax is ax_c:
+                keep &= (steps >= curves.zoom[0]) & (steps <= curves.zoom[1])
             scale = 100 if metric == "acc" else 1
-            ax.plot(steps[keep], scale * values[keep], color=color, ls=line_style, label=label)
-        log_steps(ax)
-        mark_s1_s2(ax, phases, numbers if ax is ax_a else None, prefix=curves.prefix)
+            ax.plot(steps[keep], scale * values[keep], color=style.color, ls=style.linestyle,
+                    label=style.label, lw=0.9 if ax is ax_c else None)
+        if ax is not ax_c:
+            log_steps(ax)
+            mark_s1_s2(ax, phases, numbers if ax is ax_a else None, prefix=curves.prefix)
     ratio = numbers[f"{curves.prefix}DelayRatio"]
     ax_a.set_ylabel("accuracy (%)")
     ax_a.set_ylim(0, 104)
@@ -158,12 +272,36 @@ def draw_grokking_curves(fig, curves: RunCurves) -> None:
     panel_title(ax_a, "a", "Accuracy")
     panel_title(ax_b, "b", "Loss")
     legend_above(fig, ax_a, ncols=2, narrow_ncols=2)
+    if ax_c is None:
+        return
+    # panel (b): where panel (c) zooms in, shaded
+    ax_b.axvspan(*curves.zoom, color=tint(GREY, 0.6), lw=0, zorder=0)
+    ax_b.text(np.sqrt(curves.zoom[0] * curves.zoom[1]), 1.02, "(c)", ha="center", va="bottom",
+              transform=ax_b.get_xaxis_transform(), fontsize=SMALL)
+    ax_c.set_yscale("log")
+    ax_c.set_xlim(*curves.zoom)
+    ax_c.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax_c.set_xlabel("training step (linear)")
+    ax_c.set_ylabel("cross-entropy loss")
+    ax_c.axvline(phases.s2, color=MUTED, lw=0.6, ls=":")
+    ax_c.text(phases.s2, 1.02, f"$S_2$ = {numbers[f'{curves.prefix}STwo']}",
+              transform=ax_c.get_xaxis_transform(), ha="center", va="bottom", fontsize=SMALL)
+    # each jump of the training loss from its floor, marked above its peak
+    ax_c.plot([spike.step for spike in curves.spikes],
+              [3 * spike.peak for spike in curves.spikes], ls="none", marker="v", ms=3,
+              color=INK)
+    first = curves.spikes[0]
+    ax_c.annotate(f"{len(curves.spikes)} spikes",
+                  xy=(first.step, 3 * first.peak), xytext=(6, 0), textcoords="offset points",
+                  ha="left", va="center", fontsize=SMALL)
+    panel_title(ax_c, "c", "Loss around the spikes")
 
 
 @FIGURES.figure(
     caption="A recorded grokking run on $(a+b) \\bmod p$: training accuracy reaches "
             f"{TRAIN_PERCENT}\\,\\% at step $S_1$, validation accuracy reaches "
-            f"{VAL_PERCENT}\\,\\% only at step $S_2$, many times later.",
+            f"{VAL_PERCENT}\\,\\% (and holds it for {VAL_HOLD:,} steps) only at step $S_2$, "
+            "many times later.",
     result=grokking_curves_result, width=1.0, aspect=0.38)
 def grokking_curves(fig, curves: RunCurves):
     draw_grokking_curves(fig, curves)
@@ -171,180 +309,417 @@ def grokking_curves(fig, curves: RunCurves):
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GeneralizationGap:
-    """Training minus validation accuracy of the main run, and the window where it is wide."""
+class GapRun:
+    """Training minus validation accuracy of one recorded run, in points of accuracy."""
+    value: float             # the setting its sweep varies
+    seed: int
     steps: np.ndarray
-    gap: np.ndarray          # points of accuracy
-    wide_start: float        # first and last step with a gap of GAP_WIDE points or more
-    wide_end: float
-    phases: analysis.Phases
+    gap: np.ndarray
+    widest: float            # the largest gap logged
+    s2: float | None         # validation accuracy held >= VAL_THRESHOLD; None: not in budget
+
+
+@dataclass(frozen=True)
+class GapSetting:
+    """The gap of one setting's seeds: median and range over the steps every seed logged (a
+    run stops early 500 steps after it generalizes), then the seeds that ran on, each alone."""
+    value: float
+    steps: np.ndarray        # the logged steps every seed reached
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    rest: tuple[tuple[np.ndarray, np.ndarray], ...]  # (steps, gap) of a seed past `steps`
+
+
+@dataclass(frozen=True)
+class GapPanel:
+    """The gap of every run of one sweep, in the order of its setting."""
+    parameter: str
+    values: tuple[float, ...]
+    runs: tuple[GapRun, ...]
+    settings: tuple[GapSetting, ...]  # one per value
+
+
+@dataclass(frozen=True)
+class GeneralizationGap:
+    panels: tuple[GapPanel, ...]  # weight decay, training fraction
     numbers: Numbers
 
 
+def gap_setting(value: float, runs: list[GapRun]) -> GapSetting:
+    common = min(len(run.steps) for run in runs)
+    steps = runs[0].steps[:common]
+    if any(not np.array_equal(run.steps[:common], steps) for run in runs):
+        raise RunError(f"the seeds of setting {value} were logged at different steps")
+    gaps = np.stack([run.gap[:common] for run in runs])
+    rest = tuple((run.steps[common - 1:], run.gap[common - 1:]) for run in runs
+                 if len(run.steps) > common)
+    return GapSetting(value=value, steps=steps, median=np.median(gaps, axis=0),
+                      low=gaps.min(axis=0), high=gaps.max(axis=0), rest=rest)
+
+
+def gap_panel(parameter: str) -> GapPanel:
+    runs = []
+    for value, names in sweep_settings(parameter):
+        for name in names:
+            run = recorded_run(name)
+            gap = 100 * (run.column("train_acc") - run.column("val_acc"))
+            runs.append(GapRun(value=value, seed=timing(name).seed, steps=run.column("step"),
+                               gap=gap, widest=float(gap.max()), s2=timing(name).s2))
+    values = tuple(v for v, _ in sweep_settings(parameter))
+    settings = tuple(gap_setting(value, [run for run in runs if run.value == value])
+                     for value in values)
+    return GapPanel(parameter=parameter, values=values, runs=tuple(runs), settings=settings)
+
+
 def generalization_gap_result() -> GeneralizationGap:
-    run, phases = recorded_run(MAIN), main_phases()
-    steps = run.column("step")
-    gap = 100 * (run.column("train_acc") - run.column("val_acc"))
-    wide_start, wide_end = analysis.gap_window(steps, gap, GAP_WIDE)
+    panels = (gap_panel("weight_decay"), gap_panel("train_fraction"))
+    runs = [run for panel in panels for run in panel.runs]
+    strong = [run for run in panels[0].runs if run.value == max(panels[0].values)]
     numbers = Numbers()
-    numbers.add("GapWideStart", wide_start, ",.0f")
-    numbers.add("GapWideEnd", wide_end, ",.0f")
-    add_s1_s2(numbers, phases)
-    return GeneralizationGap(steps=steps, gap=gap, wide_start=wide_start, wide_end=wide_end,
-                             phases=phases, numbers=numbers)
+    numbers.add("GapWide", GAP_WIDE, "d")
+    numbers.add("GapRuns", len(runs), "d")
+    numbers.add("GapWideRuns", sum(run.widest >= GAP_WIDE for run in runs), "d")
+    numbers.add("GapStrongDecay", max(panels[0].values), "g")
+    numbers.add("GapStrongDecayWidest", max(run.widest for run in strong), ".0f")
+    numbers.add("GapNotGeneralizedRuns", sum(run.s2 is None for run in runs), "d")
+    return GeneralizationGap(panels=panels, numbers=numbers)
+
+
+#: Markers that tell a sweep's settings apart beside their colours (none of the table's: no
+#: diamonds, which mark published values, and no crosses, which mark random selection).
+SETTING_MARKERS = ("o", "s", "^", "v", "h", "P")
 
 
 @FIGURES.figure(
-    caption="The generalization gap, training minus validation accuracy, of the recorded run: "
-            "it opens as the network memorizes and closes only when it groks.",
-    result=generalization_gap_result, width=1.0, aspect=0.32)
+    caption="Training minus validation accuracy in the two sweeps, median (line) and range "
+            f"(band) of {SEED_WORDS} seeds per setting, a seed that ran on alone "
+            "thin, ending in its marker: the gap opens to nearly 100 points as the network "
+            "memorizes and stays open until it generalizes, all budget long without weight decay "
+            f"or with {SMALLEST_FRACTION} of the pairs; with the strongest weight decay it never "
+            "opens fully.",
+    result=generalization_gap_result, width=1.0, aspect=0.6)
 def generalization_gap(fig, result: GeneralizationGap):
-    steps, gap, phases, numbers = result.steps, result.gap, result.phases, result.numbers
-    keep = steps > 0
-    ax = fig.subplots()
-    ax.fill_between(steps[keep], 0, gap[keep], color=tint(PURPLE, 0.6), lw=0)
-    ax.plot(steps[keep], gap[keep], color=PURPLE)
-    ax.text(np.sqrt(phases.s1 * phases.s2), 50,
-            f"gap of {GAP_WIDE} points or more\nfrom step {numbers['GapWideStart']} "
-            f"to step {numbers['GapWideEnd']}", ha="center", va="center", fontsize=SMALL)
-    mark_s1_s2(ax, phases, numbers)
-    log_steps(ax)
-    ax.set_ylim(min(0, gap.min()) - 2, 110)
-    ax.set_ylabel("train $-$ validation\naccuracy (points)")
+    axes = fig.subplots(2, 1, sharex=True, sharey=True)
+    for ax, letter, panel in zip(axes, "ab", result.panels, strict=True):
+        colours = meanings.ordered(len(panel.values))
+        for setting, colour in zip(panel.settings, colours, strict=True):  # bands under lines
+            keep = setting.steps > 0
+            ax.fill_between(setting.steps[keep], setting.low[keep], setting.high[keep],
+                            color=tint(colour, 0.7), lw=0)
+        for i, (setting, colour) in enumerate(zip(panel.settings, colours, strict=True)):
+            keep = setting.steps > 0
+            steps = setting.steps[keep]
+            # markers at half-decade steps, each setting shifted so they do not stack
+            marks = 10 ** (0.5 + 0.5 * np.arange(8) + 0.06 * i)
+            where = np.unique(np.searchsorted(steps, marks[marks <= steps[-1]]))
+            ax.plot(steps, setting.median[keep], color=colour, lw=1.0,
+                    marker=SETTING_MARKERS[i], markevery=list(where.clip(max=len(steps) - 1)),
+                    ms=3.5, label=setting_text(panel.parameter, setting.value))
+            for rest_steps, rest_gap in setting.rest:  # ends in its setting's marker
+                ax.plot(rest_steps, rest_gap, color=colour, lw=0.6, marker=SETTING_MARKERS[i],
+                        markevery=[len(rest_steps) - 1], ms=3)
+        ax.set_ylim(-3, 103)
+        ax.set_ylabel("training $-$ validation\naccuracy (points)")
+        setting_legend(ax, panel.parameter, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        panel_title(ax, letter, f"{PARAMETERS[panel.parameter][0].split(' $')[0].capitalize()}"
+                    " sweep")
+    log_steps(axes[1])
 
 
 # --------------------------------------------------------------------------------------------
-FITTED_POINTS = 400  # points on the drawn sigmoid
+#: The phases of a run that generalized, in order (numerics.grokking.analysis.Phases.spans);
+#: the figure draws the two between S1 and S2 as bars, S1 and S2 as markers.
+PHASES = ("memorization", "circuit formation", "cleanup", "generalized")
+BARS = PHASES[1:3]
+NOT_GENERALIZED = "not generalized within the step budget"
+S1_LABEL = f"$S_1$: training accuracy {TRAIN_PERCENT} %"
+S2_LABEL = f"$S_2$: validation accuracy {VAL_PERCENT} %, held {VAL_HOLD:,} steps"
+
+
+@dataclass(frozen=True)
+class RunPhases:
+    """The phases of one recorded run, located from its accuracies."""
+    value: float
+    seed: int
+    s1: float                               # memorized: memorization ends here
+    s2: float | None                        # generalized (held); None: not within the budget
+    last_step: float                        # the run's budget, or where it stopped
+    spans: dict[str, tuple[float, float]]   # BARS from S1 to S2; a run that did not
+                                            # generalize: NOT_GENERALIZED from S1 to its last step
+    final_key: str | None = None            # a run that did not generalize: the numbers key
+                                            # of its final validation accuracy (%)
+
+
+@dataclass(frozen=True)
+class PhasePanel:
+    parameter: str
+    values: tuple[float, ...]
+    runs: tuple[RunPhases, ...]             # by value, then seed
 
 
 @dataclass(frozen=True)
 class PhaseTransitions:
-    """The main run's accuracies, its phases and the sigmoid fitted to validation accuracy."""
-    steps: np.ndarray
-    train_acc: np.ndarray
-    val_acc: np.ndarray
-    phases: analysis.Phases
-    spans: dict[str, tuple[float, float]]   # {phase: (first step, last step)}
-    fitted_steps: np.ndarray                # log-spaced from the first logged step > 0
-    fitted_val_acc: np.ndarray              # the fitted sigmoid there
+    panels: tuple[PhasePanel, ...]          # weight decay, training fraction
+    decades: dict[str, tuple[float, float]]  # {bar phase: (shortest, longest)} over runs that
+                                            # generalized, in decades of steps
     numbers: Numbers
 
 
+def phases_of(name: str, value: float) -> RunPhases:
+    """The phases of a run from its accuracies (numerics.grokking.analysis.detect_phases); a run
+    that never generalized has no rise to fit, only memorization and the rest of its budget."""
+    times = timing(name)
+    if times.s2 is None:
+        spans = {NOT_GENERALIZED: (times.s1, times.last_step)}
+    else:
+        every = run_phases(name).spans(times.last_step)
+        spans = {phase: every[phase] for phase in BARS}
+    return RunPhases(value=value, seed=times.seed, s1=times.s1, s2=times.s2,
+                     last_step=times.last_step, spans=spans)
+
+
+def final_key(parameter: str, value: float, seed: int) -> str:
+    """The numbers key of the final validation accuracy of a run that did not generalize."""
+    return f"Final{PARAMETERS[parameter][1]}{spell(value)}Seed{spell(seed)}"
+
+
+def phase_panel(parameter: str, numbers: Numbers) -> PhasePanel:
+    runs = []
+    for value, names in sweep_settings(parameter):
+        for name in names:
+            run = phases_of(name, value)
+            if run.s2 is None:
+                key = final_key(parameter, value, run.seed)
+                numbers.add(key, 100 * timing(name).final_val, ".0f")
+                run = dataclasses.replace(run, final_key=key)
+            runs.append(run)
+    runs = tuple(runs)
+    return PhasePanel(parameter=parameter, values=tuple(v for v, _ in sweep_settings(parameter)),
+                      runs=runs)
+
+
 def phase_transitions_result() -> PhaseTransitions:
-    run, phases = recorded_run(MAIN), main_phases()
-    steps = run.column("step")
-    first = steps[steps > 0][0]
-    fitted_steps = np.logspace(np.log10(first), np.log10(steps[-1]), FITTED_POINTS)
     numbers = Numbers()
-    numbers.add("RiseDecades", phases.sigmoid.rise_decades, ".2f")
-    numbers.add("RiseStart", phases.rise_start, ",.0f")
-    numbers.add("RiseEnd", phases.rise_end, ",.0f")
-    return PhaseTransitions(steps=steps, train_acc=run.column("train_acc"),
-                            val_acc=run.column("val_acc"), phases=phases,
-                            spans=phases.spans(float(steps[-1])), fitted_steps=fitted_steps,
-                            fitted_val_acc=phases.sigmoid(np.log10(fitted_steps)),
-                            numbers=numbers)
+    panels = (phase_panel("weight_decay", numbers), phase_panel("train_fraction", numbers))
+    runs = [run for panel in panels for run in panel.runs]
+    generalized = [run for run in runs if run.s2 is not None]
+    strongest = [numbers.value(run.final_key) for run in panels[0].runs
+                 if run.value == max(panels[0].values)]
+    numbers.add("StrongDecayFinalMin", min(strongest), ".0f")
+    numbers.add("StrongDecayFinalMax", max(strongest), ".0f")
+    decades = {}
+    for phase in BARS:
+        lengths = [np.log10(run.spans[phase][1] / run.spans[phase][0]) for run in generalized]
+        decades[phase] = (float(min(lengths)), float(max(lengths)))
+    numbers.add("RiseStart", main_phases().rise_start, ",.0f")
+    numbers.add("PhaseRuns", len(generalized), "d")
+    numbers.add("PhaseNotGeneralizedRuns", len(runs) - len(generalized), "d")
+    numbers.add("Hold", VAL_HOLD, ",d")
+    for phase, key in zip(BARS, ("Circuit", "Cleanup"), strict=True):
+        numbers.add(f"{key}DecadesMin", decades[phase][0], ".1f")
+        numbers.add(f"{key}DecadesMax", decades[phase][1], ".1f")
+    return PhaseTransitions(panels=panels, decades=decades, numbers=numbers)
+
+
+def s1_marker(label: str | None = None) -> dict:
+    """S1 (memorized) as every figure of the chapter marks it: an ink square."""
+    return {"ls": "none", "marker": "s", "ms": 3.5, "color": meanings.role("training").color,
+            "label": label}
+
+
+def s2_marker(label: str | None = None) -> dict:
+    """S2 (generalized) as every figure of the chapter marks it: a circle of the validation
+    colour."""
+    return {"ls": "none", "marker": "o", "ms": 3.5, "color": meanings.role("validation").color,
+            "label": label}
+
+
+def censored_marker(label: str | None = None) -> dict:
+    """A run that did not generalize within its budget, at its last step: an open triangle of
+    the validation colour, pointing to the later S2 it did not reach."""
+    return {**s2_marker(label), "marker": "^", "ms": 4, "mfc": "white"}
+
+
+#: The two phases between S1 and S2 are not ordered values of a setting but two stages of one
+#: run: circuit formation in a dark tint of ink, cleanup in light grey.
+PHASE_COLOURS = {"circuit formation": tint(INK, 0.35), "cleanup": GREY}
 
 
 @FIGURES.figure(
-    caption="Phases of the recorded run found from its accuracies: memorization until training "
-            f"accuracy reaches {TRAIN_PERCENT}\\,\\%, circuit formation until validation "
-            "accuracy starts to rise, and cleanup during the rise, located with a sigmoid "
-            "fitted against log(step).",
-    result=phase_transitions_result, width=1.0, aspect=0.36)
+    caption="Phases of each sweep run: memorization until training accuracy "
+            f"reaches {TRAIN_PERCENT}\\,\\% ($S_1$, square), circuit formation until validation "
+            "accuracy starts to rise, cleanup until it holds "
+            f"{VAL_PERCENT}\\,\\% for {VAL_HOLD:,} steps ($S_2$, circle); more weight decay (1 to "
+            "3) or data (40 to 70\\,\\%) shortens circuit formation in every seed; with "
+            "$\\lambda$ = 5 validation accuracy reaches about "
+            f"90\\,\\% but does not hold {VAL_PERCENT}\\,\\%.",
+    result=phase_transitions_result, width=1.0, aspect=0.5)
 def phase_transitions(fig, result: PhaseTransitions):
-    steps, phases, numbers = result.steps, result.phases, result.numbers
-    keep = steps > 0
-    strip, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [0.09, 1]})
-    # The phases come in order, so they take ordered colours of a colour-blind-safe map.
-    shades = colormaps[SEQUENTIAL_CMAP](np.linspace(0.1, 1.0, len(result.spans)))
-    for (name, (start, end)), shade in zip(result.spans.items(), shades, strict=True):
-        strip.axvspan(max(start, steps[keep][0]), end, color=tint(to_hex(shade), 0.4), lw=0,
-                      label=name)
-        if start > steps[keep][0]:
-            ax.axvline(start, color=MUTED, lw=0.5, ls=":")
-    strip.set_yticks([])
-    strip.spines[["left", "bottom"]].set_visible(False)
-    strip.tick_params(axis="x", which="both", length=0, labelbottom=False)
-    ax.plot(steps[keep], 100 * result.train_acc[keep], color=TRAIN_COLOR, lw=0.9,
-            label="training accuracy")
-    ax.plot(steps[keep], 100 * result.val_acc[keep], color=VAL_COLOR, lw=0.9, ls="--",
-            label="validation accuracy")
-    ax.plot(result.fitted_steps, 100 * result.fitted_val_acc, color=INK, lw=0.8, ls=":",
-            label="fitted sigmoid (validation)")
-    ax.text(np.sqrt(phases.s1 * phases.rise_start), 50, f"validation rise (10 to 90 %):\n"
-            f"steps {numbers['RiseStart']} to {numbers['RiseEnd']},\n"
-            f"{numbers['RiseDecades']} decades of steps", ha="center", va="center",
-            fontsize=SMALL)
-    log_steps(ax)
-    ax.set_ylim(0, 105)
-    ax.set_xlim(steps[keep][0], steps[-1])
-    ax.set_ylabel("accuracy (%)")
-    legend_above(fig, strip, ncols=4, narrow_ncols=2, fontsize=SMALL)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3,
-               fontsize=SMALL)
+    # The rest of a run that did not generalize is a thin ink line, not a phase.
+    axes = fig.subplots(1, 2, sharex=True)
+    for ax, letter, panel in zip(axes, "ab", result.panels, strict=True):
+        ticks, labels, row = [], [], 0.0
+        for value in panel.values:
+            runs = [run for run in panel.runs if run.value == value]
+            rows = row + np.arange(len(runs))
+            for y, run in zip(rows, runs, strict=True):
+                for phase, (start, end) in run.spans.items():
+                    if phase == NOT_GENERALIZED:
+                        ax.hlines(y, start, end, color=INK, lw=0.6, label=phase)
+                        ax.plot(end, y, **censored_marker(NOT_GENERALIZED))
+                    elif end > start:
+                        ax.hlines(y, start, end, color=PHASE_COLOURS[phase], lw=4.5,
+                                  label=phase)
+                ax.plot(run.s1, y, **s1_marker(S1_LABEL), zorder=3)
+                if run.s2 is not None:
+                    ax.plot(run.s2, y, **s2_marker(S2_LABEL), zorder=3)
+            finals = [result.numbers[run.final_key] for run in runs if run.final_key]
+            if finals:  # right of the setting's triangles, top to bottom
+                ax.annotate(", ".join(finals) + " %", xy=(max(run.last_step for run in runs),
+                                                          rows.mean()),
+                            xytext=(6, 0), textcoords="offset points", ha="left",
+                            va="center", fontsize=SMALL)
+            ticks.append(rows.mean())
+            labels.append(setting_text(panel.parameter, value))
+            row = rows[-1] + 1.8
+        log_steps(ax)
+        ax.set_yticks(ticks, labels)
+        ax.set_ylim(row - 1.2, -0.8)
+        ax.tick_params(axis="y", length=0)
+        ax.spines["left"].set_visible(False)
+        ax.set_ylabel(PARAMETERS[panel.parameter][0])
+        panel_title(ax, letter, f"{PARAMETERS[panel.parameter][0].split(' $')[0].capitalize()}"
+                    " sweep")
+    start = min(run.s1 for panel in result.panels for run in panel.runs)
+    # room right of the last triangles for their final validation accuracy
+    axes[0].set_xlim(start / 1.6, max(run.last_step for panel in result.panels
+                                      for run in panel.runs) * 4)
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, []).append(handle)
+    # filled column by column: S1, the two bars, then S2 and the runs that did not generalize
+    order = ([S1_LABEL, S2_LABEL, BARS[0], NOT_GENERALIZED, BARS[1]]
+             if fig.get_figwidth() > 5 else [S1_LABEL, *BARS, S2_LABEL, NOT_GENERALIZED])
+    labels = [f"{NOT_GENERALIZED}\n(right: final validation accuracy, top to bottom)"
+              if name == NOT_GENERALIZED else name for name in order]
+    fig.legend([tuple(handles[name][:2]) if name == NOT_GENERALIZED else handles[name][0]
+                for name in order], labels, loc="outside upper center",
+               ncols=3 if fig.get_figwidth() > 5 else 2, fontsize=SMALL)
 
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class WeightNorm:
-    """The main run's parameter norm and validation accuracy, the norm at S1, S2 and its peak."""
+class NormRun:
+    """The parameter norm of one run of the weight-decay sweep, and when it memorized and
+    generalized."""
+    value: float             # its weight decay
+    seed: int
     steps: np.ndarray
     norm: np.ndarray
-    val_acc: np.ndarray
-    phases: analysis.Phases
-    weight_decay: float
+    s1: float
+    s2: float | None         # None: not generalized within the budget...
+    last_step: float         # ...which ends here (S2 is later, if it comes at all)
     norm_at_s1: float
-    norm_at_s2: float
-    peak_step: float         # the largest norm logged after S1, and its step
-    peak_norm: float
+
+
+@dataclass(frozen=True)
+class WeightNorm:
+    values: tuple[float, ...]                # the weight decays, ascending
+    runs: tuple[NormRun, ...]                # by weight decay, then seed
     numbers: Numbers
 
 
 def weight_norm_result() -> WeightNorm:
-    run, phases = recorded_run(MAIN), main_phases()
-    steps, norm = run.column("step"), run.column("weight_norm")
-    norm_at_s1 = float(np.interp(phases.s1, steps, norm))
-    norm_at_s2 = float(np.interp(phases.s2, steps, norm))
-    peak_step, peak_norm = analysis.peak_after(steps, norm, phases.s1)
+    runs = []
+    for value, names in sweep_settings("weight_decay"):
+        for name in names:
+            run, times = recorded_run(name), timing(name)
+            steps, norm = run.column("step"), run.column("weight_norm")
+            runs.append(NormRun(
+                value=value, seed=times.seed, steps=steps, norm=norm, s1=times.s1, s2=times.s2,
+                last_step=times.last_step, norm_at_s1=float(np.interp(times.s1, steps, norm))))
+    values = tuple(v for v, _ in sweep_settings("weight_decay"))
     numbers = Numbers()
-    numbers.add("NormAtSOne", norm_at_s1, ".0f")
-    numbers.add("NormAtSTwo", norm_at_s2, ".0f")
-    numbers.add("WeightDecay", run.config["weight_decay"], "g")
-    numbers.add("NormPeak", peak_norm, ".0f")
-    numbers.add("NormPeakStep", peak_step, ",.0f")
-    add_s1_s2(numbers, phases)
-    return WeightNorm(steps=steps, norm=norm, val_acc=run.column("val_acc"), phases=phases,
-                      weight_decay=run.config["weight_decay"], norm_at_s1=norm_at_s1,
-                      norm_at_s2=norm_at_s2, peak_step=peak_step, peak_norm=peak_norm,
-                      numbers=numbers)
+    numbers.add("NormStart", runs[0].norm[0], ".0f")
+    for value in values:
+        mine = [run for run in runs if run.value == value]
+        key = f"Wd{spell(value)}"
+        numbers.add(f"NormAtSOne{key}Min", min(run.norm_at_s1 for run in mine), ".0f")
+        numbers.add(f"NormAtSOne{key}Max", max(run.norm_at_s1 for run in mine), ".0f")
+    numbers.add("NormBudget", max(run.last_step for run in runs if run.s2 is None), ",.0f")
+    return WeightNorm(values=values, runs=tuple(runs), numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="The parameter norm of the recorded run beside its validation accuracy: after "
-            "memorization the norm grows to a peak, and validation accuracy rises while weight "
-            "decay shrinks it again.",
+    caption=f"Parameter norm in the weight-decay sweep ({SEED_WORDS} seeds each; squares: "
+            "$S_1$, circles: $S_2$) and $S_2$ against the norm at $S_1$ (bar: median; "
+            "triangles, stacked: not generalized): the stronger the decay, the "
+            "smaller the norm at memorization; from 1 to 3 the median $S_2$ falls, though the "
+            "seeds of 2 and 3 overlap; with 0 and 0.3 no seed generalizes, nor with 5, whose "
+            "network memorizes last.",
     result=weight_norm_result, width=1.0, aspect=0.42)
 def weight_norm(fig, result: WeightNorm):
-    steps, phases, numbers = result.steps, result.phases, result.numbers
-    keep = steps > 0
-    ax_a, ax_b = fig.subplots(2, 1, sharex=True)
-    ax_a.plot(steps[keep], result.norm[keep], color=PURPLE)
-    for step, value, text in ((phases.s1, result.norm_at_s1, numbers["NormAtSOne"]),
-                              (result.peak_step, result.peak_norm, numbers["NormPeak"]),
-                              (phases.s2, result.norm_at_s2, numbers["NormAtSTwo"])):
-        ax_a.plot(step, value, "o", color=PURPLE, markersize=3)
-        ax_a.annotate(text, xy=(step, value), xytext=(6, 6), textcoords="offset points",
-                      fontsize=SMALL)
-    ax_a.set_ylabel(r"$\|\theta\|_2$")
-    panel_title(ax_a, "a", f"Parameter norm (weight decay {result.weight_decay:g})")
-    ax_b.plot(steps[keep], 100 * result.val_acc[keep], color=VAL_COLOR, ls="--")
-    ax_b.set_ylabel("validation\naccuracy (%)")
-    ax_b.set_ylim(0, 105)
-    panel_title(ax_b, "b", "Validation accuracy")
-    for ax in (ax_a, ax_b):
-        mark_s1_s2(ax, phases, numbers if ax is ax_a else None)
-    log_steps(ax_b)
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
+    colours = dict(zip(result.values, meanings.ordered(len(result.values)), strict=True))
+    labelled = set()
+    stacked: dict[float, int] = {}  # triangles drawn so far per setting: each one higher
+    for run in result.runs:
+        keep = run.steps > 0
+        colour = colours[run.value]
+        label = None if run.value in labelled else setting_text("weight_decay", run.value)
+        labelled.add(run.value)
+        ax_a.plot(run.steps[keep], run.norm[keep], color=colour, lw=0.7, label=label)
+        ax_a.plot(run.s1, run.norm_at_s1, ls="none", marker="s", ms=3, color=colour)
+        if run.s2 is not None:
+            ax_a.plot(run.s2, np.interp(run.s2, run.steps, run.norm), ls="none", marker="o",
+                      ms=3, color=colour)
+            ax_b.plot(run.norm_at_s1, run.s2, ls="none", marker="o", ms=4, color=colour)
+        else:  # S2 lies beyond the budget: the seeds' triangles stack upwards from it
+            above = stacked.get(run.value, 0)
+            stacked[run.value] = above + 1
+            ax_b.plot(run.norm_at_s1, run.last_step, ls="none", marker="^", ms=4, mfc="white",
+                      color=colour, transform=ax_b.transData + ScaledTranslation(
+                          0, 5.5 * above / 72, fig.dpi_scale_trans))
+    for value in result.values:  # each setting's median S2, where every seed generalized
+        mine = [run for run in result.runs if run.value == value]
+        if all(run.s2 is not None for run in mine):
+            ax_b.plot(float(np.median([run.norm_at_s1 for run in mine])),
+                      float(np.median([run.s2 for run in mine])), ls="none", marker="_",
+                      ms=11, mew=1.2, color=colours[value])
+    log_steps(ax_a)
+    # beside the panel, in the order the lines take around S1 (the squares)
+    setting_legend(ax_a, "weight_decay", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax_a.set_ylabel(r"parameter norm $\|\theta\|_2$")
+    panel_title(ax_a, "a", "Parameter norm")
+    # panel (b): each setting's lambda, above its circles or below its triangles
+    for value in result.values:
+        mine = [run for run in result.runs if run.value == value]
+        generalized = [run.s2 for run in mine if run.s2 is not None]
+        at = max(generalized) if generalized else min(run.last_step for run in mine)
+        ax_b.annotate(setting_text("weight_decay", value),
+                      xy=(float(np.mean([run.norm_at_s1 for run in mine])), at),
+                      xytext=(0, 5 if generalized else -5), textcoords="offset points",
+                      ha="center", va="bottom" if generalized else "top",
+                      color=colours[value], fontsize=SMALL)
+    ax_b.set_yscale("log")
+    shown = [run.s2 if run.s2 is not None else run.last_step for run in result.runs]
+    low, high = min(shown) / 1.15, max(shown) * 1.4  # room for the stacked triangles
+    ticks = [tick for tick in (1000, 2000, 3000, 4000, 6000, 8000, 10000)
+             if low <= tick <= max(shown)]  # none above the budget: triangles stack there
+    ax_b.set_yticks(ticks, [f"{tick:,}" for tick in ticks])
+    ax_b.set_ylim(low, high)
+    ax_b.yaxis.set_minor_locator(NullLocator())
+    norms = [run.norm_at_s1 for run in result.runs]  # offset triangles escape autoscaling
+    ax_b.set_xlim(min(norms) - 2.5, max(norms) + 2.5)
+    ax_b.set_xlabel(r"$\|\theta\|_2$ at $S_1$ (memorized)")
+    ax_b.set_ylabel("$S_2$ (training step)")
+    censored = [run for run in result.runs if run.s2 is None]
+    if censored:  # what the row of triangles means, between them
+        ax_b.text(0.5, 1, f"not generalized\nin {result.numbers['NormBudget']} steps",
+                  transform=ax_b.transAxes, ha="center", va="top", fontsize=SMALL)
+    panel_title(ax_b, "b", "Generalization")
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,57 +740,85 @@ def embedding_spectrum(step: int) -> Spectrum:
 
 @dataclass(frozen=True)
 class FourierFeatures:
-    """The embedding's spectrum at initialisation and at the end of the main run."""
+    """The embedding's spectrum at initialization and at the end of the main run."""
     start: Spectrum
     end: Spectrum
+    uniform: float           # the share of each frequency in a flat spectrum: 1 / (p // 2)
     numbers: Numbers
 
 
 def fourier_features_result() -> FourierFeatures:
     run = recorded_run(MAIN)
     start, end = embedding_spectrum(min(run.checkpoints)), embedding_spectrum(max(run.checkpoints))
+    uniform = 1 / (len(start.power) - 1)
     numbers = Numbers()
-    numbers.add("KeyCountStart", len(start.key), "d")
+    numbers.add("FrequencyCount", len(start.power) - 1, "d")
+    numbers.add("UniformShare", 100 * uniform, ".1f")
+    numbers.add("StartShareMin", 100 * start.power[1:].min(), ".1f")
+    numbers.add("StartShareMax", 100 * start.power[1:].max(), ".1f")
     numbers.add("KeyCountEnd", len(end.key), "d")
     numbers.add_list("KeyFrequencies", end.key, "d")
     numbers.add("KeyShare", 100 * KEY_SHARE, ".0f")
-    return FourierFeatures(start=start, end=end, numbers=numbers)
+    numbers.add("KeyShareEnd", 100 * end.power[end.key].sum(), ".0f")
+    return FourierFeatures(start=start, end=end, uniform=uniform, numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Fourier spectrum of the learned operand embedding along the token axis at "
-            "initialisation and at the end of the recorded run: the power concentrates on a few "
-            "key frequencies.",
+    caption="Fourier spectrum of the operand embedding along the token axis at initialization "
+            "and at the end of the recorded run: from a random embedding's flat spectrum (every "
+            "frequency near the uniform share, dotted) the power concentrates on a few key "
+            f"frequencies (black: the fewest that hold {100 * KEY_SHARE:.0f}\\,\\% of it).",
     result=fourier_features_result, width=1.0, aspect=0.36)
 def fourier_features(fig, result: FourierFeatures):
     axes = fig.subplots(1, 2, sharey=True)
+    numbers = result.numbers
     for ax, letter, spectrum in zip(axes, "ab", (result.start, result.end), strict=True):
-        power, key = spectrum.power, spectrum.key
-        k = np.arange(1, len(power))
-        is_key = np.isin(k, key)
-        ax.bar(k[~is_key], 100 * power[1:][~is_key], 0.8, color=GREY, label="other")
-        ax.bar(k[is_key], 100 * power[1:][is_key], 0.8, color=BLUE,
-               label=f"key: {len(key)} frequencies hold {KEY_SHARE:.0%}")
+        k = np.arange(1, len(spectrum.power))
+        share = 100 * spectrum.power[1:]
+        ax.axhline(100 * result.uniform, **{**meanings.role("reference").line, "lw": 0.7},
+                   zorder=3)
         ax.set_xlabel("frequency $k$ (cycles over the $p$ tokens)")
-        ax.set_xlim(0, len(power))
-        ax.legend(loc="upper right", fontsize=SMALL)
-        panel_title(ax, letter, f"Step {spectrum.step:,}")
+        ax.set_xlim(0, len(spectrum.power))
+        if spectrum is result.start:  # a random spectrum: no frequency is key
+            ax.bar(k, share, 0.8, color=GREY)
+            ax.annotate(f"uniform share: 1/{len(k)} = {numbers['UniformShare']} %",
+                        xy=(2.5, 100 * result.uniform), xytext=(1, 1.6 * share.max()),
+                        textcoords="data", va="bottom", fontsize=SMALL,
+                        arrowprops=arrow_props())
+            panel_title(ax, letter, f"Step {spectrum.step:,}\nrandom initialization")
+            continue
+        key = np.isin(k, spectrum.key)
+        ax.bar(k[~key], share[~key], 0.8, color=GREY)
+        ax.bar(k[key], share[key], 0.8, color=INK)
+        for frequency, height in zip(k[key], share[key], strict=True):
+            ax.text(frequency, height, f"{frequency}", ha="center", va="bottom",
+                    fontsize=SMALL)
+        panel_title(ax, letter, f"Step {spectrum.step:,}\n{numbers['KeyCountEnd']} key "
+                    f"frequencies hold {numbers['KeyShareEnd']} %")
+        ax.set_ylim(0, 100 * spectrum.power[1:].max() * 1.12)  # room for the labels
     axes[0].set_ylabel("share of power (%)")
-    axes[0].set_ylim(0, 100 * max(result.end.power[1:]) * 1.45)
 
 
 # --------------------------------------------------------------------------------------------
+#: The moments of the main run whose embedding is drawn: (name, what picks its checkpoint).
+MOMENTS = ("initialization", "circuit formation", "rise starts", "mid-rise", "rise ends",
+           "last step")
+
+
 @dataclass(frozen=True)
 class CirclePlane:
     """The operand embedding at one checkpoint on the plane of the circle frequency."""
+    moment: str              # one of MOMENTS
     step: int
     points: np.ndarray       # (p, 2) tokens in the order a * k mod p
     share: float             # share of the embedding's centred variance in the plane
+    spread: float            # analysis.ring_spread of the points: 0 on a circle
+    val_acc: float           # validation accuracy at the checkpoint
 
 
 @dataclass(frozen=True)
 class EmbeddingEvolution:
-    """The main run's embeddings at several checkpoints on the plane of its strongest final
+    """The main run's embeddings through its transition on the plane of its strongest final
     frequency k."""
     frequency: int
     p: int
@@ -423,32 +826,61 @@ class EmbeddingEvolution:
     numbers: Numbers
 
 
+def moment_checkpoints(run: Run, phases: analysis.Phases) -> list[int]:
+    """The checkpoints of MOMENTS: the first; the one nearest the middle of circuit formation
+    (halfway from S1 to the start of the rise); those nearest (in log step) to the start, the
+    middle and the end of the fitted rise of validation accuracy; the last."""
+    steps = np.array(sorted(run.checkpoints))
+
+    def nearest(step: float) -> int:
+        return int(steps[np.argmin(np.abs(np.log(np.maximum(steps, 1) / step)))])
+
+    forming = steps[(steps > phases.s1) & (steps < phases.rise_start)]
+    middle = (phases.s1 + phases.rise_start) / 2
+    chosen = [int(steps[0]), int(forming[np.argmin(np.abs(forming - middle))]) if len(forming)
+              else int(steps[0]), nearest(phases.rise_start),
+              nearest(10 ** phases.sigmoid.center), nearest(phases.rise_end), int(steps[-1])]
+    if chosen != sorted(set(chosen)):
+        raise RunError(f"{run.path}: checkpoints {list(steps)} do not resolve the transition "
+                       f"(chosen {chosen}); record more of them")
+    return chosen
+
+
 def embedding_evolution_result() -> EmbeddingEvolution:
     run = recorded_run(MAIN)
     frequency = analysis.strongest_frequency(embedding_spectrum(max(run.checkpoints)).power)
     p = run.config["p"]
     order = analysis.circle_order(p, frequency)  # neighbours on the circle of frequency k
+    steps, val_acc = run.column("step"), run.column("val_acc")
     planes = []
-    for step in shown_checkpoints(run):
-        coords, share = analysis.fourier_plane(run.load_checkpoint(step)["embedding"], frequency)
-        planes.append(CirclePlane(step=step, points=coords[order], share=share))
     numbers = Numbers()
     numbers.add("CircleFrequency", frequency, "d")
-    numbers.add("CircleShareStart", 100 * planes[0].share, ".0f")
-    numbers.add("CircleShareEnd", 100 * planes[-1].share, ".0f")
+    for moment, step in zip(MOMENTS, moment_checkpoints(run, main_phases()), strict=True):
+        coords, share = analysis.fourier_plane(run.load_checkpoint(step)["embedding"], frequency)
+        plane = CirclePlane(moment=moment, step=step, points=coords[order], share=share,
+                            spread=analysis.ring_spread(coords),
+                            val_acc=float(val_acc[np.flatnonzero(steps == step)[0]]))
+        planes.append(plane)
+        key = spell(moment.replace("-", " "))
+        numbers.add(f"Circle{key}Step", step, ",.0f")
+        numbers.add(f"Circle{key}Validation", 100 * plane.val_acc, ".0f")
+        numbers.add(f"Circle{key}Spread", 100 * plane.spread, ".0f")
     return EmbeddingEvolution(frequency=frequency, p=p, planes=tuple(planes), numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="The operand embeddings of the recorded run at several checkpoints, projected on the "
-            "plane of the strongest final Fourier frequency $k$ and joined in the order "
-            "$a \\cdot k \\bmod p$: a circle forms as the network groks.",
-    result=embedding_evolution_result, width=1.0, aspect=0.3)
+    caption="The operand embeddings of the recorded run from initialization through its "
+            "transition, projected on the plane of the strongest final Fourier frequency $k$, "
+            "each token $a$ coloured by $a \\cdot k \\bmod p$ (dark 0 to light $p-1$) and "
+            "joined to its neighbours in that order: a ring forms during circuit formation, "
+            "while validation accuracy is still near zero, and sharpens while it rises.",
+    result=embedding_evolution_result, width=1.0, aspect=0.52)
 def embedding_evolution(fig, result: EmbeddingEvolution):
-    k, p = result.frequency, result.p
-    axes = fig.subplots(1, len(result.planes))
+    k, p, numbers = result.frequency, result.p, result.numbers
+    axes = fig.subplots(2, 3).ravel()
     for ax, plane in zip(axes, result.planes, strict=True):
         xy = plane.points
+        key = spell(plane.moment.replace("-", " "))
         ax.plot(np.append(xy[:, 0], xy[0, 0]), np.append(xy[:, 1], xy[0, 1]), color=GREY,
                 lw=0.5)
         ax.scatter(xy[:, 0], xy[:, 1], c=np.arange(p), cmap=SEQUENTIAL_CMAP, s=6, zorder=3,
@@ -457,21 +889,32 @@ def embedding_evolution(fig, result: EmbeddingEvolution):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.spines[["left", "bottom"]].set_visible(False)
-        ax.set_title(f"step {plane.step:,}\n{100 * plane.share:.0f} % of variance",
-                     fontsize=SMALL)
-    axes[len(axes) // 2].set_xlabel(f"plane of frequency $k$ = {k}; tokens joined in the order "
-                                    f"of $a \\cdot {k}$ mod {p}")
+        ax.set_title(f"{plane.moment}, step {numbers[f'Circle{key}Step']}\nvalidation "
+                     f"accuracy {numbers[f'Circle{key}Validation']} %", fontsize=SMALL)
+    axes[len(axes) - 2].set_xlabel(f"plane of frequency $k$ = {k}\ntoken $a$ coloured by "
+                                   f"$a \\cdot {k}$ mod {p} (dark 0, light {p - 1}), joined "
+                                   "in that order")
 
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepPoint:
-    """One recorded run of a sweep: when it memorized and when it generalized."""
-    value: float             # the swept parameter
-    s1: float | None         # training accuracy first >= TRAIN_THRESHOLD
-    s2: float | None         # validation accuracy first >= VAL_THRESHOLD; None: not in budget
-    last_step: float
-    key: str                 # numbers key of its S2, or of its step budget when s2 is None
+    """The recorded runs of one setting of a sweep (one per seed): when they memorized and when
+    they generalized."""
+    value: float                  # the swept parameter
+    runs: tuple[Timing, ...]
+    s1: float                     # median over the seeds, and the min and max
+    s1_low: float
+    s1_high: float
+    s2: float | None              # median, a run that never generalized counting as later than
+                                  # all others; None: the median run did not generalize
+    s2_low: float | None          # the earliest S2 (None: no run generalized)
+    s2_high: float | None         # the latest S2 (None: some run did not generalize)
+    generalized: int              # runs that generalized within their budget
+    budget: float                 # the most steps a run was given
+    key: str                      # numbers key of the median S2 (or of the budget: ...Budget)
+    final_key: str | None = None  # runs that did not generalize: numbers key of the lowest
+                                  # final validation accuracy (%) among them (+ "Max": highest)
 
 
 @dataclass(frozen=True)
@@ -482,98 +925,180 @@ class Sweep:
     numbers: Numbers
 
 
-def sweep_result(runs: list[Run], parameter: str, prefix: str) -> Sweep:
-    """S1 and S2 of `runs`, sorted by `parameter` in their config; each run's S2 (or its step
-    budget, when it never generalized) exported as <prefix><value>[Budget]."""
-    points, numbers = [], Numbers()
-    for run in sorted(runs, key=lambda run: float(run.config[parameter])):
-        steps = run.column("step")
-        value = float(run.config[parameter])
-        s2 = analysis.first_step_at_least(steps, run.column("val_acc"), VAL_THRESHOLD)
-        key = prefix + spell(value) + ("" if s2 is not None else "Budget")
-        numbers.add(key, s2 if s2 is not None else steps[-1], ",.0f")
-        points.append(SweepPoint(
-            value=value, s1=analysis.first_step_at_least(steps, run.column("train_acc"),
-                                                         TRAIN_THRESHOLD),
-            s2=s2, last_step=float(steps[-1]), key=key))
-    return Sweep(parameter=parameter, points=tuple(points), numbers=numbers)
+def sweep_point(value: float, names, prefix: str, numbers: Numbers) -> SweepPoint:
+    runs = tuple(timing(name) for name in names)
+    if any(run.s1 is None for run in runs):
+        raise RunError(f"a run of {names} never memorized")
+    s1 = [run.s1 for run in runs]
+    done = [run.s2 for run in runs if run.s2 is not None]
+    median = analysis.censored_median([run.s2 for run in runs])
+    budget = max(run.last_step for run in runs)
+    key = prefix + spell(value) + ("" if median is not None else "Budget")
+    numbers.add(key, median if median is not None else budget, ",.0f")
+    numbers.add(f"{prefix}{spell(value)}Generalized", len(done), "d")
+    finals = [100 * run.final_val for run in runs if run.s2 is None]
+    final = f"{prefix}{spell(value)}FinalValidation" if finals else None
+    if finals:
+        numbers.add(f"{final}Min", min(finals), ".0f")
+        numbers.add(f"{final}Max", max(finals), ".0f")
+    return SweepPoint(value=value, runs=runs, s1=float(np.median(s1)), s1_low=min(s1),
+                      s1_high=max(s1), s2=median, s2_low=min(done) if done else None,
+                      s2_high=max(done) if len(done) == len(runs) else None,
+                      generalized=len(done), budget=budget, key=key, final_key=final)
 
 
-def draw_sweep(ax, sweep: Sweep, labels) -> None:
-    """S1 and S2 of each run at categorical positions; runs that never generalized get an
-    upward triangle at their last step."""
-    points = sweep.points
-    x = np.arange(len(points))
-    s1 = [point.s1 for point in points]
-    ax.plot(x, s1, ls="none", marker="s", color=TRAIN_COLOR,
-            label=f"$S_1$: training accuracy {TRAIN_PERCENT} %")
-    done = [i for i, point in enumerate(points) if point.s2 is not None]
-    ax.plot(x[done], [points[i].s2 for i in done], ls="none", marker="o", color=VAL_COLOR,
-            label=f"$S_2$: validation accuracy {VAL_PERCENT} %")
-    never = [i for i, point in enumerate(points) if point.s2 is None]
-    if never:
-        ax.plot(x[never], [points[i].last_step for i in never], ls="none", marker="^",
-                mfc="white", color=VAL_COLOR, label="not within the step budget")
-    for i, point in enumerate(points):
-        text = sweep.numbers[point.key]
-        if point.s2 is None:
-            text = "$>$ " + text
-        ax.annotate(text, xy=(i, point.s2 if point.s2 is not None else point.last_step),
-                    xytext=(5, 0), textcoords="offset points", va="center", fontsize=SMALL)
+def sweep_result(parameter: str) -> Sweep:
+    """S1 and S2 of every seed of every setting of the recorded sweep over `parameter`; each
+    setting's median S2 (or its step budget, when the median run never generalized) exported
+    as <prefix><value>[Budget], and how many of its seeds generalized."""
+    prefix = PARAMETERS[parameter][1]
+    numbers = Numbers()
+    numbers.add("SweepSeeds", SEED_COUNT, "d")
+    points = tuple(sweep_point(value, names, prefix, numbers)
+                   for value, names in sweep_settings(parameter))
+    return Sweep(parameter=parameter, points=points, numbers=numbers)
+
+
+def final_label(sweep: Sweep, point: SweepPoint) -> str:
+    """The final validation accuracy of a setting's runs that did not generalize, as the
+    figure prints it under their triangles: '0 %' or '87$-$94 %'."""
+    low, high = (sweep.numbers[f"{point.final_key}{end}"] for end in ("Min", "Max"))
+    return f"{low} %" if low == high else f"{low}$-${high} %"
+
+
+def even_spacing(values) -> bool:
+    """Whether a sweep's settings are evenly spaced, so that a category axis is to scale."""
+    return bool(np.allclose(np.diff(values), np.diff(values)[0]))
+
+
+def sweep_label(sweep: Sweep, point: SweepPoint) -> str:
+    """The median S2 as the figure prints it: '1,220', or '> 8,000' when the median run did
+    not generalize within its budget."""
+    text = sweep.numbers[point.key]
+    return text if point.s2 is not None else "$>$ " + text
+
+
+#: Spacing on the category axis of the triangles of runs that did not generalize.
+CENSORED_SPACING = 0.13
+
+
+def draw_sweep(fig, ax, sweep: Sweep) -> None:
+    """Per setting: S1 and S2, each as the median over the seeds (large marker) and the min-max
+    (line); each run that generalized as a dot, each that did not as an open triangle at its
+    last step (side by side, so they can be counted, and right of the dots)."""
+    train, val = meanings.role("training"), meanings.role("validation")
+    n = len(sweep.points[0].runs)
+    for i, point in enumerate(sweep.points):
+        ax.vlines(i, point.s1_low, point.s1_high, color=train.color, lw=0.8)
+        ax.plot(i, point.s1, ls="none", marker="s", ms=4, color=train.color, label=S1_LABEL)
+        if point.s2_low is not None:
+            top = point.s2_high if point.s2_high is not None else point.s2_low
+            ax.vlines(i, point.s2_low, top, color=val.color, lw=0.8)
+        if point.s2 is not None:
+            ax.plot(i, point.s2, ls="none", marker="o", ms=4, color=val.color, label=S2_LABEL)
+        done = [run.s2 for run in point.runs if run.s2 is not None]
+        ax.plot([i] * len(done), done, ls="none", marker="o", ms=2, color=val.color)
+        never = [run.last_step for run in point.runs if run.s2 is None]
+        offsets = CENSORED_SPACING * (np.arange(len(never)) + 1 if done else
+                                      np.arange(len(never)) - (len(never) - 1) / 2)
+        ax.plot(i + offsets, never, ls="none", marker="^", ms=4, mfc="white", color=val.color,
+                label="a run not generalized within its step budget\n(under the "
+                      "triangles: their final validation accuracy)")
+        if point.s2 is not None:  # right of the median
+            ax.annotate(sweep_label(sweep, point), xy=(i, point.s2), xytext=(5, 0),
+                        textcoords="offset points", va="center", fontsize=SMALL)
+        else:  # above the triangles
+            ax.annotate(sweep_label(sweep, point), xy=(i + offsets.mean(), point.budget),
+                        xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
+                        fontsize=SMALL)
+        if never:  # under the triangles: how far validation accuracy got
+            ax.annotate(final_label(sweep, point), xy=(i + offsets.mean(), point.budget),
+                        xytext=(0, -5), textcoords="offset points", ha="center", va="top",
+                        fontsize=SMALL)
     ax.set_yscale("log")
-    ax.set_xticks(x, labels)
-    ax.set_xlim(-0.5, len(points) - 0.1)
-    ax.set_ylabel("training step")
-    ax.set_ylim(min(s1) / 2, max(point.last_step for point in points) * 2)
+    ax.set_xticks(range(len(sweep.points)),
+                  [setting_text(sweep.parameter, point.value) for point in sweep.points])
+    ax.set_xlim(-0.5, len(sweep.points) - 0.2)
+    values = [point.value for point in sweep.points]
+    ax.set_xlabel(PARAMETERS[sweep.parameter][0] + ("" if even_spacing(values) else
+                                                    " (settings, not to scale)"))
+    ax.set_ylabel(f"training step (median and\nmin$-$max of {n} seeds)")
+    ax.set_ylim(min(point.s1_low for point in sweep.points) / 1.6,
+                max(point.budget for point in sweep.points) * 1.6)  # room for "> budget"
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(sorted(zip(labels, handles, strict=True),
+                         key=lambda item: not item[0].startswith("$S")))  # S1, S2, then the rest
+    fig.legend(unique.values(), unique.keys(), loc="outside upper center",
+               ncols=1 if fig.get_figwidth() < NARROW_IN else 2, fontsize=SMALL)
 
 
 def train_fraction_sweep_result() -> Sweep:
-    return sweep_result(sweep_runs("frac_") + [recorded_run(MAIN)], "train_fraction", "Frac")
+    return sweep_result("train_fraction")
 
 
 @FIGURES.figure(
-    caption="Steps until the network memorizes ($S_1$) and generalizes ($S_2$) against the "
-            "share of all pairs used for training, one recorded run each: the smaller the "
-            "training set, the longer the delay.",
-    result=train_fraction_sweep_result, width=0.8, aspect=0.55)
+    caption="Steps to memorize ($S_1$) and to generalize ($S_2$) against the "
+            f"share of all pairs used for training, median and range of {SEED_WORDS} seeds "
+            f"({budgets(CENTRE_FRACTION)}): the smaller the training set, the later the "
+            f"network generalizes; with {SMALLEST_FRACTION} of the pairs no seed does within "
+            "the budget.",
+    result=train_fraction_sweep_result, width=0.8, aspect=0.6)
 def train_fraction_sweep(fig, sweep: Sweep):
-    ax = fig.subplots()
-    draw_sweep(ax, sweep, [f"{100 * point.value:.0f} %" for point in sweep.points])
-    ax.set_xlabel("training fraction of the $p^2$ pairs")
-    legend_above(fig, ax, ncols=2, narrow_ncols=2, fontsize=SMALL)
+    draw_sweep(fig, fig.subplots(), sweep)
 
 
 def weight_decay_sweep_result() -> Sweep:
-    return sweep_result(sweep_runs("wd_") + [recorded_run(MAIN)], "weight_decay", "Wd")
+    return sweep_result("weight_decay")
 
 
 @FIGURES.figure(
-    caption="Steps until the network memorizes ($S_1$) and generalizes ($S_2$) against the "
-            "AdamW weight decay, one recorded run each: without enough weight decay the "
-            "network memorizes but does not generalize within the step budget.",
-    result=weight_decay_sweep_result, width=0.8, aspect=0.55)
+    caption="Steps to memorize ($S_1$) and generalize ($S_2$) by AdamW weight decay, "
+            f"median and range of {SEED_WORDS} seeds ({budgets(CENTRE_DECAY)}; under triangles: "
+            "final validation): with too little decay no seed generalizes; the strongest delays "
+            "memorization tenfold, and validation reaches about 90\\,\\% but "
+            f"does not hold {VAL_PERCENT}\\,\\%.",
+    result=weight_decay_sweep_result, width=0.8, aspect=0.6)
 def weight_decay_sweep(fig, sweep: Sweep):
-    ax = fig.subplots()
-    draw_sweep(ax, sweep, [f"{point.value:g}" for point in sweep.points])
-    ax.set_xlabel("weight decay $\\lambda$")
-    legend_above(fig, ax, ncols=2, narrow_ncols=2, fontsize=SMALL)
+    draw_sweep(fig, fig.subplots(), sweep)
 
 
 # ============================================================================================
 # A one-layer transformer on the same task (scripts/recorders/grokking_transformer.py)
+#: A training loss under this is at its floor (float32: the right answer's probability rounds
+#: to 1 for some pairs); a jump from it by SPIKE_FACTOR or more within SPIKE_WINDOW logged
+#: steps is a spike.
+LOSS_FLOOR, SPIKE_FACTOR, SPIKE_WINDOW = 1e-6, 100.0, 3
+
+
 def transformer_grokking_curves_result() -> RunCurves:
     run = transformer_run()
     curves = run_curves(run, transformer_phases(), prefix="Transformer")
-    curves.numbers.add("TransformerPrime", run.config["p"], "d")
-    curves.numbers.add("TransformerHeads", run.config["n_heads"], "d")
-    return curves
+    steps, loss, train = run.column("step"), run.column("train_loss"), run.column("train_acc")
+    spikes = tuple(analysis.loss_spikes(steps, loss, LOSS_FLOOR, SPIKE_FACTOR, SPIKE_WINDOW))
+    numbers = curves.numbers
+    numbers.add("TransformerPrime", run.config["p"], "d")
+    numbers.add("TransformerHeads", run.config["n_heads"], "d")
+    numbers.add("TransformerSpikes", len(spikes), "d")
+    numbers.add_list("TransformerSpikeSteps", [spike.step for spike in spikes], ",.0f")
+    numbers.add("TransformerSpikeDecadesMin", min(spike.decades for spike in spikes), ".0f")
+    numbers.add("TransformerSpikeDecadesMax", max(spike.decades for spike in spikes), ".0f")
+    during = np.concatenate([train[(steps >= spike.step) & (steps < spike.step + 100)]
+                             for spike in spikes])
+    numbers.add("TransformerSpikeTrainAccMin", 100 * during.min(), ".1f")
+    # the spikes' steps, from the thousand before the first to the end of the run
+    zoom = (1000 * np.floor(spikes[0].step / 1000), float(steps[-1]))
+    numbers.add("TransformerZoomStart", zoom[0], ",.0f")
+    return dataclasses.replace(curves, spikes=spikes, zoom=zoom)
 
 
 @FIGURES.figure(
-    caption="A recorded one-layer transformer (four attention heads, numpy, hand-written "
-            "backpropagation) learning $(a+b) \\bmod p$: it too memorizes at $S_1$ and "
-            "generalizes only at $S_2$, many times later.",
-    result=transformer_grokking_curves_result, width=1.0, aspect=0.38)
+    caption="A one-layer transformer (four heads, float32) grokking $(a+b) \\bmod p$: "
+            "its training loss jumps four times by five to six decades from about "
+            "$2 \\cdot 10^{-7}$ (c), where float32 rounds the right answer's probability to 1 "
+            "for some pairs (softmax collapse, Prieto et al.\\ 2025) and Adam's normaliser is "
+            "under epsilon (slingshot regime, Thilak et al.\\ 2022); training accuracy dips "
+            "by under 3 points.",
+    result=transformer_grokking_curves_result, width=1.0, aspect=0.62)
 def transformer_grokking_curves(fig, curves: RunCurves):
     draw_grokking_curves(fig, curves)
 
@@ -581,42 +1106,81 @@ def transformer_grokking_curves(fig, curves: RunCurves):
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AttentionEvolution:
-    """Attention of the transformer's final position at several checkpoints."""
+    """Attention of the transformer's final position at checkpoints chosen by phase."""
+    moments: tuple[str, ...]  # ATTENTION_MOMENTS
     steps: tuple[int, ...]
+    val_acc: tuple[float, ...]  # validation accuracy at each checkpoint
     attention: np.ndarray    # (checkpoint, head, position a / b / =), averaged over all pairs
     numbers: Numbers
 
 
+#: A head favours one operand when it gives it more than this share of its attention.
+FAVOURED = 0.55
+#: The rows of the attention maps, in units of a row: the "=" token, attended to only at
+#: initialization, gets a thinner row.
+ROW_EDGES = (0.0, 1.0, 2.0, 2.5)
+
+
 def attention_evolution_result() -> AttentionEvolution:
     run = transformer_run()
-    steps = shown_checkpoints(run)
+    steps = attention_checkpoints(run, transformer_phases())
     attention = np.stack([run.load_checkpoint(step)["attention"] for step in steps])
-    final = run.load_checkpoint(max(run.checkpoints))["attention"]
+    logged, val = run.column("step"), run.column("val_acc")
     numbers = Numbers()
-    numbers.add("AttentionOperandsEnd", 100 * final[:, :2].sum(axis=1).mean(), ".0f")
-    return AttentionEvolution(steps=tuple(steps), attention=attention, numbers=numbers)
+    for moment, step in zip(ATTENTION_MOMENTS, steps, strict=True):
+        key = spell(moment.replace("-", " "))
+        numbers.add(f"Attention{key}Step", step, ",d")
+        numbers.add(f"Attention{key}Validation", 100 * val[logged == step][0], ".0f")
+    memorized = attention[ATTENTION_MOMENTS.index("memorized")]
+    favoured = memorized[:, :2].max(axis=1)
+    favoured = favoured[favoured > FAVOURED]  # the heads that favour one operand
+    numbers.add("AttentionFavoured", 100 * FAVOURED, ".0f")
+    numbers.add("AttentionMemorizedFavouredHeads", len(favoured), "d")
+    numbers.add("AttentionMemorizedFavouredMin", 100 * favoured.min(), ".0f")
+    numbers.add("AttentionMemorizedFavouredMax", 100 * favoured.max(), ".0f")
+    numbers.add("AttentionGeneralizedOperands", 100 * attention[-1][:, :2].mean(), ".0f")
+    return AttentionEvolution(moments=ATTENTION_MOMENTS, steps=tuple(steps),
+                              val_acc=tuple(float(val[logged == step][0]) for step in steps),
+                              attention=attention, numbers=numbers)
+
+
+def ink_on(rgb) -> str:
+    """Text colour readable on a cell of colour `rgb`: ink on light cells, white on dark ones
+    (by the cell's relative luminance, WCAG 2)."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    # the text colour of the larger contrast ratio: (L1 + 0.05) / (L2 + 0.05)
+    return INK if (luminance + 0.05) / (0.0193 + 0.05) > 1.05 / (luminance + 0.05) else "white"
 
 
 @FIGURES.figure(
-    caption="Attention from the final position to the operands $a$, $b$ and to itself in each "
-            "head of the recorded transformer, averaged over all pairs, at several checkpoints: "
-            "from uniform at initialization to about half on each operand once it generalizes.",
-    result=attention_evolution_result, width=1.0, aspect=0.36)
+    caption="Attention from the final position to the operands $a$, $b$ and to itself ($=$, "
+            "thin row) per head of the recorded transformer, averaged over all pairs, at "
+            "checkpoints chosen by phase: uniform at initialization; once memorized, none to "
+            "$=$ and three of the four heads favour one operand (60 to 78\\,\\%); all move to "
+            "half on each operand while validation accuracy rises.",
+    result=attention_evolution_result, width=1.0, aspect=0.4)
 def attention_evolution(fig, result: AttentionEvolution):
+    cmap = colormaps[SEQUENTIAL_CMAP]
     axes = fig.subplots(1, len(result.steps), sharey=True)
     heads = result.attention.shape[1]
-    for ax, step, attention in zip(axes, result.steps, result.attention, strict=True):
-        image = ax.imshow(100 * attention.T, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=100,
-                          aspect="auto")
+    edges = np.array(ROW_EDGES)
+    centres = (edges[:-1] + edges[1:]) / 2
+    for ax, moment, attention in zip(axes, result.moments, result.attention, strict=True):
+        image = ax.pcolormesh(np.arange(heads + 1) - 0.5, edges, 100 * attention.T, cmap=cmap,
+                              vmin=0, vmax=100)
         for head in range(heads):
             for position in range(len(POSITIONS)):
-                value = 100 * attention[head, position]
-                ax.text(head, position, f"{value:.0f}", ha="center", va="center",
-                        fontsize=SMALL, color="white" if value < 50 else INK)
+                value = attention[head, position]
+                ax.text(head, centres[position], f"{100 * value:.0f}", ha="center",
+                        va="center", fontsize=SMALL, color=ink_on(cmap(value)))
         ax.set_xticks(range(heads), [str(head + 1) for head in range(heads)])
         ax.set_xlabel("head")
-        ax.set_title(f"step {step:,}", fontsize=SMALL)
-    axes[0].set_yticks(range(len(POSITIONS)), POSITIONS)
+        key = spell(moment.replace("-", " "))
+        ax.set_title(f"{moment}\nstep {result.numbers[f'Attention{key}Step']}\nvalidation "
+                     f"{result.numbers[f'Attention{key}Validation']} %", fontsize=SMALL)
+    axes[0].set_ylim(edges[-1], edges[0])
+    axes[0].set_yticks(centres, POSITIONS)
     axes[0].set_ylabel("attends to")
     bar = fig.colorbar(image, ax=list(axes), pad=0.02)
     bar.set_label("attention (%)")
@@ -626,7 +1190,7 @@ def attention_evolution(fig, result: AttentionEvolution):
 @dataclass(frozen=True)
 class HeadSpecialization:
     """How much of each transformer head's output its strongest Fourier frequencies carry."""
-    steps: np.ndarray        # every checkpoint
+    steps: np.ndarray        # step 0 and the checkpoints every `checkpoint_every` steps
     top_shares: np.ndarray   # (checkpoint, head): share of the head's power in its top 3
     spectrum_end: np.ndarray  # (head, k = 1 .. (p-1)/2): share of the head's power, last step
     dominant: np.ndarray     # (head,): the frequency with the most power at the last step
@@ -636,45 +1200,61 @@ class HeadSpecialization:
 
 def head_specialization_result() -> HeadSpecialization:
     run = transformer_run()
-    steps = np.array(sorted(run.checkpoints))
+    every = run.config["checkpoint_every"]
+    steps = np.array([step for step in sorted(run.checkpoints) if step % every == 0])
     top_shares = np.array([run.load_checkpoint(step)["head_fourier_share"] for step in steps])
     power_end = run.load_checkpoint(steps[-1])["head_freq_power"]
     dominant = np.argmax(power_end, axis=1) + 1
+    phases = transformer_phases()
     numbers = Numbers()
     numbers.add_list("HeadDominantFrequencies", dominant, "d")
     numbers.add_list("TransformerKeyFrequencies", sorted(set(dominant)), "d")
     numbers.add("HeadShareEnd", 100 * top_shares[-1].mean(), ".0f")
     numbers.add("HeadShareStart", 100 * top_shares[0].mean(), ".0f")
+    add_s1_s2(numbers, phases, "Transformer")
+    numbers.add("HeadCheckpointEvery", every, ",d")
+    frequencies = power_end.shape[1]
+    numbers.add("HeadFrequencies", frequencies, "d")
+    numbers.add("HeadFlatShare", 100 * TOP_K / frequencies, ".0f")  # each k: 1 / frequencies
     return HeadSpecialization(steps=steps, top_shares=top_shares,
                               spectrum_end=power_end / power_end.sum(axis=1, keepdims=True),
-                              dominant=dominant, s2=transformer_phases().s2, numbers=numbers)
+                              dominant=dominant, s2=phases.s2, numbers=numbers)
 
 
 @FIGURES.figure(
     caption="Head specialization in the recorded transformer: the share of each head's output "
             "(as a function of $a$ and $b$) carried by its three strongest Fourier frequencies "
-            "rises as the network generalizes, and at the end each head is dominated by one of "
-            "a few key frequencies.",
+            f"(dotted: {TOP_K}/{TRANSFORMER_SPEC['p'] // 2} in a flat spectrum), "
+            f"at checkpoints every {TRANSFORMER_SPEC['checkpoint_every']} steps, creeps up while "
+            "the network forms its circuit and rises steeply as it generalizes (around $S_2$); "
+            "at the end each head is dominated by one of a few key frequencies.",
     result=head_specialization_result, width=1.0, aspect=0.38)
 def head_specialization(fig, result: HeadSpecialization):
     steps, top_shares = result.steps, result.top_shares
     heads = top_shares.shape[1]
     ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
-    for head, style in enumerate(series(heads)):
-        ax_a.plot(np.maximum(steps, 1), 100 * top_shares[:, head], color=style["color"],
-                  ls=style["linestyle"], marker=style["marker"], markersize=3,
+    for head, style in enumerate(meanings.unnamed(heads)):
+        ax_a.plot(steps, 100 * top_shares[:, head], color=style["color"],
+                  ls=style["linestyle"], marker=style["marker"], markersize=2.5, lw=0.8,
                   label=f"head {head + 1}")
-    ax_a.axvline(result.s2, color=MUTED, lw=0.6, ls=":")
-    ax_a.text(result.s2, 1.02, "$S_2$", transform=ax_a.get_xaxis_transform(), ha="center",
-              va="bottom", fontsize=SMALL)
-    log_steps(ax_a)
+    ax_a.axvline(result.s2, **{**meanings.role("reference").line, "color": MUTED, "lw": 0.6})
+    ax_a.text(result.s2, 0.45, f" $S_2$ = {result.numbers['TransformerSTwo']}",
+              transform=ax_a.get_xaxis_transform(), ha="left", va="bottom", fontsize=SMALL)
+    ax_a.set_xlabel("training step")
+    ax_a.set_xlim(0, steps[-1])
+    ax_a.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    frequencies = result.spectrum_end.shape[1]
+    flat = 100 * TOP_K / frequencies
+    ax_a.axhline(flat, **{**meanings.role("reference").line, "lw": 0.7})
+    ax_a.annotate("flat spectrum", xy=(steps[-1], flat),  # 3/26: in the caption
+                  xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom",
+                  fontsize=SMALL)
     ax_a.set_ylabel("top-3 frequency share (%)")
     ax_a.set_ylim(0, 100)
     panel_title(ax_a, "a", "Fourier share per head")
-    legend_above(fig, ax_a, ncols=4, narrow_ncols=4, fontsize=SMALL)
-    frequencies = result.spectrum_end.shape[1]
+    ax_a.legend(loc="upper left", fontsize=SMALL)
     image = ax_b.imshow(100 * result.spectrum_end, aspect="auto", cmap=SEQUENTIAL_CMAP,
-                        extent=(0.5, frequencies + 0.5, heads + 0.5, 0.5))
+                        extent=(0.5, frequencies + 0.5, heads + 0.5, 0.5), vmin=0)
     ax_b.set_xlabel("frequency $k$")
     ax_b.set_ylabel("head")
     ax_b.set_yticks(range(1, heads + 1))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from numerics.grokking import analysis
+from recorders import grokking as recorder
 
 
 def synthetic_run(s1=200.0, center=3.5, width=0.08, noise=0.0, seed=0):
@@ -19,6 +20,36 @@ def synthetic_run(s1=200.0, center=3.5, width=0.08, noise=0.0, seed=0):
 def test_first_step_at_least():
     assert analysis.first_step_at_least([1, 2, 3, 4], [0.1, np.nan, 0.99, 1.0], 0.99) == 3
     assert analysis.first_step_at_least([1, 2], [0.1, 0.2], 0.99) is None
+
+
+def test_first_held_step_needs_the_whole_window():
+    steps = np.arange(0, 110, 10)
+    #                  0    10   20    30    40    50   60    70    80    90   100
+    values = np.array([0.1, 0.5, 0.96, 0.94, 0.96, 0.97, 0.99, 0.95, 0.96, 0.97, 0.98])
+    assert analysis.first_held_step(steps, values, 0.95, 30) == 40  # 20 falls back at 30
+    assert analysis.first_held_step(steps, values, 0.95, 60) == 40  # 40 .. 100 all hold
+    assert analysis.first_held_step(steps, values, 0.95, 70) is None  # no window fits in
+    assert analysis.first_held_step(steps, values, 0.95, 0) == analysis.first_step_at_least(
+        steps, values, 0.95) == 20
+    # touched once at the end of the budget: not held
+    assert analysis.first_held_step(steps, np.r_[np.zeros(10), 1.0], 0.95, 10) is None
+    # unlogged (NaN) rows are skipped, not failures
+    gappy = np.array([0.1, np.nan, 0.96, np.nan, 0.97, 0.98, np.nan, 0.99, 0.99, 0.99, 0.99])
+    assert analysis.first_held_step(steps, gappy, 0.95, 50) == 20
+    assert analysis.VAL_HOLD == recorder.SWEEP["stop_hold"]  # the recorder's stop rule
+
+
+def test_loss_spikes_are_jumps_from_the_floor():
+    steps = np.arange(0, 200, 10)
+    loss = np.full(len(steps), 2e-7)
+    loss[:3] = [4.0, 1.0, 1e-3]            # the first descent is no spike
+    loss[8:11] = [3e-5, 0.3, 0.01]         # from 2e-7: peak 0.3, over six decades
+    loss[15] = 1e-5                        # 50 times: below the factor
+    spikes = analysis.loss_spikes(steps, loss, below=1e-6, factor=100, window=3)
+    assert [spike.step for spike in spikes] == [80]
+    assert spikes[0].floor == 2e-7 and spikes[0].peak == 0.3
+    assert spikes[0].decades == pytest.approx(np.log10(0.3 / 2e-7))
+    assert analysis.loss_spikes(steps, loss, below=1e-6, factor=1e6) == []
 
 
 @pytest.mark.parametrize("center,width", [(3.5, 0.08), (2.8, 0.2), (4.2, 0.05)])
@@ -43,7 +74,21 @@ def test_phases_of_a_synthetic_grokking_run():
     spans = phases.spans(steps[-1])
     assert list(spans) == ["memorization", "circuit formation", "cleanup", "generalized"]
     assert spans["memorization"][1] == spans["circuit formation"][0]
+    assert spans["cleanup"] == (spans["circuit formation"][1], phases.s2)  # cleanup ends at S2
+    assert spans["generalized"] == (phases.s2, steps[-1])
     assert phases.delay_ratio > 5
+
+
+def test_a_run_that_touches_the_threshold_once_has_not_generalized():
+    steps, train, val = synthetic_run(center=3.5, width=0.08)
+    late = val.copy()
+    late[steps >= 3000] = 0.5
+    late[steps == steps[steps >= 3000][0]] = 0.96  # one logged step at 96 %
+    phases = analysis.detect_phases(steps, train, late)
+    assert phases.s2 is None
+    assert analysis.detect_phases(steps, train, late, hold=0).s2 == steps[steps >= 3000][0]
+    with pytest.raises(ValueError):
+        phases.spans(steps[-1])
 
 
 def test_no_generalization_is_reported_as_none():
@@ -106,3 +151,19 @@ def test_fourier_plane_puts_a_planted_frequency_on_a_circle():
     assert np.allclose(np.abs(steps), 2 * np.pi * k / p)
     noisy = circle + np.random.default_rng(2).normal(0, 1, circle.shape)
     assert analysis.fourier_plane(noisy, k)[1] < 0.5
+
+
+def test_ring_spread_tells_a_circle_from_a_cloud():
+    angle = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    circle = np.column_stack([3 + 2 * np.cos(angle), -1 + 2 * np.sin(angle)])
+    assert analysis.ring_spread(circle) == pytest.approx(0, abs=1e-12)
+    cloud = np.random.default_rng(0).normal(size=(2000, 2))
+    assert analysis.ring_spread(cloud) == pytest.approx(np.sqrt(4 / np.pi - 1), abs=0.03)
+
+
+def test_censored_median_counts_missing_runs_as_later():
+    assert analysis.censored_median([300, 100, 200]) == 200
+    assert analysis.censored_median([300, None, 200]) == 300    # the middle of 200, 300, later
+    assert analysis.censored_median([None, None, 200]) is None  # the middle run never did
+    assert analysis.censored_median([100, 200, 300, None]) == 250
+

@@ -91,7 +91,8 @@ def test_tiny_training_run_is_deterministic():
 
 
 def test_record_writes_the_run_format(tmp_path):
-    spec = {**grokking.MAIN, "p": 7, "d": 3, "hidden": [5], "max_steps": 120, "n_checkpoints": 4}
+    spec = {**grokking.MAIN, "p": 7, "d": 3, "hidden": [5], "max_steps": 120,
+            "checkpoints": [0, 30, 120]}
     config = grokking.record("tiny", spec, tmp_path)
     run = records.load_run(tmp_path / "tiny")
     assert run.columns[:6] == ["step", "train_loss", "train_acc", "val_loss", "val_acc",
@@ -105,6 +106,9 @@ def test_record_writes_the_run_format(tmp_path):
     assert run.load_checkpoint(120)["embedding"].shape == (7, 3)
     # the real runs are missing there
     assert grokking.main(["--check", "--data", str(tmp_path)]) == 1
+    # recording again with fewer checkpoints leaves none of the earlier ones behind
+    grokking.record("tiny", {**spec, "checkpoints": [0, 120]}, tmp_path)
+    assert sorted(records.load_run(tmp_path / "tiny").checkpoints) == [0, 120]
 
 
 # ---- the recorded runs ------------------------------------------------------------------------
@@ -144,6 +148,7 @@ def test_main_run_checkpoints_hold_the_embedding():
     run = _load("main")
     last = run.config["steps"]
     assert len(run.checkpoints) >= 10 and {0, last} <= run.checkpoints.keys()
+    assert sorted(run.checkpoints) == grokking.MAIN_CHECKPOINTS
     assert set(run.checkpoints) <= set(run.column("step").astype(int))
     cfg = grokking.grok_config(grokking.RUNS["main"])
     np.testing.assert_array_equal(run.load_checkpoint(0)["embedding"],
@@ -160,15 +165,16 @@ def test_main_run_log_reproduces():
         np.testing.assert_allclose(run.column(name)[:6], values, rtol=1e-9, err_msg=name)
 
 
-def test_weight_decay_zero_does_not_generalize():
-    run = _load("wd_0")
-    assert run.config["weight_decay"] == 0.0
+@pytest.mark.parametrize("seed", grokking.SEEDS)
+def test_weight_decay_zero_does_not_generalize(seed):
+    run = _load(grokking.seeded("wd_0", seed))
+    assert run.config["weight_decay"] == 0.0 and run.config["seed"] == seed
     assert run.config["stopped_reason"] == f"max_steps={run.config['max_steps']}"
     assert run.series("val_acc")[1].max() < 0.95
     assert run.series("train_acc")[1][-1] == 1.0  # it memorised
 
 
-@pytest.mark.parametrize("name", [n for n in grokking.RUNS if n != "main"])
+@pytest.mark.parametrize("name", [n for n in grokking.RUNS if grokking.RUNS[n]["stop_hold"]])
 def test_sweep_runs_follow_the_stop_rule(name):
     run = _load(name)
     steps, val_acc = run.series("val_acc")
@@ -181,12 +187,27 @@ def test_sweep_runs_follow_the_stop_rule(name):
         assert held and held[0] == last < run.config["max_steps"]
 
 
-def test_sweeps_name_recorded_runs():
-    for names in grokking.SWEEPS.values():
-        assert "main" in names and set(names) <= set(grokking.RUNS)
-    assert set(grokking.SWEEPS["weight_decay"]) >= {"wd_0"}
-    assert len(grokking.SWEEPS["train_fraction"]) >= 4
-    assert [grokking.RUNS[n]["train_fraction"] for n in grokking.SWEEPS["train_fraction"]] == \
-        sorted(grokking.RUNS[n]["train_fraction"] for n in grokking.SWEEPS["train_fraction"])
-    assert [grokking.RUNS[n]["weight_decay"] for n in grokking.SWEEPS["weight_decay"]] == \
-        sorted(grokking.RUNS[n]["weight_decay"] for n in grokking.SWEEPS["weight_decay"])
+def test_every_sweep_point_has_every_seed_and_differs_only_in_its_parameter():
+    assert len(grokking.SEEDS) >= 3 and grokking.SEEDS[0] == 0
+    for parameter, points in grokking.SWEEPS.items():
+        assert ["main", "main_s1", "main_s2"] in points
+        values = []
+        for names in points:
+            assert [grokking.RUNS[n]["seed"] for n in names] == list(grokking.SEEDS)
+            specs = [{k: v for k, v in grokking.RUNS[n].items()
+                      if k not in ("seed", "checkpoints")} for n in names]
+            assert all(spec == specs[0] for spec in specs)
+            others = {k: v for k, v in specs[0].items()
+                      if k not in (parameter, "max_steps", "stop_hold")}
+            assert others == {k: v for k, v in grokking.BASE.items()
+                              if k not in (parameter, "seed")}
+            values.append(specs[0][parameter])
+        assert values == sorted(values) and len(set(values)) == len(values) >= 5
+    assert set(grokking.RUNS) == {n for points in grokking.SWEEPS.values()
+                                  for names in points for n in names}
+    # only the main run keeps checkpoints
+    assert [n for n in grokking.RUNS if grokking.RUNS[n]["checkpoints"]] == ["main"]
+
+
+def test_seeded_names():
+    assert grokking.seeded("wd_2", 0) == "wd_2" and grokking.seeded("wd_2", 2) == "wd_2_s2"

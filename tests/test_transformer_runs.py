@@ -9,6 +9,7 @@ import pytest
 
 import records
 from models import mlp, modular, transformer
+from numerics.grokking import analysis
 from recorders import grokking_transformer as gt
 
 TINY = transformer.TransformerConfig(p=7, d=8, n_heads=2, d_mlp=12, train_fraction=0.5, seed=3,
@@ -194,6 +195,14 @@ def test_recorded_checkpoints():
     cfg = gt.transformer_config(gt.RUNS["main"])
     assert len(run.checkpoints) >= 10 and {0, last} <= run.checkpoints.keys()
     assert set(run.checkpoints) <= set(run.column("step").astype(int))
+    # the log-spaced ones and a grid every `checkpoint_every` steps, several between S1 and S2
+    every = run.config["checkpoint_every"]
+    assert set(range(0, last + 1, every)) <= run.checkpoints.keys()
+    assert set(modular.log_spaced_checkpoints(last, run.config["n_checkpoints"])) <= (
+        run.checkpoints.keys())
+    assert sorted(run.checkpoints) == list(gt.checkpoint_steps(gt.RUNS["main"]))
+    s1, s2 = run.config["train_acc_0.99_step"], run.config["val_acc_0.95_step"]
+    assert sum(s1 < step < s2 for step in run.checkpoints) >= 10
     first, final = run.load_checkpoint(0), run.load_checkpoint(last)
     assert set(first) == set(final) == set(gt.CHECKPOINT_KEYS)
     np.testing.assert_array_equal(first["W_E"], transformer.init_params(cfg)[0]["W_E"][: cfg.p])
@@ -210,3 +219,49 @@ def test_main_run_log_reproduces():
     fresh = transformer.train(cfg).metrics
     for name, values in fresh.items():
         np.testing.assert_allclose(run.column(name)[:6], values, rtol=1e-5, err_msg=name)
+
+
+def test_checkpoints_change_nothing_in_the_training():
+    """The same run with and without checkpoints logs the same metrics (the recording with
+    the checkpoint grid could replace the one without it)."""
+    cfg = dataclasses.replace(TINY, max_steps=40)
+    plain = transformer.train(cfg)
+    checked = transformer.train(cfg, (0, 10, 25, 40))
+    for name in plain.metrics:
+        assert np.array_equal(plain.metrics[name], checked.metrics[name]), name
+
+
+def test_the_loss_floor_before_the_first_spike_is_float32_rounding():
+    """transformer_grokking_curves' caption: the training loss jumps from about 2e-7, where
+    float32 rounds the right answer's probability to exactly 1 for some training pairs.
+    Replays the recorded run (float32, as recorded) to the logged step before its first spike
+    (about 20 s on a free core) and checks it there: the loss is at its floor, part of the
+    training pairs have a float32 log-probability of exactly 0 for the right answer (so the
+    gradient on that logit is exactly 0), and Adam's normaliser sqrt(v) has fallen below its
+    epsilon for most parameters (the regime of the slingshot, Thilak et al. 2022)."""
+    run = _load()
+    steps, loss = run.column("step"), run.column("train_loss")
+    spike = analysis.loss_spikes(steps, loss, below=1e-6)[0]
+    before = int(steps[steps < spike.step][-1])
+    cfg = gt.transformer_config({**gt.RUNS["main"], "max_steps": before})
+    data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
+    tok = transformer.tokens(cfg.p, data.a_train, data.b_train)
+    params = transformer.init_params(cfg)
+    opt = mlp.Adam(lr=cfg.lr, beta1=cfg.beta1, beta2=cfg.beta2, weight_decay=cfg.weight_decay)
+    state = opt.init(params)
+    for _ in range(before):  # the loop of models.transformer.train, without its logging
+        logits, cache = transformer.forward(params, tok, cfg.n_heads)
+        _, dlogits = mlp.softmax_cross_entropy(logits, data.y_train)
+        grads = transformer.backward(params, cache, dlogits.astype(logits.dtype))
+        params, state = opt.step(params, grads, state)
+    logits, _ = transformer.forward(params, tok, cfg.n_heads)
+    assert logits.dtype == np.float32
+    replayed, _ = mlp.softmax_cross_entropy(logits.astype(np.float64), data.y_train)
+    assert replayed < 1e-6 and replayed == pytest.approx(spike.floor, rel=0.5)
+    right = mlp.log_softmax(logits)[np.arange(len(data.y_train)), data.y_train]
+    rounded = np.mean(right == 0)  # float32: probability exactly 1
+    assert 0.02 < rounded < 1
+    assert np.all(mlp.log_softmax(logits.astype(np.float64))[
+        np.arange(len(data.y_train)), data.y_train] < 0)  # in float64 it is not
+    v_hat = mlp.flatten(state.v).astype(np.float64) / (1 - cfg.beta2 ** state.t)
+    assert np.mean(np.sqrt(v_hat) < opt.eps) > 0.5

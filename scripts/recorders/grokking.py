@@ -13,16 +13,25 @@ run's parameters.  Each run is written with :func:`records.write_run`.
 The runs (all parameters in :data:`RUNS`):
 
 * ``main``: trained for a fixed ``max_steps``, no early stop; checkpoints of the embedding at
-  step 0 and 11 log-spaced steps from 10 to the last step.
+  the steps in its ``checkpoints``: step 0, step 100 (just after memorization) and every 500
+  steps, a grid that resolves the rise of validation accuracy (recorded: 10 % to 90 % of the
+  fitted rise between steps 2,475 and 4,329) in several checkpoints.
 * sweeps around ``main`` (which is their shared centre point, see :data:`SWEEPS`):
   ``frac_*`` vary the training fraction, ``wd_*`` the AdamW weight decay.  A sweep run stops
   at the first logged step at which validation accuracy has been >= 95 % at every logged step
   of the last ``stop_hold`` = 500 steps, or after ``max_steps`` = 8000 steps; the config's
   ``stopped_reason`` says which.  No checkpoints.  Stopping early changes nothing before the
   stop, so the sweeps' steps-to-generalise compare directly with ``main``'s.
+* seeds: every sweep point is recorded with the seeds in :data:`SEEDS` (the seed draws both the
+  train/validation split and the initialisation).  Seed 0 keeps the plain name (``wd_2``,
+  ``main``); seed s is ``<name>_s<s>`` (``wd_2_s1``).  The centre point's other seeds
+  ``main_s1``, ``main_s2`` are ``main`` with another seed and no checkpoints.
 
 Each config.json also holds ``train_acc_0.99_step`` and ``val_acc_0.95_step``: the first logged
 step at which training accuracy reached 99 % and validation accuracy 95 % (null: never).
+
+Recording every run takes about 15 minutes with two processes on two cores (``--jobs 2``,
+the default); the config's ``wall_time_s`` holds each run's time.
 """
 from __future__ import annotations
 
@@ -50,24 +59,43 @@ BASE = {
     "lr": 3e-3, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98,
     "init_scale": 1.0, "seed": 0,
 }
-MAIN = {**BASE, "max_steps": 7000, "stop_hold": None, "n_checkpoints": 12}
-SWEEP = {**BASE, "max_steps": 8000, "stop_hold": 500, "n_checkpoints": 0}
+#: Checkpoints of `main`: step 0, just after memorization, and every 500 steps (see above).
+MAIN_CHECKPOINTS = [0, 100, *range(500, 7001, 500)]
+MAIN = {**BASE, "max_steps": 7000, "stop_hold": None, "checkpoints": MAIN_CHECKPOINTS}
+SWEEP = {**BASE, "max_steps": 8000, "stop_hold": 500, "checkpoints": []}
+#: Seeds of every sweep point; seed 0 is the run without a suffix.
+SEEDS = (0, 1, 2)
+WEIGHT_DECAYS = (0.0, 0.3, 2.0, 3.0, 5.0)
+TRAIN_FRACTIONS = (0.3, 0.5, 0.6, 0.7)
 
-RUNS: dict[str, dict] = {
+
+def seeded(name: str, seed: int) -> str:
+    """The run name of `name` with another seed: 'wd_2', 2 -> 'wd_2_s2' (seed 0: unchanged)."""
+    return name if seed == 0 else f"{name}_s{seed}"
+
+
+_POINTS: dict[str, dict] = {
     "main": MAIN,
-    **{f"wd_{w:g}": {**SWEEP, "weight_decay": w} for w in (0.0, 0.3, 2.0, 3.0, 5.0)},
-    **{f"frac_{f}": {**SWEEP, "train_fraction": f} for f in (0.3, 0.5, 0.6, 0.7)},
+    **{f"wd_{w:g}": {**SWEEP, "weight_decay": w} for w in WEIGHT_DECAYS},
+    **{f"frac_{f}": {**SWEEP, "train_fraction": f} for f in TRAIN_FRACTIONS},
 }
-# Each sweep in order of its parameter; `main` is the centre point of both.
-SWEEPS: dict[str, list[str]] = {
-    "train_fraction": ["frac_0.3", "main", "frac_0.5", "frac_0.6", "frac_0.7"],
-    "weight_decay": ["wd_0", "wd_0.3", "main", "wd_2", "wd_3", "wd_5"],
+RUNS: dict[str, dict] = {
+    seeded(name, seed): {**params, "seed": seed,
+                         "checkpoints": params["checkpoints"] if seed == 0 else []}
+    for name, params in _POINTS.items() for seed in SEEDS
+}
+# Each sweep in order of its parameter, every point with its seeds; `main` is the centre of both.
+SWEEPS: dict[str, list[list[str]]] = {
+    "train_fraction": [[seeded(name, seed) for seed in SEEDS]
+                       for name in ("frac_0.3", "main", "frac_0.5", "frac_0.6", "frac_0.7")],
+    "weight_decay": [[seeded(name, seed) for seed in SEEDS]
+                     for name in ("wd_0", "wd_0.3", "main", "wd_2", "wd_3", "wd_5")],
 }
 
 
 def grok_config(params: dict) -> modular.GrokConfig:
-    """The training configuration of a run specification (everything but `n_checkpoints`)."""
-    fields = {k: v for k, v in params.items() if k != "n_checkpoints"}
+    """The training configuration of a run specification (everything but `checkpoints`)."""
+    fields = {k: v for k, v in params.items() if k != "checkpoints"}
     return modular.GrokConfig(**{**fields, "hidden": tuple(fields["hidden"])})
 
 
@@ -84,7 +112,7 @@ def status(name: str, data: Path = DATA) -> str:
 def record(name: str, params: dict, data: Path = DATA) -> dict:
     """Train one run and write it with `records.write_run`; return its config."""
     cfg = grok_config(params)
-    steps = modular.log_spaced_checkpoints(cfg.max_steps, params["n_checkpoints"])
+    steps = tuple(params["checkpoints"])
     split = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
     result = modular.train(cfg, steps, split)
     m = result.metrics
@@ -96,7 +124,7 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
         "loss": "mean softmax cross-entropy",
         **dataclasses.asdict(cfg),
         "hidden": list(cfg.hidden),
-        "n_checkpoints": params["n_checkpoints"],
+        "checkpoints": list(params["checkpoints"]),
         "n_train": int(len(split.y_train)),
         "n_val": int(len(split.y_val)),
         "log_schedule": "every step below 100, every 10 below 10000, then every 100; "
@@ -115,6 +143,9 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
                     "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
         "code_hash": current_hash(params),
     }
+    stale = Path(data) / name / records.CHECKPOINTS  # checkpoints of an earlier recording
+    for path in stale.glob("step_*.npz") if stale.is_dir() else ():
+        path.unlink()
     records.write_run(Path(data) / name, config, m, result.checkpoints)
     return config
 
