@@ -320,8 +320,8 @@ def test_nothing_is_written_when_one_of_several_runs_is_broken(tmp_path):
 
 # ---- the command line and the Python API on every library's folder ---------------------------
 @pytest.mark.parametrize("folder,names", [
-    (TRAINER, ["dashboard_trainer_run", "training_curves_trainer_run",
-               "loss_distribution_trainer_run", "optimization_dynamics_trainer_run"]),
+    (TRAINER, ["dashboard_trainer_run", "loss_distribution_trainer_run",
+               "optimization_dynamics_trainer_run"]),
     (LIGHTNING_CSV, ["dashboard_lightning_logs_version_0", "dashboard_lightning_logs_version_1",
                      "comparison_dashboard", "training_curves_comparison"]),
     (LIGHTNING_TB, ["dashboard_lightning_logs_version_0"]),
@@ -340,7 +340,11 @@ def test_every_library_folder_gets_its_figures(tmp_path, folder, names):
 def test_quick_plot_writes_every_figure_of_a_run(tmp_path):
     written = experiments.quick_plot(TORCH, outdir=tmp_path / "figs", formats=("png",))
     names = {p.name for p in written}
-    assert {"dashboard_torch.png", "training_curves_torch.png", "summary_torch.tex"} <= names
+    assert {"dashboard_torch.png", "optimization_dynamics_torch.png",
+            "summary_torch.tex"} <= names
+    assert all(path.is_file() for path in written)
+    # its dashboard draws every metric it logged: no training_curves restating it
+    assert "training_curves_torch.png" not in names
 
 
 def test_metric_table_at_common_steps():

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics import portable
-from records.settings import NOT_SETTINGS, SEED_KEYS, SETTINGS, flatten
+from records.settings import (
+    NOT_SETTINGS,
+    SEED_KEYS,
+    SETTINGS,
+    flatten,
+    headline,
+    headline_value,
+)
 
 #: Metrics where larger is better; every other quality metric is smaller-is-better (losses).
 HIGHER_IS_BETTER = ("acc", "accuracy", "f1", "bleu", "rouge", "exact_match", "score",
@@ -284,13 +291,15 @@ def smoothed_metric(run, name: str) -> bool:
     """Whether a metric's curve gets a moving average: a densely logged training metric, not a
     schedule (learning rate) or a counter, and never a sparsely logged evaluation metric (an
     evaluation every N steps, or a metric logged at under SPARSE_SHARE of the densest one's
-    points)."""
+    points), nor a series without step noise (full-batch training: an average would only add
+    lag)."""
     if family(name) in ("learning_rate", "clock"):
         return False
-    count = int(np.sum(~np.isnan(run.metrics[name])))
-    if count < MIN_SMOOTHED_POINTS:
+    values = run.metrics[name]
+    count = int(np.sum(~np.isnan(values)))
+    if count < MIN_SMOOTHED_POINTS or count < SPARSE_SHARE * densest(run):
         return False
-    return count >= SPARSE_SHARE * densest(run)
+    return memo(run, ("noisy", name), lambda: has_step_noise(values))
 
 
 def metric_curve(run, name: str, weight: float = TENSORBOARD_WEIGHT) -> Curve:
@@ -348,6 +357,30 @@ def training_loss(run, aggregate: bool = True) -> str | None:
     return found
 
 
+#: Logged shares of each batch that a run trained on (the book's sparse-training runs log it):
+#: below 1, the run trains on a selection of the batch, and its training loss is the loss of
+#: the selected samples unless it is a whole-batch loss (WHOLE_BATCH_LOSSES).
+SELECTION_SHARES = ("activation_rate",)
+#: Columns holding the loss of the whole batch where a run trains on a selection of it.
+WHOLE_BATCH_LOSSES = ("batch_loss_mean",)
+
+
+def trains_on_a_selection(run) -> bool:
+    """Whether the run trains on a selection of each batch: it logged a share of the batch
+    trained (SELECTION_SHARES) below 1 at some step."""
+    logged, _ = logged_metrics(run)
+    for name in SELECTION_SHARES:
+        if name in logged:
+            values = run.metrics[name]
+            return bool(np.nanmin(values) < 1)
+    return False
+
+
+def whole_batch_loss(run) -> str | None:
+    """The column holding the loss of the whole batch (WHOLE_BATCH_LOSSES), if logged."""
+    return first_logged(run, *WHOLE_BATCH_LOSSES)
+
+
 def interval_means(train_steps, train_values, at_steps) -> tuple[np.ndarray, np.ndarray]:
     """For each step s of `at_steps` (increasing), the mean of the training values logged in
     (previous step of at_steps, s]: like with like for an evaluation at s (an epoch aggregate
@@ -369,31 +402,225 @@ def interval_means(train_steps, train_values, at_steps) -> tuple[np.ndarray, np.
     return np.asarray(keep, int), np.asarray(means, float)
 
 
-def generalization_gap(run, train: str, validation: str) -> Curve:
-    """Validation loss minus the training loss over the same stretch: at each validation step,
-    the mean of the training loss logged since the previous validation (an epoch or batch
-    aggregate logged at that step is used as it is). Validation steps with no training value
-    in their interval, or outside the training loss's logged range (an evaluation before the
-    first training step), are left out: nothing is extrapolated."""
+def training_loss_at(train_steps, train_values, at_steps) -> tuple[np.ndarray, np.ndarray, str]:
+    """The training loss at each step of `at_steps` (the evaluation steps), like with like:
+    (indices of the steps kept, values, how). How depends on what was logged:
+
+    - 'aggregate': an aggregate logged at the evaluation steps (an epoch mean) is used as it is;
+    - 'trend': a loss with step noise (a mini-batch loss) by its trend at that step, the centred
+      running median (loss_trend): neither a moving average's lag nor the mean since the
+      previous evaluation, which in the loss's first fall is far above the loss at the step;
+      steps within half a window of either end, where the trend is not centred, are left out;
+    - 'value': a loss without step noise (full batch) by its value logged at the step, or the
+      last one before it.
+
+    Steps outside the training loss's logged range are left out: nothing is extrapolated."""
+    train_steps, train_values = np.asarray(train_steps, float), np.asarray(train_values, float)
+    at_steps = np.asarray(at_steps, float)
+    if len(train_steps) == 0:
+        return np.array([], int), np.array([]), "value"
+    inside = (at_steps >= train_steps[0]) & (at_steps <= train_steps[-1])
+    if np.all(np.isin(train_steps, at_steps)):
+        keep = np.flatnonzero(inside & np.isin(at_steps, train_steps))
+        return keep, train_values[np.searchsorted(train_steps, at_steps[keep])], "aggregate"
+    how = "trend" if has_step_noise(train_values) else "value"
+    series = loss_trend(train_values) if how == "trend" else train_values
+    at = np.searchsorted(train_steps, at_steps, side="right") - 1
+    found = np.full(len(at_steps), np.nan)
+    found[inside] = series[at[inside]]
+    keep = np.flatnonzero(inside & ~np.isnan(found))
+    return keep, found[keep], how
+
+
+def generalization_gap(run, train: str, validation: str) -> tuple[Curve, str]:
+    """Validation loss minus the training loss at the same step (training_loss_at), at each
+    validation step where the training loss is known there; and how the training loss was read
+    ('aggregate', 'trend' or 'value')."""
     train_steps, train_values = run.series(train)
     validation_steps, validation_values = run.series(validation)
-    keep, means = interval_means(train_steps, train_values, validation_steps)
+    keep, values, how = training_loss_at(train_steps, train_values, validation_steps)
+    gap = validation_values[keep] - values if len(keep) else np.array([])
     steps = validation_steps[keep] if len(keep) else np.array([])
-    gap = validation_values[keep] - means if len(keep) else np.array([])
-    return plain_curve(f"{validation} - {train}", steps, gap)
+    return plain_curve(f"{validation} - {train}", steps, gap), how
+
+
+def log_slope(steps, values, weight: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """d ln(value) / d step of a series smoothed with TensorBoard's average of weight `weight`
+    (0: as logged), at the midpoints between logged steps: (midpoints, slopes). None when there
+    are too few values, a smoothed value is not positive or the steps do not increase."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    smoothed = ema_with_gaps(steps, values, alpha=1 - weight) if weight > 0 else values
+    if len(steps) <= 2 or not np.all(smoothed > 0) or np.any(np.diff(steps) <= 0):
+        return None
+    return (steps[1:] + steps[:-1]) / 2, np.diff(portable.log(smoothed)) / np.diff(steps)
+
+
+def rate_weight(values, weight: float) -> float:
+    """The smoothing weight a rate of change needs: `weight` for a series with step noise (a
+    mini-batch loss), none for one without (full-batch training), where any moving average
+    would only add lag."""
+    return weight if has_step_noise(values) else 0.0
 
 
 def improvement_rate(run, name: str, weight: float = TENSORBOARD_WEIGHT) -> Curve | None:
     """-d log(loss) / d step of the smoothed loss (TensorBoard's average, weight `weight`), at
     the midpoints between logged steps; None when there are too few values or a smoothed value
     is not positive."""
-    steps, values = run.series(name)
-    smoothed = ema_with_gaps(steps, values, alpha=1 - weight) if weight > 0 else values
-    if len(steps) <= 2 or not np.all(smoothed > 0) or np.any(np.diff(steps) <= 0):
+    slope = log_slope(*run.series(name), weight)
+    if slope is None:
         return None
-    rate = -np.diff(portable.log(smoothed)) / np.diff(steps)
-    midpoints = (steps[1:] + steps[:-1]) / 2
-    return plain_curve(f"improvement rate of {name}", midpoints, rate)
+    midpoints, rate = slope
+    return plain_curve(f"improvement rate of {name}", midpoints, -rate)
+
+
+# ---- how the weights move ------------------------------------------------------------------------
+def weight_norms(run) -> list[str]:
+    """The norms of weights (not of gradients) the run logged as curves, in log order."""
+    return [name for name in drawn_metrics(run)
+            if family(name) == "norm" and "grad" not in name.lower()]
+
+
+def norm_rate(run, name: str, weight: float = TENSORBOARD_WEIGHT) -> Curve | None:
+    """d ln||w|| / d step of a logged weight norm (smoothed with `weight`): the radial part of
+    the update relative to the weights, (w . dw) / ||w||^2 per step; None as log_slope."""
+    slope = log_slope(*run.series(name), weight)
+    return None if slope is None else plain_curve(f"rate of {name}", *slope)
+
+
+#: Words of an optimizer's name or description that say its weight decay is decoupled from the
+#: gradient (AdamW, Loshchilov & Hutter 2019, arXiv 1711.05101): theta <- theta - lr (update +
+#: wd theta), so decay alone multiplies the weights by 1 - lr wd each step.
+DECOUPLED_DECAY = ("adamw", "decoupled")
+
+
+def decay_pull(config: dict, lr_steps=None, lr_values=None) -> tuple[np.ndarray, np.ndarray] | None:
+    """ln(1 - lr wd): the change of ln||w|| per step that decoupled weight decay alone causes,
+    as (steps, values): at the steps of a logged learning rate (`lr_steps`, `lr_values`, a
+    schedule), else the settings' constant learning rate (steps left empty: a constant). None
+    unless the settings give a weight decay > 0 and an optimizer named AdamW or said to decouple
+    its decay (DECOUPLED_DECAY), and a learning rate is known."""
+    wd = headline_value(config, "weight_decay")
+    optimizer = " ".join(str(headline_value(config, key) or "") for key in ("optim", "optimizer"))
+    if not isinstance(wd, (int, float)) or isinstance(wd, bool) or wd <= 0 \
+            or not any(word in optimizer.lower() for word in DECOUPLED_DECAY):
+        return None
+    if lr_steps is not None and len(lr_steps):
+        lr = np.asarray(lr_values, float)
+        return np.asarray(lr_steps, float), portable.log(1 - lr * wd)
+    lr = headline_value(config, "learning_rate")
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr * wd < 1:
+        return None
+    return np.array([]), portable.log(np.array([1 - lr * wd]))
+
+
+#: Names of a logged norm of all parameters (last part of the name, lower case).
+NORM_TOTALS = ("weight_norm", "param_norm", "params_norm", "parameter_norm", "parameters_norm",
+               "model_norm")
+#: Rounding slack when checking that parts fit inside the total (relative).
+PART_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class NormSplit:
+    """How the norm of all parameters divides among the parts of them the run logged a norm of
+    and the rest: ||rest||^2 = ||total||^2 - sum of ||part||^2 (the parts are disjoint blocks of
+    the parameters)."""
+    total: str
+    parts: list[str]                 # logged norms of parts, in log order; "rest" is derived
+    steps: np.ndarray                # rows where the total and every part were logged
+    norms: dict[str, np.ndarray]     # each part's norm and the rest's
+    shares: dict[str, np.ndarray]    # each one's share of the squared total (sums to 1)
+
+
+def norm_split(run, max_parts: int = 3) -> NormSplit | None:
+    """The parameter norm divided among its logged parts (at most `max_parts`) and the rest;
+    None unless the run logs a norm of all parameters (NORM_TOTALS) and norms of parts of them
+    at the same rows, each part inside the total and the parts together too (their squares sum
+    to at most the total's square): anything else is not a part."""
+    norms = weight_norms(run)
+    total = next((n for n in norms if n.lower().rsplit("/", 1)[-1] in NORM_TOTALS), None)
+    if total is None:
+        return None
+    parts = [n for n in norms if n != total][:max_parts]
+    if not parts:
+        return None
+    step = run.metrics["step"]
+    rows = ~np.isnan(run.metrics[total])
+    for part in parts:
+        rows &= ~np.isnan(run.metrics[part])
+    if rows.sum() < 2:
+        return None
+    squared_total = run.metrics[total][rows] ** 2
+    squared = {part: run.metrics[part][rows] ** 2 for part in parts}
+    inside = sum(squared.values())
+    if np.any(inside > squared_total * (1 + PART_SLACK)) or np.any(squared_total <= 0):
+        return None
+    rest = np.maximum(squared_total - inside, 0.0)
+    split = {**squared, "rest": rest}
+    return NormSplit(total=total, parts=parts, steps=step[rows],
+                     norms={name: np.sqrt(value) for name, value in split.items()},
+                     shares={name: value / squared_total for name, value in split.items()})
+
+
+def _norm(array: np.ndarray) -> float:
+    """The Euclidean norm, summed exactly (math.fsum): the same bits on every CPU."""
+    import math
+
+    flat = np.asarray(array, float).ravel()
+    return math.sqrt(math.fsum(flat * flat))
+
+
+@dataclass(frozen=True)
+class ParameterChanges:
+    """A checkpointed parameter between consecutive checkpoints: its net change relative to its
+    size, per step, ||theta_b - theta_a|| / ||theta_a|| / (b - a). A lower bound on the size of
+    a single step's update: moves back and forth within an interval cancel."""
+    name: str
+    edges: np.ndarray                # checkpoint steps
+    per_step: np.ndarray             # one value per interval (len(edges) - 1)
+
+
+def parameter_changes(checkpoints: dict[int, dict[str, np.ndarray]]) -> list[ParameterChanges]:
+    """The change per step of every parameter (a float array of two or more dimensions) that
+    each of three or more checkpoints holds in the same shape, {step: {name: array}}; other
+    arrays (scores, labels, a threshold) are not parameters."""
+    steps = sorted(checkpoints)
+    if len(steps) < 3:
+        return []
+    first = checkpoints[steps[0]]
+    names = [name for name, array in first.items()
+             if np.issubdtype(np.asarray(array).dtype, np.floating) and np.ndim(array) >= 2
+             and all(name in checkpoints[s] and np.shape(checkpoints[s][name]) == np.shape(array)
+                     for s in steps)]
+    changes = []
+    for name in names:
+        per_step = []
+        for a, b in zip(steps[:-1], steps[1:], strict=True):
+            size = _norm(checkpoints[a][name])
+            moved = _norm(np.asarray(checkpoints[b][name], float)
+                          - np.asarray(checkpoints[a][name], float))
+            per_step.append(moved / size / (b - a) if size > 0 else np.nan)
+        changes.append(ParameterChanges(name=name, edges=np.asarray(steps, float),
+                                        per_step=np.asarray(per_step, float)))
+    return changes
+
+
+#: A training loss below this share of the validation loss is negligible beside it: the gap is
+#: then the validation loss itself.
+NEGLIGIBLE_TRAINING_LOSS = 0.01
+
+
+def gap_is_validation_loss(run, train: str, validation: str) -> bool:
+    """Whether at most evaluations the training loss (at that step: training_loss_at) is under
+    NEGLIGIBLE_TRAINING_LOSS of the validation loss: a generalization gap would then redraw the
+    validation loss (a network that memorized its training set)."""
+    train_steps, train_values = run.series(train)
+    validation_steps, validation_values = run.series(validation)
+    keep, values, _ = training_loss_at(train_steps, train_values, validation_steps)
+    if len(keep) == 0:
+        return False
+    negligible = values < NEGLIGIBLE_TRAINING_LOSS * validation_values[keep]
+    return bool(np.mean(negligible) > 0.5)
 
 
 # ---- distributions -----------------------------------------------------------------------------
@@ -461,14 +688,31 @@ def relative_spread(values) -> np.ndarray:
 
 #: Largest deviation from the trend (as a fraction) below which a loss has no step noise.
 NOISELESS = 1e-3
+#: Least share of steps at which a noisy series turns back (the sign of its change flips): a
+#: mini-batch loss turns back at about every other step, a full-batch curve at its few bumps.
+REVERSALS = 0.1
+
+
+def reversal_share(values) -> float:
+    """The share of consecutive changes of the logged `values` that reverse the direction of
+    the one before (changes of zero left out)."""
+    values = np.asarray(values, float)
+    changes = np.diff(values[~np.isnan(values)])
+    signs = np.sign(changes[changes != 0])
+    return float(np.mean(signs[1:] != signs[:-1])) if len(signs) > 1 else 0.0
 
 
 def has_step_noise(values) -> bool:
-    """Whether single logged steps stray from the loss's trend by more than NOISELESS: not so
-    for full-batch training (the grokking runs), whose spread figure would be empty."""
+    """Whether single logged steps stray from the series' trend by more than NOISELESS and it
+    turns back at REVERSALS of its steps or more: not so for full-batch training (the grokking
+    runs), whose smooth curves bend at a few bumps only (a spread figure would be empty, a
+    moving average would only add lag)."""
     values = np.asarray(values, float)
     values = values[~np.isnan(values)]
-    spread = relative_spread(values)
+    if reversal_share(values) < REVERSALS:
+        return False
+    with np.errstate(divide="ignore", invalid="ignore"):  # a trend of 0 (a share at zero)
+        spread = relative_spread(values)
     spread = spread[np.isfinite(spread)]
     return bool(spread.size) and float(np.max(np.abs(spread - 1))) > NOISELESS
 
@@ -624,6 +868,49 @@ def dashboard_panels(run, max_losses: int = 2) -> list[PanelMetrics]:
     return panels
 
 
+def counters(run) -> list[str]:
+    """The logged counters of work done (samples seen or trained, FLOPs, tokens): they rise in
+    a straight line or nearly, so a panel of one says less than its last value, which the run's
+    summary lists."""
+    return [name for name in drawn_metrics(run) if family(name) == "clock"]
+
+
+def curve_metrics(run) -> list[str]:
+    """Every logged metric worth a curve of its own: drawn_metrics without the counters."""
+    counted = set(counters(run))
+    return [name for name in drawn_metrics(run) if name not in counted]
+
+
+#: Names of a series that a run logged as its own moving average of another series it logged
+#: (the book's gated runs: activation_rate_smoothed, the rate their controller steers).
+AVERAGE_SUFFIXES = ("_smoothed", "_smooth", "_ema", "_running_mean")
+AVERAGE_PREFIXES = ("smoothed_", "ema_")
+
+
+def own_averages(names: list[str]) -> dict[str, str]:
+    """{metric: the run's own average of it} among `names`: a series named after another with an
+    average's suffix or prefix (AVERAGE_SUFFIXES, AVERAGE_PREFIXES). Drawn over the metric's
+    logged values instead of TensorBoard's average (it is what the run itself acted on)."""
+    found = {}
+    for name in names:
+        for suffix in AVERAGE_SUFFIXES:
+            if name.endswith(suffix) and name[:-len(suffix)] in names:
+                found[name[:-len(suffix)]] = name
+        head, _, last = name.rpartition("/")
+        for prefix in AVERAGE_PREFIXES:
+            base = (head + "/" if head else "") + last[len(prefix):]
+            if last.startswith(prefix) and base in names:
+                found[base] = name
+    return found
+
+
+def left_out_metrics(run) -> list[str]:
+    """The metrics worth a curve that the dashboard's panels leave out (a second evaluation
+    score, a third metric of neither role, other metrics beyond the first), in log order."""
+    shown = {name for panel in dashboard_panels(run) for name in panel.names}
+    return [name for name in curve_metrics(run) if name not in shown]
+
+
 # ---- summaries ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MetricSummary:
@@ -768,9 +1055,13 @@ def seed_groups(names: list[str], configs: list[dict]) -> list[list[int]]:
         return i
 
     flat = [flatten(config) for config in configs]
-    headline_keys = {key for setting, keys in SETTINGS if setting != "seed" for key in keys}
+    # the keys a run's headline settings are read from: the first of each setting's keys it
+    # holds (`max_steps` where a run records both it and the `steps` it took before stopping)
+    headlines = [{key for setting, key, _ in headline(config) if setting != "seed"}
+                 for config in configs]
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
+            headline_keys = headlines[i] | headlines[j]
             differing = _differing([configs[i], configs[j]], ignore)
             seeds_differ = any(repr(flat[i].get(k)) != repr(flat[j].get(k)) for k in SEED_KEYS
                                if k in flat[i] or k in flat[j])
@@ -815,6 +1106,27 @@ def band(series: list[tuple[np.ndarray, np.ndarray]]) -> Band:
                 high=stacked.max(axis=0), n=len(series))
 
 
+#: Most steps a band keeps for drawing: a band is drawn as a filled polygon and three lines,
+#: and a few hundred steps a panel are more than print shows.
+MAX_BAND_POINTS = 150
+
+
+def thin_band(band: Band, max_points: int = MAX_BAND_POINTS) -> Band:
+    """A band with at most `max_points` (+1) steps, for drawing only: consecutive steps in
+    buckets, each bucket drawn at its first step with the lowest low and the highest high
+    within it (the envelope never shrinks) and the median there; the last step kept. Short
+    bands are returned as they are."""
+    n = len(band.steps)
+    if n <= max_points:
+        return band
+    starts = np.arange(0, n, -(-n // max_points))
+    keep = np.append(starts, n - 1)
+    low = np.append(np.minimum.reduceat(band.low, starts), band.low[-1])
+    high = np.append(np.maximum.reduceat(band.high, starts), band.high[-1])
+    return Band(steps=band.steps[keep], median=band.median[keep], low=low, high=high,
+                n=band.n)
+
+
 @dataclass(frozen=True)
 class MetricTable:
     """One metric across runs at common steps: `values[i, j]` is run i's last value logged at
@@ -841,3 +1153,21 @@ def metric_table(runs, metric: str, steps=None, labels=None) -> MetricTable:
                        for s, v in series])
     return MetricTable(metric=metric, runs=list(labels or [run.name for run in runs]),
                        steps=steps, values=values)
+
+
+def fall_done_by(steps, values, share: float) -> float:
+    """The first step at which a noisy loss's trend (loss_trend) had done `share` of its fall in
+    log over the run: from its first logged value (the loss at initialisation, before any
+    noise of training) to its trend's last value. NaN if the trend never falls or never gets
+    there."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    trend = loss_trend(values)
+    known = ~np.isnan(trend) & (trend > 0)
+    if not known.any() or values[0] <= 0:
+        return float("nan")
+    start, end = portable.log(values[0]), portable.log(trend[known][-1])
+    if end >= start:
+        return float("nan")
+    done = known.copy()
+    done[known] = portable.log(trend[known]) <= start - share * (start - end)
+    return float(steps[np.argmax(done)]) if done.any() else float("nan")
