@@ -102,7 +102,8 @@ BOOK = {
     },
     "sparse_training/gated_0.1": {
         "dashboard": "It is the tool's overview of the run threshold\\_adaptation draws.",
-        "training_curves": "Panel (b) is also in threshold\\_adaptation.",
+        "training_curves": "Weighting every class alike (the classes are imbalanced), it "
+                           "ends within a few points of the plain accuracy (dashboard).",
     },
     "comparison": {
         "comparison_dashboard": "Rule: $\\geq$ 95\\,\\% for 500 steps. Medians: 1, "
@@ -112,13 +113,22 @@ BOOK = {
                                       "norm.",
     },
     "comparison_sparse_training": {
-        "comparison_dashboard": "The chapter gives final accuracies (accuracy\\_vs\\_compute); "
+        "comparison_dashboard": "Final accuracies: accuracy\\_vs\\_compute; "
                                 "at every compute spent, random selection is ahead of "
                                 "training on all samples, gated selection behind.",
-        "training_curves_comparison": "The gate trains on mislabelled samples several times "
-                                      "as often as they occur, the others at about their "
-                                      "rate.",
+        "training_curves_comparison": "Gated selection's validation loss stops falling "
+                                      "early, at several times the others', while its "
+                                      "accuracy still rises.",
     },
+}
+#: Metrics of the project's runs that a chapter of the book draws already (run folder: {metric:
+#: figure}): the BOOK's figures of those runs leave them out and say where they are (a user's
+#: run folder draws every metric).
+RUN_ELSEWHERE = {
+    "sparse_training/gated_0.1": {
+        "activation_rate": "threshold\\_adaptation",
+        "activation_rate_smoothed": "threshold\\_adaptation",
+        "active_noisy_fraction": "significance\\_distribution"},
 }
 #: The default comparisons: (figure name suffix, run folders under data/, how to compare).
 #: The grokking weight-decay sweep, three seeds a setting, on validation accuracy at the last
@@ -142,7 +152,8 @@ DEFAULT_COMPARISONS = (
       "x": "flops_total", "x_name": "compute",
       "x_label": "compute spent, % of training on all samples",
       "x_short": "compute spent (%)",
-      "x_caption": "the compute spent so far (100\\,\\%: training on all samples)"}),
+      "x_caption": "the compute spent so far",
+      "elsewhere": {"active_noisy_fraction": "significance\\_distribution"}}),
 )
 #: Configuration keys holding a run's compute as a fraction of full training's.
 COMPUTE_SHARE_KEYS = ("flops_fraction_of_full",)
@@ -862,6 +873,7 @@ class TrainingCurves:
     references: dict = field(default_factory=dict)  # metric -> Reference
     percent: frozenset = frozenset()                # metrics drawn in per cent
     label: str = ""                                 # the run's label (run_label)
+    elsewhere: dict = field(default_factory=dict)   # metric -> the book's figure drawing it
 
     @property
     def panel_curves(self) -> list[Curve]:
@@ -891,40 +903,50 @@ def plotted_metrics(run: Run) -> tuple[list[str], list[str]]:
     return panel_order(run_stats.left_out_metrics(run)), never_logged
 
 
-def training_curves_metrics(run: Run) -> tuple[list[str], NormSplit | None]:
+def training_curves_metrics(run: Run, elsewhere=()) -> tuple[list[str], NormSplit | None]:
     """(the metrics training_curves draws, the norm split it draws): what the dashboard leaves
-    out, a norm it left out only once (in the split, if it is a part)."""
+    out, a norm it left out only once (in the split, if it is a part), but for the metrics
+    `elsewhere` (another figure of the book draws them for this run)."""
     drawn, _ = plotted_metrics(run)
     split = run_stats.norm_split(run)
     parts = set(split.parts) if split is not None else set()
-    return [name for name in drawn if name not in parts], split
+    return [name for name in drawn if name not in parts and name not in elsewhere], split
 
 
-def training_curves_panels(run: Run) -> int:
-    drawn, split = training_curves_metrics(run)
+def training_curves_panels(run: Run, elsewhere=()) -> int:
+    drawn, split = training_curves_metrics(run, elsewhere)
     averages = run_stats.own_averages(drawn)
     inside = {average for average in averages.values()}
     return len([name for name in drawn if name not in inside]) + (2 if split is not None else 0)
 
 
-def has_training_curves(run: Run) -> bool:
-    """Whether the run has anything the dashboard leaves out: the figure is made only then."""
-    return training_curves_panels(run) > 0
+def has_training_curves(run: Run, elsewhere=()) -> bool:
+    """Whether the run has anything the dashboard (and the book, `elsewhere`) leaves out: the
+    figure is made only then."""
+    return training_curves_panels(run, elsewhere) > 0
 
 
-def training_curves_height(run: Run) -> float:
+def training_curves_height(run: Run, elsewhere=()) -> float:
     """Inches: three panels a row (two rows of two for four), and a legend line."""
-    n = training_curves_panels(run)
+    n = training_curves_panels(run, elsewhere)
     return max(0.3 + 1.5 * math.ceil(max(n, 1) / (2 if n == 4 else 3)), 1.8)
+
+
+def training_curves_width(run: Run, elsewhere=()) -> float:
+    """A share of the text width: a third a panel in a row of three, at least half."""
+    n = training_curves_panels(run, elsewhere)
+    return 1.0 if n >= 2 else 0.5
 
 
 def part_label(name: str) -> str:
     return REST_LABEL if name == "rest" else readable(name)
 
 
-def training_curves_result(run: Run, smoothing: float = SMOOTHING) -> TrainingCurves:
+def training_curves_result(run: Run, smoothing: float = SMOOTHING, elsewhere: dict | None = None
+                           ) -> TrainingCurves:
     _, never_logged = plotted_metrics(run)
-    drawn, split = training_curves_metrics(run)
+    elsewhere = dict(elsewhere or {})
+    drawn, split = training_curves_metrics(run, elsewhere)
     numbers, keys = Numbers(), {}
     label = spell(run_label(run))
     if split is not None:  # each share's first and last value, in the legend
@@ -959,7 +981,8 @@ def training_curves_result(run: Run, smoothing: float = SMOOTHING) -> TrainingCu
         counters=run_stats.counters(run), never_logged=never_logged, x_label=run.x_label,
         smoothing=smoothing, numbers=numbers, selected=run_stats.selected_loss(run),
         method=run_method(run.config), share_keys=keys, averages=averages,
-        references=references, percent=frozenset(percent), label=run_label(run))
+        references=references, percent=frozenset(percent), label=run_label(run),
+        elsewhere=elsewhere)
 
 
 def draw_split(axes, curves: TrainingCurves, styles: Styles, letters) -> None:
@@ -1048,7 +1071,8 @@ def training_curves(fig, curves: TrainingCurves):
     for ax, curve in zip(axes[2 if curves.split is not None else 0:], curves.panel_curves,
                          strict=True):
         look = styles.of(curve.name, alone=True)
-        if look.label not in ("training", "validation", "evaluation", "test", SELECTED_LABEL):
+        if look.label not in ("training", "validation", "evaluation", "test", SELECTED_LABEL) \
+                or run_stats.role(curve.name) is None:  # neither role: not "training"
             look = Look(look.color, look.linestyle, look.marker)  # its panel title names it
         percent = curve.name in curves.percent
         scale = 100 if percent else 1
@@ -1709,6 +1733,9 @@ def comparison_dashboard_result(runs: list[Run], metric: str | None = None,
                       percent=all(in_percent(metric, values) for _, values in series))
 
 
+#: Markers of a method's second, third... entry (its first: the method's own marker): none
+#: another method's, none hollow (published).
+METHOD_EXTRA_MARKERS = ("P", "*", "h", "p")
 #: Markers of ordered values (a second channel beside the sequential colours, which are hard to
 #: tell apart beyond three or four): none a method's with its colour, none hollow (published).
 ORDERED_MARKERS = ("o", "^", "D", "v", "P", "*")
@@ -1717,7 +1744,9 @@ ORDERED_MARKERS = ("o", "^", "D", "v", "P", "*")
 def entry_styles(entries: list[Entry]) -> list[dict]:
     """A colour, line style and marker per entry, from the table of meanings: the baseline's
     grey, solid, squares; a method's colour, line style and marker for the runs of a method
-    (several entries of one method: its colour, lighter in order); the sequential colours of
+    (several entries of one method: its one colour, each after the first with a marker of its
+    own, METHOD_EXTRA_MARKERS: a lighter tint would borrow the baseline's grey); the sequential
+    colours of
     ordered values, in entry order (the order of the setting that varies), each with its own
     marker, for the rest."""
     from matplotlib.colors import to_hex
@@ -1738,8 +1767,9 @@ def entry_styles(entries: list[Entry]) -> list[dict]:
         elif entry.meaning is not None:
             method, same = meanings.method(entry.meaning), methods[entry.meaning]
             k = same.index(i)
-            styles.append({"color": to_hex(tint(method.color, 0.6 * k / max(len(same) - 1, 1))),
-                           "linestyle": method.linestyle, "marker": method.marker})
+            styles.append({"color": to_hex(method.color), "linestyle": method.linestyle,
+                           "marker": method.marker if k == 0 else
+                           METHOD_EXTRA_MARKERS[(k - 1) % len(METHOD_EXTRA_MARKERS)]})
         else:
             k = rest.index(i)
             styles.append({"color": ordered[k], "linestyle": "-",
@@ -1827,6 +1857,14 @@ def to_hex_tint(color, amount: float = 0.5) -> str:
     return to_hex(tint(color, amount))
 
 
+def row_label(entry: Entry, narrow: bool = False) -> str:
+    """An entry's row in panel (b): its name and runs, not its total compute (the panel
+    compares the runs at one compute; the caption gives each total): 'random 0.1 (n=5)'."""
+    label = f"{entry.short or entry.label} (n={entry.n})" if entry.n > 1 \
+        else entry.short or entry.label
+    return label.replace(" (", "\n(", 1) if narrow and len(label) > 24 else label
+
+
 def narrow_labels(fig) -> bool:
     """Entry labels in two lines (the name, then n and compute): on a narrow page."""
     return fig.get_figwidth() < NARROW_IN
@@ -1878,9 +1916,8 @@ def comparison_dashboard(fig, comparison: Comparison):
                           color=style["color"], mfc=to_hex_tint(style["color"]), mew=0.5)
         ax_value.plot([scale * entry.value], [row], ls="none", marker=style["marker"], ms=5,
                       color=style["color"])
-    ax_value.set_yticks(rows, [entry.label.replace(" (", "\n(", 1)
-                               if narrow_labels(fig) and len(entry.label) > 24
-                               else entry.label for entry in comparison.entries])
+    ax_value.set_yticks(rows, [row_label(entry, narrow_labels(fig))
+                               for entry in comparison.entries])
     ax_value.set_ylim(rows.min() - 0.6, rows.max() + 0.6)
     if comparison.mode == "threshold":
         ax_value.set_xlim(0, max(max(e.last_step for e in comparison.entries), 1) * 1.05)
@@ -2111,15 +2148,25 @@ def training_curves_comparison(fig, comparison: CurvesComparison):
         if run_stats.family(metric.name) in ("loss", "learning_rate", "norm"):
             log_scale(ax, np.concatenate([e.curve.values if e.band is None else e.band.median
                                           for e in metric.entries]))
-    # every entry by its colour and marker, no line: the panels' line styles are roles
-    # (solid training, dashed validation), not the entries'
+    # the panels' line styles are roles (solid training, dashed validation), not the entries':
+    # where every panel is of one role, each entry as drawn (colour, marker, that role's
+    # line); else each entry by colour and marker, and a key per role in ink
+    roles = {"validation" if run_stats.role(metric.name) == "evaluation" else "training"
+             for metric in comparison.metrics}
+    one = roles.pop() if len(roles) == 1 else None
     handles = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, Line2D([], [], ls="none", color=handle.get_color(),
-                                             marker=handle.get_marker(),
-                                             markersize=handle.get_markersize()))
+            handles.setdefault(label, Line2D(
+                [], [], ls=meanings.role(one).linestyle if one else "none", lw=1.1,
+                color=handle.get_color(), marker=handle.get_marker(),
+                markersize=handle.get_markersize()))
     labels = [label for label in comparison.labels if label in handles]
+    if one is None:
+        for role in ("training", "validation"):
+            look = meanings.role(role)
+            handles[role] = Line2D([], [], color=INK, ls=look.linestyle, lw=1.1)
+            labels.append(role)
     if spare is not None:  # the last row's empty slot holds the legend
         ax = fig.add_subplot(spare)
         ax.set_axis_off()
@@ -2313,6 +2360,15 @@ def training_curves_caption(run: Run, label: str, smoothing: float,
         if curve.name in curves.averages:
             text += " (faint) under the run's own average"
         shown.append(text + _reference_clause(curves, curve.name))
+    figures: dict[str, list[str]] = {}
+    inside = set(run_stats.own_averages(list(curves.elsewhere)).values())
+    for name, figure in curves.elsewhere.items():
+        if name not in inside:  # an average goes with its metric
+            figures.setdefault(figure, []).append(readable(name))
+    elsewhere = "; ".join(f"{_listing(names)}: {figure}" for figure, names in figures.items())
+    if elsewhere:
+        return (f"What the dashboard of the run {label} and the book's other figures leave out "
+                f"({elsewhere}): {'; '.join(shown)}.")
     return f"What the dashboard of the run {label} leaves out: {'; '.join(shown)}."
 
 
@@ -2415,6 +2471,18 @@ def _budget_clause(comparison: Comparison) -> str:
     return clause + "." if clause else ""
 
 
+def _totals_clause(comparison: Comparison) -> str:
+    """Where the entries' labels give different total compute (the rows of panel b do not:
+    row_label): where the reader sees each total."""
+    totals = []
+    for entry in comparison.entries:
+        found = re.search(r", ([\d.]+) % compute\)$", entry.label)
+        if found is None:
+            return ""
+        totals.append(found.group(1))
+    return " Each curve ends at its runs' total compute." if len(set(totals)) > 1 else ""
+
+
 def comparison_caption(compared: Compared, comparison: Comparison) -> str:
     if comparison.mode == "threshold":
         how = (f"the {comparison.x_name} at which each first reached {compared.threshold:g} "
@@ -2434,7 +2502,8 @@ def comparison_caption(compared: Compared, comparison: Comparison) -> str:
             + (", in per cent of the baseline's total" if comparison.x_share else ""))
         along = f" against {along}"
     return (f"Runs compared on one metric: (a) curves as logged{along}, seed groups as median "
-            f"and range; (b) {how}, a dot per run.{_budget_clause(comparison)}")
+            f"and range; (b) {how}, a dot per run.{_totals_clause(comparison)}"
+            f"{_budget_clause(comparison)}")
 
 
 def curves_comparison_caption(compared: Compared, comparison: CurvesComparison) -> str:
@@ -2458,11 +2527,14 @@ def curves_comparison_caption(compared: Compared, comparison: CurvesComparison) 
 
 
 def build_registry(runs: list[Run], comparisons: list[Compared] | list[Run] = (),
-                   smoothing: float = SMOOTHING, book: dict | None = None) -> Registry:
+                   smoothing: float = SMOOTHING, book: dict | None = None,
+                   elsewheres: dict | None = None) -> Registry:
     """The figures of `runs` and of each comparison; `book` adds a sentence per figure to the
-    captions of the project's runs (BOOK: what each adds to the chapters)."""
+    captions of the project's runs (BOOK: what each adds to the chapters); `elsewheres` names
+    the metrics of a run that the book draws in other figures (RUN_ELSEWHERE), left out."""
     registry = Registry(TOPIC)
     book = book or {}
+    elsewheres = elsewheres or {}
     if comparisons and isinstance(comparisons[0], Run):
         comparisons = [Compared("", list(comparisons))]
     for run in runs:
@@ -2477,12 +2549,14 @@ def build_registry(runs: list[Run], comparisons: list[Compared] | list[Run] = ()
         registry.add(f"dashboard_{name}", dashboard,
                      dashboard_caption(run, label, smoothing, result()) + added("dashboard"),
                      result=result, width=1.0, height=dashboard_height(run))
-        if has_training_curves(run):
-            result = bind(training_curves_result, run, smoothing=smoothing)
+        elsewhere = elsewheres.get(run_label(run), {})
+        if has_training_curves(run, elsewhere):
+            result = bind(training_curves_result, run, smoothing=smoothing, elsewhere=elsewhere)
             registry.add(f"training_curves_{name}", training_curves,
                          training_curves_caption(run, label, smoothing, result())
-                         + added("training_curves"),
-                         result=result, width=1.0, height=training_curves_height(run))
+                         + added("training_curves"), result=result,
+                         width=training_curves_width(run, elsewhere),
+                         height=training_curves_height(run, elsewhere))
         if distributed_loss(run) is not None:
             result = bind(loss_distribution_result, run)
             registry.add(f"loss_distribution_{name}", loss_distribution,
@@ -2550,7 +2624,7 @@ def default_runs() -> tuple[list[Run], list[Compared]]:
 def default_registry() -> Registry:
     """The figures of the project's own runs (built on first use: a user's runs never pay for
     loading them)."""
-    return build_registry(*default_runs(), book=BOOK)
+    return build_registry(*default_runs(), book=BOOK, elsewheres=RUN_ELSEWHERE)
 
 
 def __getattr__(name: str):

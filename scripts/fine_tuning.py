@@ -87,7 +87,7 @@ RATE_UNIT = 1e-4
 SCHEDULE_POINTS = 2001
 #: The published peaks of LoRA and QLoRA (both model-size groups), and how many times BERT's
 #: grid they lie above: from the lowest adapter peak over BERT's highest, to the highest over
-#: BERT's lowest (the captions of two figures state it).
+#: BERT's lowest (learning_rate_comparison's caption states it).
 ADAPTER_PEAKS = (hyperparameters.LORA_LEARNING_RATE, hyperparameters.QLORA_LEARNING_RATE,
                  hyperparameters.QLORA_LARGE_LEARNING_RATE)
 ADAPTER_OVER_BERT = (min(ADAPTER_PEAKS) / max(hyperparameters.BERT_LEARNING_RATES),
@@ -1149,12 +1149,16 @@ def memory_comparison(fig, comparison: MemoryComparison):
 # --------------------------------------------------------------------------------------------
 #: Footnote marks of the hyperparameter table, in order of first use.
 NOTE_MARKS = "abcdefgh"
-#: The settings panel by panel: (POINTS key, axis label, log base of the axis, the unit its
-#: ticks count in).
-HYPERPARAMETER_PANELS = (("learning rate", r"learning rate ($\times10^{-5}$)", 10, 1e-5),
-                         ("batch size", "batch size (sequences)", 2, 1),
-                         ("LoRA rank", "LoRA rank $r$", 2, 1))
-#: Ticks of a decade on the learning-rate axis: 1, 2, 3 and 5 times each power of ten.
+#: The settings panel by panel: (POINTS key = the table's row, axis label, log base of the axis,
+#: the unit its ticks count in). The learning rates are not here: learning_rate_comparison
+#: draws them, as schedules.
+HYPERPARAMETER_PANELS = (("Batch size", "batch size (sequences)", 2, 1),
+                         ("LoRA rank", "LoRA rank $r$", 2, 1),
+                         ("LoRA scaling", r"LoRA scaling $\alpha$", 2, 1),
+                         ("Max. gradient norm", "max. gradient norm", 10, 1))
+#: Panel titles where they differ from the table's row.
+HYPERPARAMETER_TITLES = {"Max. gradient norm": "Gradient clipping"}
+#: Ticks of a decade on a base-10 axis: 1, 2, 3 and 5 times each power of ten.
 DECADE_TICKS = (1, 2, 3, 5)
 
 
@@ -1205,6 +1209,8 @@ class SettingPanel:
     axis_label: str
     log_base: int
     values: tuple[PlacedValue, ...]
+    absent: tuple[tuple[str, str], ...]  # (method, the table cell's words) for methods with
+                                         # no value: "not applicable", "no clipping [4]"
     limits: tuple[float, float]     # x range: about a factor 2 beyond the values
     ticks: tuple[float, ...]        # labelled ticks
     tick_labels: tuple[str, ...]    # in the unit the axis label names
@@ -1213,7 +1219,7 @@ class SettingPanel:
 @dataclass(frozen=True)
 class HyperparameterTable:
     """The published hyperparameters of full fine-tuning, LoRA and QLoRA with their sources: the
-    table (tables.tex) and, for three settings, where their values lie (the figure)."""
+    table (tables.tex) and, for four settings, where their values lie (the figure)."""
     methods: tuple[str, ...]        # full, lora, qlora
     method_labels: tuple[str, ...]  # the table's column heads
     rows: tuple[tuple[str, tuple[TableCell, ...]], ...]  # (setting as LaTeX, one cell each)
@@ -1245,18 +1251,28 @@ def hyperparameter_recommendations_result() -> HyperparameterTable:
     notes = tuple((mark[key], _tex_text(hp.NOTES[key].text.format(
         *map(_tex_number, hp.NOTES[key].values)))) for key in note_keys)
     panels = []
+    table_rows = {row.name: row for row in hp.HYPERPARAMETERS}
     for key, axis_label, base, unit in HYPERPARAMETER_PANELS:
         points = hp.POINTS[key]
         values = tuple(PlacedValue(p.regime, p.value, f"{p.label} [{number[p.source]}]")
                        for p in points)
+        absent = []
+        for regime in hp.REGIMES:
+            if not any(p.regime == regime for p in points):
+                cell = table_rows[key].cell(regime)
+                source = f" [{number[cell.source]}]" if cell.source else ""
+                absent.append((regime, cell.text + source))
         lowest, highest = min(p.value for p in points), max(p.value for p in points)
         limits = (lowest / 2, highest * (2.5 if base == 10 else 2))  # room for the labels
-        panels.append(SettingPanel(key, axis_label, base, values, limits,
+        panels.append(SettingPanel(key, axis_label, base, values, tuple(absent), limits,
                                    *_log_ticks(limits, base, unit)))
     numbers = Numbers()
-    numbers.add("AdapterOverBertMin", ADAPTER_OVER_BERT[0], ".0f")
-    numbers.add("AdapterOverBertMax", ADAPTER_OVER_BERT[1], ".0f")
+    batches = hp.BERT_BATCH_SIZES + (hp.LORA_BATCH_SIZE, hp.QLORA_BATCH_SIZE)
+    numbers.add("BatchMin", min(batches), "d")
+    numbers.add("BatchMax", max(batches), "d")
     numbers.add("RankRatio", hp.QLORA_RANK / hp.LORA_RANK, ".0f")
+    numbers.add("AlphaRatio", hp.LORA_ALPHA / hp.QLORA_ALPHA, ".0f")
+    numbers.add("ClipRatio", hp.BERT_MAX_GRAD_NORM / hp.QLORA_MAX_GRAD_NORM, ".1f")
     return HyperparameterTable(
         methods=hp.REGIMES, method_labels=tuple(hp.REGIME_LABELS[r] for r in hp.REGIMES),
         rows=tuple(rows), sources=tuple(hp.SOURCES[key] for key in source_keys), notes=notes,
@@ -1269,25 +1285,37 @@ HYPERPARAMETER_TABLE_CAPTION = (
     "bracketed numbers name the source, letters a footnote.")
 
 
+#: The batch sizes the three papers publish (the caption states their range).
+PUBLISHED_BATCHES = (*hyperparameters.BERT_BATCH_SIZES, hyperparameters.LORA_BATCH_SIZE,
+                     hyperparameters.QLORA_BATCH_SIZE)
+
+
 @FIGURES.figure(
-    caption="Where the published learning rates, batch sizes and LoRA ranks of full fine-tuning "
-            "(BERT's grid), LoRA and QLoRA lie against each other, one log scale per setting, "
-            "which the hyperparameter table cannot show: in the settings these three papers "
-            f"report, the adapter methods train at {ADAPTER_OVER_BERT[0]:.0f} to "
-            f"{ADAPTER_OVER_BERT[1]:.0f} times BERT's learning rates with similar batches; "
-            "bracketed: the table's sources.",
-    result=hyperparameter_recommendations_result, width=1.0, height=1.75)
+    caption="Published batch sizes, LoRA ranks and scalings, and clipping norms of full "
+            "fine-tuning (BERT), LoRA and QLoRA (their learning rates: the figure of "
+            "schedules). In these setups "
+            f"the batches are alike ({min(PUBLISHED_BATCHES)} to "
+            f"{max(PUBLISHED_BATCHES)} sequences); QLoRA trains "
+            f"{hyperparameters.QLORA_RANK // hyperparameters.LORA_RANK} times LoRA's rank with "
+            r"half its $\alpha$ and clips at a norm "
+            f"{hyperparameters.BERT_MAX_GRAD_NORM / hyperparameters.QLORA_MAX_GRAD_NORM:.1f} "
+            "times smaller than BERT's; LoRA does not clip. [n]: sources in the table.",
+    result=hyperparameter_recommendations_result, width=1.0, height=3.1)
 def hyperparameter_recommendations(fig, table: HyperparameterTable):
-    axes = fig.subplots(1, len(table.panels), sharey=True)
+    grid = fig.subplots(2, 2, sharey=True)
+    axes = grid.ravel()
     rows = {method: len(table.methods) - 1 - i for i, method in enumerate(table.methods)}
     published = meanings.role("published")
-    for ax, letter, panel in zip(axes, "abc", table.panels, strict=True):
+    for ax, letter, panel in zip(axes, "abcd", table.panels, strict=True):
         for method, row in rows.items():
             meaning = meanings.method(method)
             placed = [v for v in panel.values if v.method == method]
-            if not placed:
-                ax.text(np.sqrt(panel.limits[0] * panel.limits[1]), row, "not applicable",
-                        ha="center", va="center", fontsize=SMALL, color=MUTED)
+            if not placed:  # the table cell's words, in the method's colour when published
+                words = dict(panel.absent)[method]
+                ax.text(np.sqrt(panel.limits[0] * panel.limits[1]), row, words,
+                        ha="center", va="center", fontsize=SMALL,
+                        color=MUTED if words == hyperparameters.NOT_APPLICABLE
+                        else meaning.color)
                 continue
             xs = sorted(v.value for v in placed)
             if len(xs) > 1:  # the span the values cover
@@ -1295,28 +1323,24 @@ def hyperparameter_recommendations(fig, table: HyperparameterTable):
                         solid_capstyle="butt", zorder=1)
             ax.plot(xs, [row] * len(xs), **published.on(meaning.color), markersize=5,
                     zorder=2)
-            labels = list(dict.fromkeys(v.label for v in placed))
-            if len(labels) == 1:
-                ax.annotate(labels[0], xy=(np.sqrt(xs[0] * xs[-1]), row), xytext=(0, 5),
-                            textcoords="offset points", ha="center", va="bottom",
-                            fontsize=SMALL, color=meaning.color)
-            else:  # one label per value, alternately above and below
-                for k, value in enumerate(sorted(placed, key=lambda v: v.value)):
-                    ax.annotate(value.label, xy=(value.value, row),
-                                xytext=(0, -5 if k % 2 == 0 else 5),
-                                textcoords="offset points", ha="center",
-                                va="top" if k % 2 == 0 else "bottom", fontsize=SMALL,
-                                color=meaning.color)
+            label, = dict.fromkeys(v.label for v in placed)  # one label per method and panel
+            at = np.sqrt(xs[0] * xs[-1])
+            # where the marker lies across the panel: a label near an edge runs inwards
+            share = np.log(at / panel.limits[0]) / np.log(panel.limits[1] / panel.limits[0])
+            ha, dx = (("left", -5) if share < 0.25 else ("right", 5) if share > 0.75
+                      else ("center", 0))
+            ax.annotate(label, xy=(at, row), xytext=(dx, 5), textcoords="offset points",
+                        ha=ha, va="bottom", fontsize=SMALL, color=meaning.color)
         ax.set_xscale("log", base=panel.log_base)
         ax.set_xlim(*panel.limits)
         ax.set_xticks(panel.ticks, panel.tick_labels)
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(panel.axis_label)
-        panel_title(ax, letter, panel.title.capitalize() if panel.title[0].islower()
-                    else panel.title)
-    axes[0].set_yticks(list(rows.values()), [meanings.method(m).label for m in rows])
+        panel_title(ax, letter, HYPERPARAMETER_TITLES.get(panel.title, panel.title))
+    for ax in grid[:, 0]:
+        ax.set_yticks(list(rows.values()), [meanings.method(m).label for m in rows])
+        ax.tick_params(axis="y", length=0)
     axes[0].set_ylim(-0.6, len(rows) - 0.4)
-    axes[0].tick_params(axis="y", length=0)
 
 
 def _table_notes_tex(table: HyperparameterTable) -> str:

@@ -261,7 +261,10 @@ def test_every_metric_is_drawn_once_and_counters_are_numbers(label):
     on_board = [curve.name for panel in board.panels for curve in panel.curves]
     drawn = [curve.name for curve in curves.curves]
     assert not set(on_board) & set(drawn)
-    assert sorted(on_board + drawn + curves.counters) == sorted(run_stats.drawn_metrics(run))
+    elsewhere = list(curves.elsewhere)  # drawn by another figure of the book (RUN_ELSEWHERE)
+    assert not set(elsewhere) & set(on_board + drawn)
+    assert sorted(on_board + drawn + elsewhere + curves.counters) == \
+        sorted(run_stats.drawn_metrics(run))
     assert all(run_stats.family(n) != "clock" for n in on_board + drawn)
     assert all(run_stats.family(n) == "clock" for n in curves.counters)
     summarized = {metric.name for metric in board.summary.metrics}
@@ -278,7 +281,8 @@ def test_every_metric_is_drawn_once_and_counters_are_numbers(label):
 
 
 def test_the_sparse_run_has_no_counter_panels():
-    curves = FIGURES.result("training_curves_sparse_training_gated_0_1")
+    user = experiments.build_registry([default_run("sparse_training/gated_0.1")])
+    curves = user.result("training_curves_sparse_training_gated_0_1")
     assert [curve.name for curve in curves.curves] == [
         "val_balanced_acc", "activation_rate", "activation_rate_smoothed",
         "active_noisy_fraction"]
@@ -294,7 +298,8 @@ def test_the_sparse_runs_rate_is_one_panel_against_its_target():
     the run's settings as a dotted line; the mislabelled share against the share of flipped
     training labels, and the caption's numbers are the result's."""
     run = default_run("sparse_training/gated_0.1")
-    curves = FIGURES.result("training_curves_sparse_training_gated_0_1")
+    user = experiments.build_registry([run])  # a user's folder: the book leaves these out
+    curves = user.result("training_curves_sparse_training_gated_0_1")
     assert curves.averages == {"activation_rate": "activation_rate_smoothed"}
     assert [c.name for c in curves.panel_curves] == [
         "val_balanced_acc", "activation_rate", "active_noisy_fraction"]
@@ -320,10 +325,10 @@ def test_the_sparse_runs_rate_is_one_panel_against_its_target():
     assert abs(target.late_mean - target.value) < 0.01  # the controller holds its target
     assert curves.percent == {"val_balanced_acc", "activation_rate", "activation_rate_smoothed",
                               "active_noisy_fraction"}
-    numbers = FIGURES.numbers("training_curves_sparse_training_gated_0_1")
+    numbers = user.numbers("training_curves_sparse_training_gated_0_1")
     key = "ActiveNoisyFractionSparseTrainingGatedZeroPointOne"
     assert numbers.value(f"LastThird{key}") == pytest.approx(100 * late)
-    caption = FIGURES["training_curves_sparse_training_gated_0_1"].caption
+    caption = user["training_curves_sparse_training_gated_0_1"].caption
     ratio = f"{late / noise.value:.0f} times the {numbers[f'Reference{key}']}\\,\\% of " \
         "flipped training labels (dotted)"
     assert f"{numbers[f'LastThird{key}']}\\,\\% over the last third, {ratio}" in caption
@@ -333,7 +338,7 @@ def test_the_sparse_runs_rate_is_one_panel_against_its_target():
 
     from figkit import meanings
     with style.applied():
-        fig = build_strict(FIGURES, "training_curves_sparse_training_gated_0_1", 6.0)
+        fig = build_strict(user, "training_curves_sparse_training_gated_0_1", 6.0)
     ax = fig.axes[1]
     lines = ax.get_lines()
     average = run.series("activation_rate_smoothed")
@@ -351,6 +356,32 @@ def test_the_sparse_runs_rate_is_one_panel_against_its_target():
     assert sorted(text.get_text() for text in fig.axes[2].texts) == [
         "label noise\n2.9 %", f"last third\n{100 * late:.3g} %"]
     assert all(axis.get_ylabel() for axis in fig.axes)  # every panel says what it measures
+    # the rate and the mislabelled share are neither training nor validation: not "training"
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == [
+        "validation", "logged values (faint)"]
+
+
+def test_the_books_sparse_run_curves_repeat_no_chapter_figure():
+    """The third review: (b) was threshold_adaptation (b) (the same 9.99 %), (c)
+    significance_distribution (b) (the same 23.3 %), under a legend calling both "training".
+    The book's figure leaves out what the chapter draws and says where it is; its claim holds:
+    the balanced accuracy ends within a few points of the plain accuracy."""
+    run = default_run("sparse_training/gated_0.1")
+    curves = FIGURES.result("training_curves_sparse_training_gated_0_1")
+    assert [c.name for c in curves.panel_curves] == ["val_balanced_acc"]
+    assert set(curves.elsewhere) == {"activation_rate", "activation_rate_smoothed",
+                                     "active_noisy_fraction"}
+    caption = FIGURES["training_curves_sparse_training_gated_0_1"].caption
+    assert "share of the batch trained: threshold\\_adaptation" in caption
+    assert "trained samples mislabelled: significance\\_distribution" in caption
+    assert "ends within a few points of the plain accuracy" in caption
+    balanced, plain = run.series("val_balanced_acc")[1], run.series("val_acc")[1]
+    assert abs(balanced[-1] - plain[-1]) < 0.05
+    with style.applied():
+        fig = build_strict(FIGURES, "training_curves_sparse_training_gated_0_1", 3.3)
+    assert len([ax for ax in fig.axes if ax.axison]) == 1
+    assert "training" not in [t.get_text() for legend in fig.legends
+                              for t in legend.get_texts()]
 
 
 def test_the_grokking_norm_split():
@@ -714,14 +745,17 @@ def test_compared_runs_take_the_colours_of_what_they_are():
     assert (styles[0]["color"], styles[0]["marker"]) == (to_hex(baseline.color), "s")
     assert (styles[3]["color"], styles[3]["linestyle"], styles[3]["marker"]) == (
         to_hex(gated.color), gated.linestyle, gated.marker)
-    assert [(s["linestyle"], s["marker"]) for s in styles[1:3]] == [("-.", "x")] * 2
-    assert styles[1]["color"] == to_hex(random.color) and styles[2]["color"] != styles[1]["color"]
-    # several entries of one method: its colour, lighter in order
+    # both random rates as random selection (ink), told apart by marker (the third review:
+    # ink and a light grey beside the grey baseline)
+    assert [s["linestyle"] for s in styles[1:3]] == ["-."] * 2
+    assert [s["marker"] for s in styles[1:3]] == ["x", experiments.METHOD_EXTRA_MARKERS[0]]
+    assert styles[1]["color"] == styles[2]["color"] == to_hex(random.color)
+    # several entries of one method: its one colour, a marker each
     three = [experiments.Entry(f"LoRA r={r}", 1, None, None, 0, 0, 0, 0, r, meaning="lora")
              for r in (4, 8, 16)]
     styles = experiments.entry_styles(three)
-    assert to_hex(styles[0]["color"]) == to_hex(meanings.method("lora").color)
-    assert len({s["color"] for s in styles}) == 3
+    assert {s["color"] for s in styles} == {to_hex(meanings.method("lora").color)}
+    assert len({s["marker"] for s in styles}) == 3
     # drawn: each band a tint of its line's colour (the review: all the same grey)
     with style.applied():
         fig = build_strict(FIGURES, "comparison_dashboard", 6.0)
@@ -781,8 +815,19 @@ def test_the_sparse_methods_are_compared_at_equal_compute():
 
     assert ahead("random 0.1", "all samples") and ahead("random 0.4", "all samples")
     assert ahead("all samples", "gated 0.1")
+    caption = FIGURES["comparison_dashboard_sparse_training"].caption
     assert "at every compute spent, random selection is ahead of training on all samples, " \
-        "gated selection behind" in FIGURES["comparison_dashboard_sparse_training"].caption
+        "gated selection behind" in caption
+    # panel (b) compares at one compute: its rows do not give each run's total (the third
+    # review: "at 10 % compute" over rows saying 100 / 10 / 40 / 40 % compute); the caption does
+    with style.applied():
+        fig = build_strict(FIGURES, "comparison_dashboard_sparse_training", 6.0)
+    rows = [label.get_text() for label in fig.axes[1].get_yticklabels()]
+    assert rows == [f"{stem} (n=5)" for stem in stems]
+    assert "Each curve ends at its runs' total compute." in caption
+    for entry in comparison.entries:  # where it ends: its runs' total, as the label gives it
+        total = float(re.search(r"([\d.]+) % compute", entry.label).group(1))
+        assert entry.band.steps[-1] == pytest.approx(total, abs=1.5)
 
 
 def test_training_curves_comparison_shows_only_shared_metrics():
@@ -874,19 +919,28 @@ def test_the_sparse_curves_comparison_is_like_for_like():
             "samples only" in caption
     else:  # every run logged its whole batch's loss: like for like
         assert names[0] == "train_loss" and "every training loss is the whole batch's" in caption
-    noisy = next(metric for metric in comparison.metrics
-                 if metric.name == "active_noisy_fraction")
-    share = runs[0].config["train_label_noise_share"]
-    assert noisy.reference.value == share and noisy.percent
-    assert f"against the {100 * share:.3g}\\,\\% of flipped training labels" in caption
-    for entry in noisy.entries:
-        band = entry.band
-        late = band.median[band.steps >= band.steps[-1] / 2].mean()
-        if entry.meaning == "gated":
-            assert late > 4 * share
-        else:
-            assert 0.6 * share < late < 1.6 * share
-    assert "several times as often as they occur, the others at about their rate" in caption
+    # the mislabelled share is significance_distribution (b)'s: left out, named (third review)
+    assert names == ["val_loss", "val_balanced_acc"]
+    assert "trained samples mislabelled: significance\\_distribution" in caption
+    # the claim: gated selection's validation loss stops falling early (from its third
+    # evaluation on, within 10 % of its lowest), at several times the others' final loss,
+    # while its accuracy still rises
+    loss = {entry.short: entry.band.median for entry in comparison.metrics[0].entries}
+    gated = loss.pop("gated 0.1")
+    assert np.all(gated[2:] < 1.1 * gated.min()) and len(gated) > 20
+    assert all(gated[-1] > 3 * other[-1] for other in loss.values())
+    assert all(other[-1] < 0.5 * other[0] for other in loss.values())
+    rising = next(e.band.median for e in accuracy.entries if e.short == "gated 0.1")
+    assert rising[-1] - rising[1] > 0.1
+    assert "Gated selection's validation loss stops falling early, at several times the " \
+        "others', while its accuracy still rises" in caption
+    # one line-style convention (every panel held out: dashed) and a legend that shows it
+    with style.applied():
+        fig = build_strict(FIGURES, "training_curves_comparison_sparse_training", 6.0)
+    drawn = {line.get_linestyle() for ax in fig.axes for line in ax.get_lines()
+             if line.get_label() in comparison.labels}
+    handles = fig.legends[0].legend_handles
+    assert drawn == {"--"} and {handle.get_linestyle() for handle in handles} == {"--"}
 
 
 def test_summary_tables_come_from_the_dashboards():

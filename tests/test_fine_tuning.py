@@ -608,34 +608,63 @@ def test_hyperparameter_cells_are_set_as_a_reader_reads_them():
 
 def test_hyperparameter_figure_places_the_tables_values():
     """The figure shows what the table cannot: where the published values lie on an axis,
-    each with the table's source number."""
+    each with the table's source number; a method with no value shows the table's words."""
     table = FIGURES.result("hyperparameter_recommendations")
-    caption = FIGURES["hyperparameter_recommendations"].caption
-    assert [panel.title for panel in table.panels] == ["learning rate", "batch size",
-                                                       "LoRA rank"]
+    assert [panel.title for panel in table.panels] == ["Batch size", "LoRA rank",
+                                                       "LoRA scaling", "Max. gradient norm"]
     sources = hyperparameters.cited_sources()
+    rows = {row.name: row for row in hyperparameters.HYPERPARAMETERS}
     for panel in table.panels:
         points = hyperparameters.POINTS[panel.title]
         assert [v.value for v in panel.values] == [p.value for p in points]
         for value, point in zip(panel.values, points, strict=True):
             assert value.label.endswith(f"[{sources.index(point.source) + 1}]")
             assert panel.limits[0] < value.value < panel.limits[1]
+            # the value is the table's: its cell holds it, with the same source
+            cell = rows[panel.title].cell(point.regime)
+            assert point.value in cell.values and point.source == cell.source
         assert panel.limits[1] / panel.limits[0] <= 64  # no empty decades
         # every published value sits on a labelled tick, and the labels read in the axis's unit
         assert {v.value for v in panel.values} <= set(panel.ticks)
         assert len(panel.ticks) == len(panel.tick_labels) >= 4
-    rate_panel = table.panels[0]
-    assert r"$\times10^{-5}$" in rate_panel.axis_label
-    assert dict(zip(rate_panel.ticks, rate_panel.tick_labels, strict=True))[2e-4] == "20"
-    assert [float(t) * 1e-5 for t in rate_panel.tick_labels] == pytest.approx(rate_panel.ticks)
+        # every method appears once: a value, or the words of its table cell
+        placed = {v.method for v in panel.values}
+        absent = dict(panel.absent)
+        assert placed.isdisjoint(absent) and placed | set(absent) == set(table.methods)
+        for method, words in absent.items():
+            assert words.startswith(rows[panel.title].cell(method).text)
+    assert dict(table.panels[1].absent) == {"full": "not applicable"}
+    clipping = dict(table.panels[3].absent)
+    assert list(clipping) == ["lora"] and clipping["lora"].startswith("no clipping [")
+
+
+def test_hyperparameter_caption_states_what_the_panels_show():
+    """The learning rates are learning_rate_comparison's: this figure neither draws them nor
+    repeats its "times BERT's" claim; what it claims is computed from the published values."""
+    table = FIGURES.result("hyperparameter_recommendations")
+    caption = FIGURES["hyperparameter_recommendations"].caption
+    assert all("learning rate" not in panel.title.lower() for panel in table.panels)
+    assert "times BERT" not in caption and "times higher" not in caption
+    assert "AdapterOverBertMin" not in table.numbers.keys()
+    assert "(their learning rates: the figure of schedules)" in caption
     # the claim is qualified: one configuration per method and paper, not a general rule
-    assert "in the settings these three papers report" in caption
-    assert "which the hyperparameter table" in caption and "cannot" in caption
-    rates = {v.method: v.value for v in table.panels[0].values}
-    assert rates["full"] == max(hyperparameters.BERT_LEARNING_RATES)
-    low, high = fine_tuning.ADAPTER_OVER_BERT
-    assert f"at {low:.0f} to {high:.0f} times BERT's learning rates" in caption
-    assert table.numbers.value("AdapterOverBertMin") == low
+    assert "In these setups the batches" in caption
+    numbers = table.numbers
+    batches = [v.value for v in table.panels[0].values]
+    assert numbers.value("BatchMin") == min(batches) == 8
+    assert numbers.value("BatchMax") == max(batches) == 32
+    assert f"the batches are alike ({numbers['BatchMin']} to {numbers['BatchMax']} sequences)" \
+        in caption
+    assert max(batches) / min(batches) <= 4  # "alike": within a factor 4
+    rank = {v.method: v.value for v in table.panels[1].values}
+    alpha = {v.method: v.value for v in table.panels[2].values}
+    assert numbers.value("RankRatio") == rank["qlora"] / rank["lora"] == 16
+    assert numbers.value("AlphaRatio") == alpha["lora"] / alpha["qlora"] == 2  # "half"
+    assert f"QLoRA trains {numbers['RankRatio']} times LoRA's rank with half its" in caption
+    clip = {v.method: v.value for v in table.panels[3].values}
+    assert numbers.value("ClipRatio") == pytest.approx(clip["full"] / clip["qlora"])
+    assert f"clips at a norm {numbers['ClipRatio']} times smaller than BERT's" in caption
+    assert "lora" not in clip and "LoRA does not clip" in caption
 
 
 def test_hyperparameter_table_is_also_a_booktabs_table():

@@ -246,15 +246,11 @@ class Point:
     source: str
 
 
-#: Where the published values of three settings lie, per regime (the figure of the same data).
+#: Where the published values of four settings lie, per regime (the figure of the same data;
+#: the learning rates are drawn as schedules by another figure). Keys: rows of HYPERPARAMETERS;
+#: a regime with no point here shows its table cell's words ("not applicable", "no clipping").
 POINTS: dict[str, tuple[Point, ...]] = {
-    "learning rate": (
-        *(Point("full", lr, "BERT's grid", "bert") for lr in BERT_LEARNING_RATES),
-        Point("lora", LORA_LEARNING_RATE, "GPT-2 M", "lora"),
-        Point("qlora", QLORA_LEARNING_RATE, "7B, 13B", "qlora"),
-        Point("qlora", QLORA_LARGE_LEARNING_RATE, "33B, 65B", "qlora"),
-    ),
-    "batch size": (
+    "Batch size": (
         *(Point("full", b, "BERT's grid", "bert") for b in BERT_BATCH_SIZES),
         Point("lora", LORA_BATCH_SIZE, "GPT-2 M", "lora"),
         Point("qlora", QLORA_BATCH_SIZE, "7B to 65B", "qlora_code"),
@@ -262,6 +258,14 @@ POINTS: dict[str, tuple[Point, ...]] = {
     "LoRA rank": (
         Point("lora", LORA_RANK, "GPT-2 M", "lora"),
         Point("qlora", QLORA_RANK, "7B to 65B", "qlora"),
+    ),
+    "LoRA scaling": (
+        Point("lora", LORA_ALPHA, "GPT-2 M", "lora"),
+        Point("qlora", QLORA_ALPHA, "7B to 65B", "qlora"),
+    ),
+    "Max. gradient norm": (
+        Point("full", BERT_MAX_GRAD_NORM, "BERT", "bert_code"),
+        Point("qlora", QLORA_MAX_GRAD_NORM, "7B to 65B", "qlora"),
     ),
 }
 
