@@ -270,23 +270,23 @@ POINTS: dict[str, tuple[Point, ...]] = {
 }
 
 
-def cited_sources() -> list[str]:
-    """Source keys in order of first use (row by row, left to right)."""
+def _first_used(field: str) -> list[str]:
+    """Keys of the cells' `field` ("source" or "note") in order of first use (row by row, left
+    to right)."""
     keys: list[str] = []
     for row in HYPERPARAMETERS:
         for regime in REGIMES:
-            key = row.cell(regime).source
+            key = getattr(row.cell(regime), field)
             if key is not None and key not in keys:
                 keys.append(key)
     return keys
+
+
+def cited_sources() -> list[str]:
+    """Source keys in order of first use (row by row, left to right)."""
+    return _first_used("source")
 
 
 def cited_notes() -> list[str]:
     """Footnote keys in order of first use (row by row, left to right)."""
-    keys: list[str] = []
-    for row in HYPERPARAMETERS:
-        for regime in REGIMES:
-            key = row.cell(regime).note
-            if key is not None and key not in keys:
-                keys.append(key)
-    return keys
+    return _first_used("note")
