@@ -73,7 +73,7 @@ from figkit.annotate import NARROW_IN, panel_title
 from figkit.charts import log_if_wide
 from figkit.cli import UsageError
 from figkit.numbers import Numbers, spell
-from figkit.palette import INK, MUTED, tint
+from figkit.palette import GREY, INK, MUTED, tint
 from figkit.registry import ROOT
 from figkit.style import NORMAL, SMALL
 from numerics import portable, run_stats
@@ -88,7 +88,8 @@ TOPIC = "experiments"
 DEFAULT_RUNS = ("grokking/main", "sparse_training/gated_0.1")
 #: What the figures of the project's runs add to the book, whose chapters draw these runs too:
 #: a sentence per figure, appended to its caption (keys: a run's folder, or "comparison" and the
-#: comparison's suffix); each claim is tested in tests/test_experiments.py.
+#: comparison's suffix), or a function of the figure's result and runs that writes it from what
+#: they hold; each claim is tested in tests/test_experiments.py.
 BOOK = {
     "grokking/main": {
         "dashboard": "It is the tool's overview of the run grokking\\_curves draws.",
@@ -103,11 +104,11 @@ BOOK = {
     "sparse_training/gated_0.1": {
         "dashboard": "It is the tool's overview of the run threshold\\_adaptation draws.",
         "training_curves": "Weighting every class alike (the classes are imbalanced), it "
-                           "ends within a few points of the plain accuracy (dashboard).",
+                           "ends within a few points of the plain accuracy the dashboard "
+                           "draws (grey).",
     },
     "comparison": {
-        "comparison_dashboard": "Rule: $\\geq$ 95\\,\\% for 500 steps. Medians: 1, "
-                                "2, 3 $\\geq$ 95\\,\\%, 5 below, 0, 0.3 far below.",
+        "comparison_dashboard": lambda result, runs: sweep_outcome(result, runs),
         "training_curves_comparison": "The chapter draws none of these: at that step, the "
                                       "stronger the weight decay, the smaller the embedding's "
                                       "norm.",
@@ -115,7 +116,10 @@ BOOK = {
     "comparison_sparse_training": {
         "comparison_dashboard": "Final accuracies: accuracy\\_vs\\_compute; "
                                 "at every compute spent, random selection is ahead of "
-                                "training on all samples, gated selection behind.",
+                                "training on all samples, gated selection behind. Compute "
+                                "counts FLOPs, not updates: for the same compute, random "
+                                "selection of 10\\,\\% takes ten times as many optimizer steps, "
+                                "each on a tenth of the batch.",
         "training_curves_comparison": "Gated selection's validation loss stops falling "
                                       "early, at several times the others', while its "
                                       "accuracy still rises.",
@@ -148,7 +152,9 @@ DEFAULT_COMPARISONS = (
     ("_sparse_training", tuple(f"sparse_training/{method}{seeds}"
                                for method in ("full", "random_0.1", "random_0.4", "gated_0.1")
                                for seeds in ("", "_s*")),
-     {"metric": "val_acc", "baseline": "full", "names": {"full": "all samples"},
+     {"metric": "val_acc", "baseline": "full",
+      "names": {"full": "all samples", "random_0.1": "random 10 %", "random_0.4": "random 40 %",
+                "gated_0.1": "gated, 10 % target"},
       "x": "flops_total", "x_name": "compute",
       "x_label": "compute spent, % of training on all samples",
       "x_short": "compute spent (%)",
@@ -874,6 +880,10 @@ class TrainingCurves:
     percent: frozenset = frozenset()                # metrics drawn in per cent
     label: str = ""                                 # the run's label (run_label)
     elsewhere: dict = field(default_factory=dict)   # metric -> the book's figure drawing it
+    variants: dict = field(default_factory=dict)    # metric -> the plainer metric it weights
+                                                    # (run_stats.plain_variant), as a Curve
+    variant_below: dict = field(default_factory=dict)  # metric -> it ends below its plainer
+                                                       # metric (by numbers' VariantGap...)
 
     @property
     def panel_curves(self) -> list[Curve]:
@@ -956,7 +966,7 @@ def training_curves_result(run: Run, smoothing: float = SMOOTHING, elsewhere: di
             numbers.add(keys[part][0], 100 * share[0], ".0f")
             numbers.add(keys[part][1], 100 * share[-1], ".0f")
     averages = run_stats.own_averages(drawn)
-    references, percent = {}, set()
+    references, percent, variants, below = {}, set(), {}, {}
     for name in drawn:
         steps, values = run.series(name)
         if in_percent(name, values):
@@ -970,6 +980,15 @@ def training_curves_result(run: Run, smoothing: float = SMOOTHING, elsewhere: di
             at, by = run.series(REFERENCE_WEIGHTS[name])
             if np.array_equal(at, steps):
                 weights = by
+        plain = run_stats.plain_variant(name, run.columns)
+        if plain is not None and plain not in drawn:  # drawn by the dashboard: compare here
+            variants[name] = run_stats.metric_curve(run, plain, smoothing)
+            at, plain_values = run.series(plain)
+            scale = 100 if name in percent else 1
+            late = scale * (np.mean(values[last_third(steps)])
+                            - np.mean(plain_values[last_third(at)]))
+            numbers.add(f"VariantGap{spell(name)}{label}", abs(late), ".1f")
+            below[name] = bool(late < 0)
         found = reference_of(run.config, name, steps, values, weights)
         if found is not None:
             references[name] = found
@@ -982,7 +1001,7 @@ def training_curves_result(run: Run, smoothing: float = SMOOTHING, elsewhere: di
         smoothing=smoothing, numbers=numbers, selected=run_stats.selected_loss(run),
         method=run_method(run.config), share_keys=keys, averages=averages,
         references=references, percent=frozenset(percent), label=run_label(run),
-        elsewhere=elsewhere)
+        elsewhere=elsewhere, variants=variants, variant_below=below)
 
 
 def draw_split(axes, curves: TrainingCurves, styles: Styles, letters) -> None:
@@ -1079,10 +1098,20 @@ def training_curves(fig, curves: TrainingCurves):
         average = by_name.get(curves.averages.get(curve.name, ""))
         draw_curve(ax, curve, look, styles=styles, scale=scale, average=average,
                    raw=run_stats.family(curve.name) != "learning_rate")
+        if curve.name in curves.variants:  # the plainer metric the dashboard draws, behind
+            plain = curves.variants[curve.name]
+            line, = ax.plot(plain.drawn.steps, scale * plain.drawn.values, color=GREY, lw=0.9,
+                            zorder=1)
+            styles.entries.setdefault(f"plain {readable(plain.name)} (dashboard)", line)
         if curve.name in curves.references:
             draw_reference(ax, curves.references[curve.name], scale, mean=True)
         title = f"{readable(curve.name)} ({SELECTED_LABEL})" \
             if curve.name == curves.selected else readable(curve.name)
+        if curve.name in curves.variants:  # how far it ends from the plainer metric
+            key = f"VariantGap{spell(curve.name)}{spell(curves.label)}"
+            unit = " points" if percent else ""
+            title += (f": last third {curves.numbers[key]}{unit} "
+                      f"{'below' if curves.variant_below[curve.name] else 'above'} plain")
         columns = ax.get_subplotspec().get_gridspec().ncols
         panel_title(ax, next(letters), panel_name(title[0].upper() + title[1:],
                                                   title_width(fig, columns)))
@@ -1526,6 +1555,32 @@ class Comparison:
         if self.x_share:
             return f"{self.step:.3g} % {self.x_name}"
         return f"{self.x_name} {self.step:,.4g}"
+
+
+#: A median below this share of its metric's range counts as far below the threshold.
+FAR_BELOW = 0.1
+
+
+def sweep_outcome(comparison: Comparison, runs: list[Run]) -> str:
+    """One sentence on a sweep compared at its common step: the stop rule its runs' settings
+    give (threshold and steps held), then which settings' medians reach the threshold, stay
+    below it, or stay far below (under FAR_BELOW), in the order of the setting."""
+    hold = {run.config.get("stop_hold") for run in runs} - {None}
+    reasons = {run.config.get("stopped_reason") for run in runs} - {None}
+    threshold = next(float(m.group(1)) for reason in sorted(reasons)
+                     if (m := re.search(r">=\s*([\d.]+)", reason)))
+    scale, unit = (100, "\\,\\%") if comparison.percent else (1, "")
+    level = f"$\\geq$ {scale * threshold:g}{unit}"
+    groups = {"reached": [], "below": [], "far": []}
+    for entry in comparison.entries:
+        kind = ("reached" if entry.value >= threshold
+                else "far" if entry.value < FAR_BELOW else "below")
+        groups[kind].append(f"{entry.setting:g}")
+    parts = [f"{', '.join(settings)} {words}" for words, settings in
+             ((level, groups["reached"]), ("below", groups["below"]),
+              ("far below", groups["far"])) if settings]
+    (steps,) = hold
+    return f"Rule: {level} for {steps:,} steps. Medians: {', '.join(parts)}."
 
 
 def common_metric(runs: list[Run], candidates=()) -> str:
@@ -2543,7 +2598,7 @@ def build_registry(runs: list[Run], comparisons: list[Compared] | list[Run] = ()
         adds = book.get(run_label(run), {})
 
         def added(kind: str, adds=adds) -> str:
-            return f" {adds[kind]}" if kind in adds else ""
+            return f" {adds[kind]}" if kind in adds else ""  # a run's: sentences, not functions
 
         result = bind(dashboard_result, run, smoothing=smoothing)
         registry.add(f"dashboard_{name}", dashboard,
@@ -2579,9 +2634,11 @@ def build_registry(runs: list[Run], comparisons: list[Compared] | list[Run] = ()
                       threshold=compared.threshold, smoothing=smoothing, x=compared.x,
                       x_name=compared.x_name, x_label=compared.x_label, **options)
         caption = comparison_caption(compared, result())
+        sentence = adds.get("comparison_dashboard", "")
+        if callable(sentence):
+            sentence = sentence(result(), compared.runs)
         registry.add(f"comparison_dashboard{compared.suffix}", comparison_dashboard,
-                     caption + (f" {adds['comparison_dashboard']}"
-                                if "comparison_dashboard" in adds else ""),
+                     caption + (f" {sentence}" if sentence else ""),
                      result=result, width=1.0, aspect=0.42)
         metric = common_metric(compared.runs, [compared.metric] if compared.metric else ())
         if not shared_metrics(compared.runs, metric, compared.elsewhere):

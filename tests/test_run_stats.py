@@ -461,3 +461,12 @@ def test_a_runs_own_average_and_its_selection(tmp_path):
     assert run_stats.trains_on_a_selection(picked) and not run_stats.trains_on_a_selection(every)
     assert run_stats.whole_batch_loss(picked) is None
     assert run_stats.whole_batch_loss(every) == "batch_loss_mean"
+
+
+def test_a_weighted_metric_finds_the_plainer_one_logged_beside_it():
+    columns = ["val_acc", "eval/f1", "val_balanced_acc"]
+    assert run_stats.plain_variant("val_balanced_acc", columns) == "val_acc"
+    assert run_stats.plain_variant("eval/macro_f1", columns) == "eval/f1"
+    assert run_stats.plain_variant("val_balanced_acc", ["val_loss"]) is None
+    assert run_stats.plain_variant("balanced", ["", "balanced"]) is None
+    assert run_stats.plain_variant("val_acc", columns) is None

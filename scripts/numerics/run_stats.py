@@ -127,6 +127,25 @@ def is_language_model_loss(name: str, config: dict) -> bool:
 
 
 # ---- which metrics a run logged ----------------------------------------------------------------
+#: Words that make a metric a weighted variant of a plainer one the run may log beside it
+#: (`val_balanced_acc` of `val_acc`, `eval_macro_f1` of `eval_f1`).
+VARIANT_WORDS = ("balanced", "macro", "weighted", "micro")
+
+
+def plain_variant(name: str, columns) -> str | None:
+    """The plainer metric `name` is a variant of (`name` without one of VARIANT_WORDS) when the
+    run logs it too, else None."""
+    head, _, last = name.rpartition("/")
+    words = last.split("_")
+    for k, word in enumerate(words):
+        if word in VARIANT_WORDS and len(words) > 1:
+            plain = "_".join(words[:k] + words[k + 1:])
+            plain = f"{head}/{plain}" if head else plain
+            if plain in columns:
+                return plain
+    return None
+
+
 def memo(run, key, compute):
     """`compute()`, kept on the run for the next caller (a run's columns do not change once
     read; `Run.with_x` makes a new run)."""
