@@ -1041,7 +1041,8 @@ def train_fraction_sweep_result() -> Sweep:
             f"share of all pairs used for training, median and range of {SEED_WORDS} seeds "
             f"({budgets(CENTRE_FRACTION)}): the smaller the training set, the later the "
             f"network generalizes; with {SMALLEST_FRACTION} of the pairs no seed does within "
-            "the budget.",
+            f"the budget. The {CENTRE_FRACTION} point is the main run and its seeds, "
+            f"{CENTRE_DECAY} in weight\\_decay\\_sweep.",
     result=train_fraction_sweep_result, width=0.8, aspect=0.6)
 def train_fraction_sweep(fig, sweep: Sweep):
     draw_sweep(fig, fig.subplots(), sweep)
@@ -1055,7 +1056,7 @@ def weight_decay_sweep_result() -> Sweep:
     caption="Steps to memorize ($S_1$) and generalize ($S_2$) by AdamW weight decay, "
             f"median and range of {SEED_WORDS} seeds ({budgets(CENTRE_DECAY)}; under triangles: "
             "final validation): with too little decay no seed generalizes; the strongest delays "
-            "memorization tenfold, and validation reaches about 90\\,\\% but "
+            "memorization more than tenfold, and validation reaches about 90\\,\\% but "
             f"does not hold {VAL_PERCENT}\\,\\%.",
     result=weight_decay_sweep_result, width=0.8, aspect=0.6)
 def weight_decay_sweep(fig, sweep: Sweep):

@@ -341,6 +341,14 @@ def test_train_fraction_sweep_caption():
         assert sweep.numbers.value(point.key) == point.s2
     assert sweep.numbers.value("FracZeroPointFour") == grokking.FIGURES.result(
         "weight_decay_sweep").numbers.value("WdOne")
+    # "The 40 % point is the main run and its seeds, lambda = 1 in weight_decay_sweep"
+    centre = next(point for point in sweep.points if point.value == 0.4)
+    decay = next(point for point in grokking.FIGURES.result("weight_decay_sweep").points
+                 if point.value == 1.0)
+    assert [r.name for r in centre.runs] == [r.name for r in decay.runs]
+    assert centre.runs[0].name == "main"
+    assert "The 40\\,\\% point is the main run and its seeds, $\\lambda$ = 1 in " \
+        "weight\\_decay\\_sweep." in grokking.FIGURES["train_fraction_sweep"].caption
 
 
 def test_weight_decay_sweep_caption():
@@ -352,7 +360,7 @@ def test_weight_decay_sweep_caption():
     assert sweep.numbers.value("WdZeroBudget") == points[0.0].budget == 8000
     for value in (1.0, 2.0, 3.0):
         assert points[value].generalized == len(points[value].runs)
-    # "and with the strongest it memorizes over ten times later"
+    # "the strongest delays memorization more than tenfold"
     strongest = points[max(points)]
     others = [point for point in sweep.points if point is not strongest]
     assert strongest.s1_low > 10 * max(point.s1_high for point in others)
