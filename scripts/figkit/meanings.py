@@ -201,6 +201,19 @@ def ordered(n: int, cmap: str = SEQUENTIAL_CMAP, low: float = 0.0, high: float =
     return [tuple(float(c) for c in ramp(s)[:3]) for s in spots]
 
 
+#: Markers of ordered values, by rank of the value (the same value of a sweep keeps its marker
+#: in every chapter): no square (validation, the baseline, full fine-tuning) and no diamond
+#: (published values, adapter layers), which the table gives other meanings.
+ORDERED_MARKERS = ("o", "^", "v", "h", "P", "*")
+
+
+def ordered_markers(n: int) -> list[str]:
+    """Markers for n ordered values (low to high), a second channel beside `ordered(n)`."""
+    if not 0 < n <= len(ORDERED_MARKERS):
+        raise ValueError(f"at most {len(ORDERED_MARKERS)} ordered values, asked for {n}")
+    return list(ORDERED_MARKERS[:n])
+
+
 #: Dashes mean validation, dots reference lines, squares and grey the baseline, diamonds
 #: published values: unnamed series are told apart by other line styles and markers.
 _UNNAMED = ((INK, "-", "o"), (MUTED, "-.", "^"), (INK, (0, (6, 2, 1, 2, 1, 2)), "P"),
