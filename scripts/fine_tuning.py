@@ -17,12 +17,13 @@ import numpy as np
 from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullFormatter, NullLocator
+from matplotlib.transforms import ScaledTranslation
 
 from figkit import Registry, diagram, latex, meanings
 from figkit.annotate import arrow_props, legend_above, panel_title
 from figkit.charts import straight_series
 from figkit.numbers import Numbers, spell
-from figkit.palette import INK, LIGHT, MUTED, SEQUENTIAL_CMAP, tint
+from figkit.palette import GREY, INK, LIGHT, MUTED, SEQUENTIAL_CMAP, tint
 from figkit.style import NORMAL, SMALL
 from numerics import memory
 from numerics.fine_tuning import experiments, quadratic, schedules
@@ -85,6 +86,15 @@ STLR_STEPS = 1000
 RATE_UNIT = 1e-4
 #: Points per schedule of panel (a), over the fraction of training 0..1.
 SCHEDULE_POINTS = 2001
+#: Panel (a)'s markers: every MARKER_EVERY points from MARKER_START, staggered from schedule
+#: to schedule so that no two coincide.
+MARKER_START, MARKER_STAGGER, MARKER_EVERY = 100, 60, 400
+#: Gap between a schedule's line and a label beside it, clear of the line's markers (points).
+LABEL_CLEARANCE_PT = 4
+#: Where BERT's label starts: right of its warm-up, below QLoRA's lower line.
+BERT_LABEL_AT = 0.12
+#: Panel (b) draws ULMFiT's rates in units of this.
+STLR_RATE_UNIT = 1e-3
 #: The published peaks of LoRA and QLoRA (both model-size groups), and how many times BERT's
 #: grid they lie above: from the lowest adapter peak over BERT's highest, to the highest over
 #: BERT's lowest (learning_rate_comparison's caption states it).
@@ -111,6 +121,7 @@ class ScheduleComparison:
     schedules: tuple[PublishedSchedule, ...]
     pretrain_peak: float            # LLaMA-7B/13B's pre-training peak, a reference line
     rate_unit: float                # panel (a) draws rates in units of this
+    stlr_rate_unit: float           # ... and panel (b) in units of this
     stlr_total: int                 # T
     stlr_steps: np.ndarray          # t = 0..T
     stlr_rate: np.ndarray           # ULMFiT eq. (3) at `stlr_steps`
@@ -163,12 +174,16 @@ def learning_rate_comparison_result() -> ScheduleComparison:
     numbers.add("AdapterOverBertMax", ADAPTER_OVER_BERT[1], ".0f")
     numbers.add("StlrMin", schedules.STLR_ETA_MAX / schedules.STLR_RATIO, "sci1")
     numbers.add("StlrEtaMax", schedules.STLR_ETA_MAX, "g")
+    numbers.add("StlrEtaMaxSci", schedules.STLR_ETA_MAX, "sci0")  # as (b) prints it
+    numbers.add("RateUnit", RATE_UNIT, "sci0")
+    numbers.add("StlrRateUnit", STLR_RATE_UNIT, "sci0")
     numbers.add("StlrCutFrac", schedules.STLR_CUT_FRAC, "g")
     numbers.add("StlrRatio", schedules.STLR_RATIO, "d")
     numbers.add("StlrSteps", STLR_STEPS, "d")
     return ScheduleComparison(
         progress=progress, schedules=tuple(published), pretrain_peak=schedules.LLAMA_PEAK_LR,
-        rate_unit=RATE_UNIT, stlr_total=STLR_STEPS, stlr_steps=stlr_steps,
+        rate_unit=RATE_UNIT, stlr_rate_unit=STLR_RATE_UNIT, stlr_total=STLR_STEPS,
+        stlr_steps=stlr_steps,
         stlr_rate=schedules.slanted_triangular(stlr_steps, STLR_STEPS),
         stlr_cut=int(schedules.STLR_CUT_FRAC * STLR_STEPS),
         stlr_cut_fraction=schedules.STLR_CUT_FRAC, stlr_eta_max=schedules.STLR_ETA_MAX,
@@ -183,9 +198,9 @@ def learning_rate_comparison_result() -> ScheduleComparison:
             rf"{ADAPTER_OVER_BERT[0]:.0f} to "
             rf"{ADAPTER_OVER_BERT[1]:.0f} times higher than BERT's grid; (b) ULMFiT's slanted "
             r"triangular schedule.",
-    result=learning_rate_comparison_result, width=1.0, height=3.9)
+    result=learning_rate_comparison_result, width=1.0, height=4.3)
 def learning_rate_comparison(fig, schedule: ScheduleComparison):
-    ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.5, 1]})
+    ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.9, 1]})
     unit, numbers = schedule.rate_unit, schedule.numbers
     reference = meanings.role("reference")
     ax_a.axhline(schedule.pretrain_peak / unit, color=reference.color,
@@ -197,47 +212,52 @@ def learning_rate_comparison(fig, schedule: ScheduleComparison):
     for i, published in enumerate(schedule.schedules):
         meaning = meanings.method(published.method)
         ax_a.plot(schedule.progress, published.rate / unit, color=meaning.color, lw=1.0,
-                  marker=meaning.marker, markersize=3, markevery=(100 + 60 * i, 400),
+                  marker=meaning.marker, markersize=3,
+                  markevery=(MARKER_START + MARKER_STAGGER * i, MARKER_EVERY),
                   clip_on=False)  # a marker at the axis edge shows whole
-    # direct labels, each where its lines leave room
+    # direct labels, each where its lines leave room and clear of every line and marker:
+    # QLoRA's above their lines at the right, BERT's below QLoRA's lower line at the left
     qlora = meanings.method("qlora")
     for k, published in enumerate(s for s in schedule.schedules if s.method == "qlora"):
         sizes = published.label.split("Guanaco ")[1]
         text = (f"QLoRA (Guanaco {sizes}): {_tex_number(published.peak)}, constant" if k == 0
                 else f"QLoRA ({sizes}): {_tex_number(published.peak)}")
-        ax_a.text(0.99, published.peak / unit * 1.03, text, ha="right", va="bottom",
-                  fontsize=SMALL, color=qlora.color)
+        ax_a.annotate(text, xy=(0.99, published.peak / unit), xytext=(0, LABEL_CLEARANCE_PT),
+                      textcoords="offset points", ha="right", va="bottom", fontsize=SMALL,
+                      color=qlora.color)
     lora = next(s for s in schedule.schedules if s.method == "lora")
     at = int(np.searchsorted(schedule.progress, 0.42))
     ax_a.annotate(f"LoRA (GPT-2 M): {_tex_number(lora.peak)},\nlinear decay",
                   xy=(schedule.progress[at], lora.rate[at] / unit), xytext=(0.62, 1.5),
                   textcoords="data", ha="left", va="center", fontsize=SMALL,
                   color=meanings.method("lora").color, arrowprops=arrow_props())
-    top = max((s for s in schedule.schedules if s.method == "full"), key=lambda s: s.peak)
+    below = min(s.peak for s in schedule.schedules if s.method == "qlora")
     ax_a.annotate(f"full fine-tuning (BERT's grid):\npeaks {_tex_values(schedule.bert_peaks)}, "
-                  "linear decay",
-                  xy=(schedule.progress[int(np.argmax(top.rate))], top.peak / unit),
-                  xytext=(5, 3), textcoords="offset points", ha="left", va="bottom",
-                  fontsize=SMALL, color=meanings.method("full").color)
+                  "linear decay", xy=(BERT_LABEL_AT, below / unit),
+                  xytext=(0, -LABEL_CLEARANCE_PT), textcoords="offset points", ha="left",
+                  va="top", fontsize=SMALL, color=meanings.method("full").color)
     ax_a.set_xlim(0, 1)
     ax_a.set_ylim(0, schedule.pretrain_peak / unit * 1.12)
     ax_a.set_xlabel("fraction of training")
-    ax_a.set_ylabel(r"learning rate ($\times 10^{-4}$)")
+    ax_a.set_ylabel(rf"learning rate ($\times {numbers['RateUnit'].strip('$')}$)")
     panel_title(ax_a, "a", "Fine-tuning schedules as published")
 
     total, cut, eta_max = schedule.stlr_total, schedule.stlr_cut, schedule.stlr_eta_max
-    ax_b.plot(schedule.stlr_steps, schedule.stlr_rate, color=INK)
+    b_unit = schedule.stlr_rate_unit
+    ax_b.plot(schedule.stlr_steps, schedule.stlr_rate / b_unit, color=INK)
     ax_b.axvline(cut, color=reference.color, ls=reference.linestyle, lw=0.6)
     ax_b.set_xlim(0, total)
-    ax_b.set_ylim(0, eta_max * 1.2)
+    ax_b.set_ylim(0, eta_max / b_unit * 1.2)
+    ax_b.set_yticks(np.arange(0, eta_max / b_unit + 1e-9, 2))
     ax_b.set_xlabel(f"iteration $t$ (of $T$ = {numbers['StlrSteps']})")
-    ax_b.set_ylabel("learning rate")
-    ax_b.text(cut + 15, eta_max * 1.03,
+    ax_b.set_ylabel(rf"learning rate ($\times {numbers['StlrRateUnit'].strip('$')}$)")
+    ax_b.text(cut + 15, eta_max / b_unit * 1.03,
               rf"peak at $t = {numbers['StlrCutFrac']}\,T$: $\eta_{{\max}} = "
-              rf"{numbers['StlrEtaMax']}$", va="bottom", fontsize=SMALL)
+              rf"{numbers['StlrEtaMaxSci'].strip('$')}$", va="bottom", fontsize=SMALL)
     ax_b.annotate(rf"end: $\eta_{{\max}}/{numbers['StlrRatio']}$" "\n"
                   f"= {numbers['StlrMin']}",
-                  xy=(total, schedule.stlr_rate[-1]), xytext=(0.85 * total, 0.6 * eta_max),
+                  xy=(total, schedule.stlr_rate[-1] / b_unit),
+                  xytext=(0.85 * total, 0.6 * eta_max / b_unit),
                   ha="center", va="bottom", fontsize=SMALL, arrowprops=arrow_props())
     panel_title(ax_b, "b", "Slanted triangular (ULMFiT)")
 
@@ -526,6 +546,9 @@ class GradientFlow:
     high: np.ndarray                # (network, layer) largest norm over the seeds
     shrink_per_layer: float         # the sigmoid network's mean factor from layer to layer
     spread: np.ndarray              # (network,) largest over smallest of its mean norms
+    skip_wrapped: tuple[int, int]   # first and last layer (W_l) that a skip connection wraps
+    skip_wrapped_ratio: float       # the skip network's norm at the first over the last of them
+    skip_output_jump: float         # its output layer's norm over the last wrapped layer's
     numbers: Numbers
 
 
@@ -533,6 +556,10 @@ class GradientFlow:
 GRADIENT_FLOW_LABELS = {"sigmoid": "sigmoid (the baseline)",
                         "tanh": "tanh instead",
                         "sigmoid with skip connections": "sigmoid with skip connections"}
+#: Room above the largest norm for the labels (a factor on the log axis).
+GRADIENT_FLOW_HEADROOM = 3e4
+#: The network with skip connections, in experiments.GRADIENT_FLOW_NETWORKS.
+SKIP_NETWORK = "sigmoid with skip connections"
 
 
 def gradient_flow_analysis_result() -> GradientFlow:
@@ -540,31 +567,44 @@ def gradient_flow_analysis_result() -> GradientFlow:
     baseline = run.mean[0]
     shrink = float((baseline[-1] / baseline[0]) ** (1 / (len(run.layer) - 1)))
     spread = run.mean.max(axis=1) / run.mean.min(axis=1)
+    # the skips wrap the hidden layers whose input is as wide as their output: every hidden
+    # layer but the first when the input is narrower (mlp.forward); never the output layer
+    depth, blocks = run.config["depth"], run.config["skip_blocks"]
+    wrapped = (depth - blocks + 1, depth)
+    skip = run.mean[run.networks.index(SKIP_NETWORK)]
+    first, last = (int(np.flatnonzero(run.layer == layer)[0]) for layer in wrapped)
+    wrapped_ratio, jump = float(skip[first] / skip[last]), float(skip[-1] / skip[last])
     numbers = Numbers()
     for key, ratio, total in zip(("Sigmoid", "Tanh", "Skip"), run.ratio, spread, strict=True):
         numbers.add(f"GradRatio{key}", ratio, ".2g" if 0.1 <= ratio < 100 else "sci1")
         numbers.add(f"GradSpread{key}", total,
                     "sci1" if total > 1e4 else ".0f" if total >= 10 else ".1f")
+    numbers.add("GradRatioSkipWrapped", wrapped_ratio, ".2f")
+    numbers.add("GradSkipWrappedFirst", wrapped[0], "d")
+    numbers.add("GradSkipWrappedLast", wrapped[1], "d")
+    numbers.add("GradSkipOutputJump", jump, ".0f")
     numbers.add("GradShrinkPerLayer", shrink, ".1f")
     numbers.add("GradFlowSeeds", run.norms.shape[1], "d")
-    numbers.add("GradFlowHiddenLayers", run.config["depth"], "d")
+    numbers.add("GradFlowHiddenLayers", depth, "d")
     numbers.add("GradFlowMatrices", len(run.layer), "d")
-    numbers.add("GradFlowSkipBlocks", run.config["skip_blocks"], "d")
+    numbers.add("GradFlowSkipBlocks", blocks, "d")
     return GradientFlow(run=run, labels=tuple(GRADIENT_FLOW_LABELS[n] for n in run.networks),
                         low=run.norms.min(axis=1), high=run.norms.max(axis=1),
-                        shrink_per_layer=shrink, spread=spread, numbers=numbers)
+                        shrink_per_layer=shrink, spread=spread, skip_wrapped=wrapped,
+                        skip_wrapped_ratio=wrapped_ratio, skip_output_jump=jump,
+                        numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Per-layer gradient norms at initialisation of an MLP with "
+    caption="Gradient norms of an MLP with "
             f"{experiments.GRADIENT_FLOW_DEPTH} hidden layers "
-            f"({experiments.GRADIENT_FLOW_DEPTH + 1} weight matrices), one change at a time on "
-            r"the same weights and data: with sigmoids the gradient shrinks about fourfold per "
-            r"layer towards the input ($\sigma' \le 1/4$); tanh, or skip connections, keep it "
-            "within a few orders of magnitude (numbers: input over output layer; lines: geometric "
-            "mean of "
+            f"({experiments.GRADIENT_FLOW_DEPTH + 1} weight matrices) at initialisation: with "
+            r"sigmoids they shrink about fourfold per layer towards the input "
+            r"($\sigma' \le 1/4$); tanh, or skip connections, on the same weights and data, "
+            "keep them within a few orders of magnitude (numbers: input over output layer, with "
+            "skips over the wrapped layers; lines: geometric mean of "
             f"{len(recorded.RUNS['gradient_flow']['seeds'])} seeds, bands: range).",
-    result=gradient_flow_analysis_result, width=1.0, aspect=0.4)
+    result=gradient_flow_analysis_result, width=1.0, height=3.0)
 def gradient_flow_analysis(fig, flow: GradientFlow):
     run, numbers = flow.run, flow.numbers
     ax = fig.subplots()
@@ -574,39 +614,47 @@ def gradient_flow_analysis(fig, flow: GradientFlow):
     variants = meanings.unnamed(3)
     styles = [{"color": baseline.color, "linestyle": baseline.linestyle,
                "marker": baseline.marker}, variants[0], variants[2]]
-    keys = ("Sigmoid", "Tanh", "Skip")
     for i, style in enumerate(styles):
         ax.fill_between(run.layer, flow.low[i], flow.high[i], color=tint(style["color"], 0.8),
                         lw=0)
         ax.plot(run.layer, run.mean[i], color=style["color"], ls=style["linestyle"],
                 marker=style["marker"], markersize=3.5, label=flow.labels[i])
-    # direct labels with each network's input-over-output ratio, each where its line leaves
-    # room: above the skip network's line, below the tanh network's, right of the sigmoid's
+    # direct labels with each network's ratio, each where its line leaves room: above the
+    # skip network's line, below the tanh network's, right of the sigmoid's
     left = run.layer[1]
-    places = {"Skip": (left, run.mean[2][1:8].max(), (0, 6), "left", "bottom"),
-              "Tanh": (left, run.mean[1][1:8].min(), (0, -6), "left", "top"),
-              "Sigmoid": (run.layer[11], run.mean[0][11], (10, -14), "left", "top")}
-    for i, key in enumerate(keys):
-        x, y, offset, ha, va = places[key]
-        ax.annotate(f"{flow.labels[i]}: {numbers[f'GradRatio{key}']}", xy=(x, y),
-                    xytext=offset, textcoords="offset points", ha=ha, va=va, fontsize=SMALL,
+    skip = run.networks.index(SKIP_NETWORK)
+    first, last = flow.skip_wrapped
+    ratios = {0: numbers["GradRatioSigmoid"], 1: numbers["GradRatioTanh"],
+              skip: f"{numbers['GradRatioSkipWrapped']}\n(layer {first} over {last}: the "
+                    "layers the skips wrap)"}
+    places = {skip: (left, run.mean[skip][1:8].max(), (0, 6), "left", "bottom"),
+              1: (left, run.mean[1][1:8].min(), (0, -6), "left", "top"),
+              0: (run.layer[11], run.mean[0][11], (10, -14), "left", "top")}
+    for i in range(len(styles)):
+        x, y, offset, ha, va = places[i]
+        ax.annotate(f"{flow.labels[i]}: {ratios[i]}", xy=(x, y), xytext=offset,
+                    textcoords="offset points", ha=ha, va=va, fontsize=SMALL,
                     color=styles[i]["color"])
+    # why the skip network's output layer stands out
+    ax.annotate(rf"output layer: linear, no $\sigma' \leq 1/4$" "\n"
+                f"damps its gradient: {numbers['GradSkipOutputJump']} times layer {last}'s",
+                xy=(run.layer[-1], run.mean[skip][-1]), xytext=(-4, 22),
+                textcoords="offset points", ha="right", va="bottom", fontsize=SMALL,
+                color=styles[skip]["color"], arrowprops=arrow_props())
     ax.set_yscale("log")
     ax.set_xlabel(f"weight matrix $W_l$ (1 = input layer, {numbers['GradFlowMatrices']} = "
                   "output layer)")
     ax.set_ylabel(r"$\|\partial L / \partial W_l\|_F$")
     ax.set_xticks(run.layer[::2])
     ax.set_xlim(run.layer[0] - 0.5, run.layer[-1] + 0.5)
-    ax.set_ylim(flow.low.min() / 5, flow.high.max() * 20)
+    ax.set_ylim(flow.low.min() / 5, flow.high.max() * GRADIENT_FLOW_HEADROOM)
 
 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ForgettingPanel:
-    """Test accuracies (%) on both tasks over both phases, for one way of training on B: the mean
-    over seeds and their range."""
-    key: str                        # "Plain" or "Ewc": prefix of the panel's numbers
-    lam: float                      # EWC strength (0: plain SGD)
+class Accuracies:
+    """Test accuracies (%) on both tasks over one phase of training, per seed."""
+    steps: np.ndarray               # SGD steps of the phase
     accuracy_a: np.ndarray          # (seed, step)
     accuracy_b: np.ndarray
 
@@ -620,12 +668,20 @@ class ForgettingPanel:
 
 
 @dataclass(frozen=True)
+class ForgettingPanel(Accuracies):
+    """Training on task B one way, from the end of training on A."""
+    key: str = ""                   # "Plain" or "Ewc": prefix of the panel's numbers
+    lam: float = 0.0                # EWC strength (0: plain SGD)
+
+
+@dataclass(frozen=True)
 class Forgetting:
-    """Plain SGD against EWC on task B, after training on task A, over several seeds."""
-    steps: np.ndarray               # SGD steps of phase A, then of phase B
+    """Training on task A (one phase, the same for both ways of going on), then on task B with
+    plain SGD or with EWC, over several seeds."""
+    task_a: Accuracies              # phase A: steps 0 to the switch
     switch_step: int                # the step at which training moves from A to B
     seeds: int
-    plain: ForgettingPanel
+    plain: ForgettingPanel          # phase B, from the switch on
     ewc: ForgettingPanel
     numbers: Numbers
 
@@ -634,9 +690,9 @@ def catastrophic_forgetting_result() -> Forgetting:
     run = recorded.load("forgetting")
     panels = []
     for key, lam in (("Plain", 0.0), ("Ewc", run.lam)):
-        acc_a, acc_b = run.curves(lam)
-        panels.append(ForgettingPanel(key=key, lam=lam, accuracy_a=100 * acc_a,
-                                      accuracy_b=100 * acc_b))
+        k = int(np.flatnonzero(run.lambdas == lam)[0])
+        panels.append(ForgettingPanel(steps=run.steps_b, accuracy_a=100 * run.test_acc_a[:, k],
+                                      accuracy_b=100 * run.test_acc_b[:, k], key=key, lam=lam))
     numbers = Numbers()
     numbers.add("EwcLambda", run.lam, "g")
     numbers.add("ForgettingSeeds", len(run.seeds), "d")
@@ -647,59 +703,62 @@ def catastrophic_forgetting_result() -> Forgetting:
         numbers.add(f"{panel.key}AccAMin", final_a.min(), ".0f")
         numbers.add(f"{panel.key}AccAMax", final_a.max(), ".0f")
     numbers.add("TaskAAcc", 100 * run.phase_a_acc_a[:, -1].mean(), ".0f")
-    return Forgetting(steps=run.steps, switch_step=int(run.steps_b[0]), seeds=len(run.seeds),
+    numbers.add("TaskAAccBeforeB", 100 * run.phase_a_acc_b[:, -1].mean(), ".0f")
+    return Forgetting(task_a=Accuracies(steps=run.steps_a, accuracy_a=100 * run.phase_a_acc_a,
+                                        accuracy_b=100 * run.phase_a_acc_b),
+                      switch_step=int(run.steps_b[0]), seeds=len(run.seeds),
                       plain=panels[0], ewc=panels[1], numbers=numbers)
 
 
 @FIGURES.figure(
     caption="Catastrophic forgetting on two permuted classification tasks (test accuracy; "
             f"lines: mean of {len(recorded.RUNS['forgetting']['seeds'])} seeds, bands: their "
-            "range, task B's lighter): after training on task A, plain SGD on task B loses "
-            "much of A; "
-            "with EWC's penalty every seed keeps more of A than any seed without it, at a small "
-            "cost on B.",
+            "range, task B's lighter): (a) training on task A, then on task B (b) with plain "
+            "SGD, which loses much of A, or (c) with EWC's penalty, where every seed keeps more "
+            "of A than any seed without it, at a small cost on B.",
     result=catastrophic_forgetting_result, width=1.0, aspect=0.42)
 def catastrophic_forgetting(fig, forgetting: Forgetting):
-    axes = fig.subplots(1, 2, sharey=True)
-    switch, steps = forgetting.switch_step, forgetting.steps
+    axes = fig.subplots(1, 3, sharey=True)
     numbers = forgetting.numbers
-    panels = [("Plain SGD on task B", forgetting.plain),
-              (rf"EWC on task B ($\lambda$ = {numbers['EwcLambda']})", forgetting.ewc)]
     style_a, style_b = meanings.unnamed(2)
-    reference = meanings.role("reference")
-    end = steps[-1]
-    for ax, letter, (title, panel) in zip(axes, "ab", panels, strict=True):
+    phases = [("Training on A", forgetting.task_a), ("On B: plain SGD", forgetting.plain),
+              ("On B: EWC", forgetting.ewc)]
+    for ax, letter, (title, phase) in zip(axes, "abc", phases, strict=True):
         # both ranges as bands, task B's lighter and beneath task A's; the mean lines on top
-        ax.fill_between(steps, panel.accuracy_b.min(axis=0), panel.accuracy_b.max(axis=0),
-                        color=tint(style_b["color"], 0.85), lw=0)
-        ax.fill_between(steps, panel.accuracy_a.min(axis=0), panel.accuracy_a.max(axis=0),
-                        color=tint(style_a["color"], 0.72), lw=0)
-        ax.plot(steps, panel.mean_a, color=style_a["color"], ls=style_a["linestyle"])
-        ax.plot(steps, panel.mean_b, color=style_b["color"], ls=style_b["linestyle"])
-        ax.axvline(switch, color=reference.color, ls=reference.linestyle, lw=0.6)
-        ax.text(switch / 2, 82, "task A", ha="center", va="top", color=style_a["color"])
-        ax.text(switch / 2, 22, "task B", ha="center", va="bottom", color=style_b["color"])
-        ax.text(switch / 2, 52, "training on A", ha="center", va="center", fontsize=SMALL,
-                color=MUTED)
-        ax.text((switch + end) / 2, 4, "training on B", ha="center", va="bottom",
-                fontsize=SMALL, color=MUTED)
-        key = panel.key
-        ax.text(end * 0.99, panel.accuracy_a[:, -12:].min() - 3,
-                f"A: {numbers[key + 'AccA']} %\n(seeds {numbers[key + 'AccAMin']}"
-                f"$-${numbers[key + 'AccAMax']} %)", ha="right", va="top", fontsize=SMALL,
-                color=style_a["color"])
-        ax.set_xlim(0, end)
+        ax.fill_between(phase.steps, phase.accuracy_b.min(axis=0),
+                        phase.accuracy_b.max(axis=0), color=tint(style_b["color"], 0.85), lw=0)
+        ax.fill_between(phase.steps, phase.accuracy_a.min(axis=0),
+                        phase.accuracy_a.max(axis=0), color=tint(style_a["color"], 0.72), lw=0)
+        ax.plot(phase.steps, phase.mean_a, color=style_a["color"], ls=style_a["linestyle"])
+        ax.plot(phase.steps, phase.mean_b, color=style_b["color"], ls=style_b["linestyle"])
+        ax.set_xlim(phase.steps[0], phase.steps[-1])
         ax.set_ylim(0, 102)
         ax.set_xlabel("SGD step")
         panel_title(ax, letter, title)
-    ax_plain, ax_ewc = axes
+    ax_a, ax_plain, ax_ewc = axes
+    task_a = forgetting.task_a
+    ax_a.text(0.97, task_a.accuracy_a[:, -12:].min() - 3, f"task A: {numbers['TaskAAcc']} %",
+              transform=ax_a.get_yaxis_transform(), ha="right", va="top",
+              color=style_a["color"], fontsize=SMALL)
+    ax_a.text(0.97, task_a.accuracy_b[:, -12:].max() + 3,
+              f"task B: {numbers['TaskAAccBeforeB']} %, chance", ha="right", va="bottom",
+              transform=ax_a.get_yaxis_transform(), color=style_b["color"], fontsize=SMALL)
+    ax_ewc.text(0.97, 4, rf"EWC strength $\lambda$ = {numbers['EwcLambda']}", ha="right",
+                va="bottom", transform=ax_ewc.get_yaxis_transform(), fontsize=SMALL)
+    for ax, panel in ((ax_plain, forgetting.plain), (ax_ewc, forgetting.ewc)):
+        key, end = panel.key, panel.steps[-1]
+        ax.text(end - 0.01 * (end - panel.steps[0]), panel.accuracy_a[:, -12:].min() - 3,
+                f"A: {numbers[key + 'AccA']} %\n(seeds {numbers[key + 'AccAMin']}"
+                f"$-${numbers[key + 'AccAMax']} %)", ha="right", va="top", fontsize=SMALL,
+                color=style_a["color"])
+    end = forgetting.plain.steps[-1]
     ax_plain.text(end * 0.99, forgetting.plain.accuracy_b[:, -12:].min() - 3,
                   f"B: {numbers['PlainAccB']} %", ha="right", va="top", fontsize=SMALL,
                   color=style_b["color"])
     ax_ewc.text(end * 0.99, forgetting.ewc.accuracy_a[:, -12:].min() - 25,
                 f"B: {numbers['EwcAccB']} %\n(plain SGD: {numbers['PlainAccB']} %)",
                 ha="right", va="top", fontsize=SMALL, color=style_b["color"])
-    axes[0].set_ylabel("test accuracy (%)")
+    ax_a.set_ylabel("test accuracy (%)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -751,6 +810,10 @@ def fisher_information_matrix_result() -> FisherConcentration:
                                unit_factor=unit_factor, numbers=numbers)
 
 
+#: The gap between the Fisher figure's panels, a fraction of the figure's width.
+FISHER_PANEL_GAP = 0.06
+
+
 def _fisher_caption_numbers() -> dict[str, str]:
     """The numbers the Fisher caption states, computed from the recorded result."""
     numbers = fisher_information_matrix_result().numbers
@@ -775,6 +838,8 @@ _FISHER = _fisher_caption_numbers()
     result=fisher_information_matrix_result, width=1.0, aspect=0.4)
 def fisher_information_matrix(fig, fisher: FisherConcentration):
     ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
+    # room between (a)'s colour-bar label and (b)'s axis label: two labels, not one stack
+    fig.get_layout_engine().set(wspace=FISHER_PANEL_GAP)
     numbers = fisher.numbers
     image = ax_a.imshow(fisher.log_first_layer, aspect="auto", cmap=SEQUENTIAL_CMAP,
                         interpolation="nearest", rasterized=True)
@@ -821,6 +886,14 @@ def _band(runs, field: str) -> LossBand:
                     low=values.min(axis=0), high=values.max(axis=0))
 
 
+#: Panel (c): seeds that overflow within this many steps of an earlier seed are marked above
+#: it, this far apart (printed points; the marks are this large); room above the float64 line
+#: (log10 units).
+OVERFLOW_NEAR_STEPS = 5
+OVERFLOW_MARK_PT, OVERFLOW_STACK_PT = 4, 5.5
+OVERFLOW_HEADROOM = 30
+
+
 @dataclass(frozen=True)
 class LossCurves:
     """Three kinds of SGD run, each over several seeds: converging, overfitting (the same run on
@@ -834,6 +907,8 @@ class LossCurves:
     unstable_log_train: tuple[np.ndarray, ...]  # per seed: log10 of the losses
     unstable_log_val: tuple[np.ndarray, ...]
     diverged_steps: np.ndarray      # (seed,) the step at which each seed overflowed
+    overflow_stack: np.ndarray      # (seed,) how many seeds before it overflowed at its step
+    float_max_log10: float          # log10 of the largest float64: where the losses overflow
     noise_floor: float              # the noise variance: the lowest expected validation MSE
     hyperparams: dict[str, dict]    # per run kind, seed 0's settings (the same for every seed)
     numbers: Numbers
@@ -860,6 +935,8 @@ def training_loss_curves_result() -> LossCurves:
     numbers.add("DivergedStepMin", diverged.min(), "d")
     numbers.add("DivergedStepMax", diverged.max(), "d")
     numbers.add("DivergedLr", unstable[0].hyperparams["lr"], "g")
+    float_max_log10 = float(np.log10(np.finfo(np.float64).max))
+    numbers.add("FloatMaxLog", np.floor(float_max_log10), ".0f")
     numbers.add("ConvergedLr", converges[0].hyperparams["lr"], "g")
     return LossCurves(
         seeds=len(runs),
@@ -871,20 +948,23 @@ def training_loss_curves_result() -> LossCurves:
         unstable_steps=tuple(r.steps for r in unstable),
         unstable_log_train=tuple(np.log10(r.train_loss) for r in unstable),
         unstable_log_val=tuple(np.log10(r.val_loss) for r in unstable),
-        diverged_steps=diverged, noise_floor=runs[0].noise_floor,
+        diverged_steps=diverged,
+        overflow_stack=np.array([np.sum(np.abs(diverged[:i] - step) <= OVERFLOW_NEAR_STEPS)
+                                 for i, step in enumerate(diverged)]),
+        float_max_log10=float_max_log10, noise_floor=runs[0].noise_floor,
         hyperparams={"converges": converges[0].hyperparams, "overfits": overfits[0].hyperparams,
                      "unstable": unstable[0].hyperparams},
         numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="One small tanh MLP trained by SGD on noisy regression data, "
+    caption="A tanh MLP trained by SGD on noisy regression data, "
             f"{len(recorded.RUNS['loss_curves']['seeds'])} seeds each (steps on a logarithmic "
             "axis in (a) and (b); lines: median over the seeds, bands: their range; dots in "
-            "(b): each seed's validation minimum; (c): every seed; numbers: median (range)): it "
-            "converges; the same run on "
-            f"only {experiments.OVERFIT_TRAIN_POINTS} training points overfits them; with a "
-            "ten times larger learning rate it diverges.",
+            "(b): each seed's validation minimum; (c): every seed to its last finite loss, x: "
+            "its overflow; numbers: median (range)): it converges; on only "
+            f"{experiments.OVERFIT_TRAIN_POINTS} training points it overfits; with a ten "
+            "times larger learning rate it diverges.",
     result=training_loss_curves_result, width=1.0, height=2.3)
 def training_loss_curves(fig, curves: LossCurves):
     axes = fig.subplots(1, 3)
@@ -929,14 +1009,33 @@ def training_loss_curves(fig, curves: LossCurves):
                                          curves.unstable_log_val, strict=True):
         ax.plot(steps, log_train, color=train.color, ls=train.linestyle, lw=0.7)
         ax.plot(steps, log_val, color=val.color, ls=val.linestyle, lw=0.7)
-    top = max(values.max() for values in curves.unstable_log_train + curves.unstable_log_val)
-    ax.set_xlim(0, curves.diverged_steps.max())
-    ax.set_ylim(min(values.min() for values in curves.unstable_log_train) - 5, top * 1.05)
+    # each seed's overflow step, an x on the line where float64 ends; seeds that overflow
+    # within a few steps of one another stacked above one another
+    limit = curves.float_max_log10
+    ax.axhline(limit, color=reference.color, ls=reference.linestyle, lw=0.6)
+    for level in np.unique(curves.overflow_stack):  # one artist per level, one line of data
+        at = curves.overflow_stack == level
+        ax.plot(curves.diverged_steps[at], np.full(at.sum(), limit), "x", color=INK,
+                markersize=OVERFLOW_MARK_PT, mew=0.8, clip_on=False,
+                transform=ax.transData + ScaledTranslation(
+                    0, level * OVERFLOW_STACK_PT / 72, fig.dpi_scale_trans))
+    ax.set_xlim(0, curves.diverged_steps.max() * 1.06)
+    ax.set_ylim(min(values.min() for values in curves.unstable_log_train) - 5,
+                limit + OVERFLOW_HEADROOM)
     ax.set_xlabel("SGD step")
     ax.set_ylabel(r"$\log_{10}$ mean squared error")
-    ax.text(0.97, 0.04, f"every seed,\nlearning rate {numbers['DivergedLr']}:\n"
-            "overflows at step\n"
-            f"{numbers['DivergedStep']} ({numbers['DivergedStepMin']} to "
+    ax.text(0.03, limit, " float64 limit", transform=ax.get_yaxis_transform(), ha="left",
+            va="bottom", fontsize=SMALL, color=MUTED)
+    # where the lines end: the last finite loss logged, pointed at on the seed that ends
+    # first (its end lies left of and above every other line)
+    end = int(np.argmin([steps[-1] for steps in curves.unstable_steps]))
+    ax.annotate("last finite\nloss logged",
+                xy=(curves.unstable_steps[end][-1], curves.unstable_log_train[end][-1]),
+                xytext=(0.05, 0.8), textcoords="axes fraction", ha="left", va="top",
+                fontsize=SMALL, arrowprops=arrow_props())
+    ax.text(0.97, 0.04, f"learning rate {numbers['DivergedLr']}:\n"
+            "overflows (x) at\nstep "
+            f"{numbers['DivergedStep']}\n({numbers['DivergedStepMin']} to "
             f"{numbers['DivergedStepMax']})", transform=ax.transAxes, ha="right", va="bottom",
             fontsize=SMALL)
     panel_title(ax, "c", "Diverges")
@@ -1149,32 +1248,6 @@ def memory_comparison(fig, comparison: MemoryComparison):
 # --------------------------------------------------------------------------------------------
 #: Footnote marks of the hyperparameter table, in order of first use.
 NOTE_MARKS = "abcdefgh"
-#: The settings panel by panel: (POINTS key = the table's row, axis label, log base of the axis,
-#: the unit its ticks count in). The learning rates are not here: learning_rate_comparison
-#: draws them, as schedules.
-HYPERPARAMETER_PANELS = (("Batch size", "batch size (sequences)", 2, 1),
-                         ("LoRA rank", "LoRA rank $r$", 2, 1),
-                         ("LoRA scaling", r"LoRA scaling $\alpha$", 2, 1),
-                         ("Max. gradient norm", "max. gradient norm", 10, 1))
-#: Panel titles where they differ from the table's row.
-HYPERPARAMETER_TITLES = {"Max. gradient norm": "Gradient clipping"}
-#: Ticks of a decade on a base-10 axis: 1, 2, 3 and 5 times each power of ten.
-DECADE_TICKS = (1, 2, 3, 5)
-
-
-def _log_ticks(limits: tuple[float, float], base: int, unit: float
-               ) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """Labelled ticks of a log axis within `limits`: every power of 2 (base 2), or 1, 2, 3, 5
-    times every power of ten (base 10); labelled in multiples of `unit`."""
-    low, high = limits
-    if base == 2:
-        ticks = [2.0 ** k for k in range(int(np.ceil(np.log2(low) - 1e-9)),
-                                         int(np.floor(np.log2(high) + 1e-9)) + 1)]
-    else:
-        decades = range(int(np.floor(np.log10(low))), int(np.floor(np.log10(high))) + 1)
-        ticks = [t for t in (float(f"{m}e{k}") for k in decades for m in DECADE_TICKS)
-                 if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
-    return tuple(ticks), tuple(f"{round(t / unit, 6):g}" for t in ticks)
 
 
 @dataclass(frozen=True)
@@ -1194,39 +1267,111 @@ class TableCell:
         return self.tex + source + mark
 
 
-@dataclass(frozen=True)
-class PlacedValue:
-    """One published value on a panel of the figure."""
-    method: str                     # full, lora, qlora (the table of meanings' keys)
-    value: float
-    label: str                      # what it was published for, with its source: "7B, 13B [5]"
+#: The relations between the recipes that the figure draws, top first: (key of its numbers,
+#: the recipe it is about (its colour), what it relates, numerator, denominator). A numerator
+#: or denominator is a published value, (its table row's name, regime) in
+#: hyperparameters.POINTS, or the key of a relation above. The learning rates are not here:
+#: learning_rate_comparison relates them, as schedules.
+RELATIONS = (
+    ("ScalingLora", "lora", r"LoRA: scaling $\alpha/r$",
+     ("LoRA scaling", "lora"), ("LoRA rank", "lora")),
+    ("ScalingQlora", "qlora", r"QLoRA: scaling $\alpha/r$",
+     ("LoRA scaling", "qlora"), ("LoRA rank", "qlora")),
+    ("ScalingQloraOverLora", "qlora", r"QLoRA / LoRA: $\alpha/r$", "ScalingQlora", "ScalingLora"),
+    ("BatchLoraOverFull", "lora", "LoRA / full: batch size",
+     ("Batch size", "lora"), ("Batch size", "full")),
+    ("BatchQloraOverFull", "qlora", "QLoRA / full: batch size",
+     ("Batch size", "qlora"), ("Batch size", "full")),
+    ("ClipQloraOverFull", "qlora", "QLoRA / full: max. gradient norm",
+     ("Max. gradient norm", "qlora"), ("Max. gradient norm", "full")),
+)
+#: Rows drawn after this many relations sit a little lower: the recipes against full
+#: fine-tuning's, below the adapter recipes' scalings.
+RELATION_GROUP = 3
+#: The value axis of the relations: powers of two around every ratio.
+RATIO_AXIS_MARGIN = 1.6
+
+
+def _ratio_text(value: float) -> str:
+    """A ratio as the figure prints it: 8, 0.25, 0.3; below 0.1 as a fraction, 1/32."""
+    if value < 0.1:
+        inverse = 1 / value
+        if abs(inverse - round(inverse)) > 1e-9:
+            raise ValueError(f"{value!r} is not one over a whole number")
+        return f"1/{round(inverse)}"
+    return f"{value:g}"
+
+
+def _plain_values(values: tuple[float, ...]) -> str:
+    """Values as the figure's labels print them: 32, or a set as $\\{16, 32\\}$."""
+    if len(values) == 1:
+        return f"{values[0]:g}"
+    return r"$\{" + ", ".join(f"{v:g}" for v in values) + r"\}$"
 
 
 @dataclass(frozen=True)
-class SettingPanel:
-    """Where the published values of one setting lie, per method."""
-    title: str
-    axis_label: str
-    log_base: int
-    values: tuple[PlacedValue, ...]
-    absent: tuple[tuple[str, str], ...]  # (method, the table cell's words) for methods with
-                                         # no value: "not applicable", "no clipping [4]"
-    limits: tuple[float, float]     # x range: about a factor 2 beyond the values
-    ticks: tuple[float, ...]        # labelled ticks
-    tick_labels: tuple[str, ...]    # in the unit the axis label names
+class RecipeRelation:
+    """One relation between published values: the ratio of two cells of the table (or of two
+    relations above it), with the values it relates and their sources."""
+    key: str                        # prefix of its numbers: "ScalingLora"
+    method: str                     # the recipe it is about (the table of meanings' key)
+    name: str                       # what it relates: "LoRA: scaling $\alpha/r$"
+    relates: str                    # the two values with their sources: "32 [2] / 4 [2] = 8"
+    ratios: tuple[float, ...]       # one per pair of values, ascending (BERT's two batches: two)
+    labels: tuple[str, ...]         # each ratio as printed
 
 
 @dataclass(frozen=True)
 class HyperparameterTable:
     """The published hyperparameters of full fine-tuning, LoRA and QLoRA with their sources: the
-    table (tables.tex) and, for four settings, where their values lie (the figure)."""
+    table (tables.tex), and how the recipes relate, as ratios of its values (the figure)."""
     methods: tuple[str, ...]        # full, lora, qlora
     method_labels: tuple[str, ...]  # the table's column heads
     rows: tuple[tuple[str, tuple[TableCell, ...]], ...]  # (setting as LaTeX, one cell each)
     sources: tuple[str, ...]        # the cited sources, in the order of their numbers
     notes: tuple[tuple[str, str], ...]  # (mark, footnote as LaTeX), in the order of the marks
-    panels: tuple[SettingPanel, ...]
+    relations: tuple[RecipeRelation, ...]  # the figure's rows, top first
+    ratio_limits: tuple[float, float]  # the figure's value axis
+    ratio_ticks: tuple[float, ...]  # its labelled ticks: powers of two
+    ratio_tick_labels: tuple[str, ...]
     numbers: Numbers
+
+
+def _recipe_relations(number: dict[str, int]) -> tuple[RecipeRelation, ...]:
+    """RELATIONS computed from the published values (hyperparameters.POINTS: the table's cells);
+    `number` maps a source key to its number."""
+    hp = hyperparameters
+    relations: dict[str, RecipeRelation] = {}
+    for key, method, name, numerator, denominator in RELATIONS:
+        sides = []
+        for side in (numerator, denominator):
+            if isinstance(side, str):  # a relation above: its one ratio, as printed
+                (value,), (text,) = relations[side].ratios, relations[side].labels
+                sides.append(((value,), text))
+            else:  # a published value (or BERT's grid of them), with its source
+                row, regime = side
+                points = [p for p in hp.POINTS[row] if p.regime == regime]
+                (source,) = {p.source for p in points}
+                values = tuple(sorted(p.value for p in points))
+                sides.append((values, f"{_plain_values(values)} [{number[source]}]"))
+        (tops, top_text), (bottoms, bottom_text) = sides
+        ratios = tuple(sorted({t / b for t in tops for b in bottoms}))
+        labels = tuple(map(_ratio_text, ratios))
+        relates = f"{top_text} / {bottom_text} = {', '.join(labels)}"
+        relations[key] = RecipeRelation(key, method, name, relates, ratios, labels)
+    return tuple(relations.values())
+
+
+def _ratio_axis(relations: tuple[RecipeRelation, ...]
+                ) -> tuple[tuple[float, float], tuple[float, ...], tuple[str, ...]]:
+    """The value axis of the relations: from a little below the smallest ratio to a little
+    above the largest, labelled at every power of two."""
+    ratios = [r for relation in relations for r in relation.ratios]
+    low, high = min(ratios) / RATIO_AXIS_MARGIN, max(ratios) * RATIO_AXIS_MARGIN
+    ticks = tuple(2.0 ** k for k in range(int(np.ceil(np.log2(low))),
+                                          int(np.floor(np.log2(high))) + 1))
+    labels = tuple(f"{t:g}" if t >= 1 else f"1/{round(1 / t)}" for t in ticks)
+    return (low, high), ticks, labels
 
 
 def hyperparameter_recommendations_result() -> HyperparameterTable:
@@ -1250,23 +1395,18 @@ def hyperparameter_recommendations_result() -> HyperparameterTable:
         rows.append((name, tuple(cells)))
     notes = tuple((mark[key], _tex_text(hp.NOTES[key].text.format(
         *map(_tex_number, hp.NOTES[key].values)))) for key in note_keys)
-    panels = []
-    table_rows = {row.name: row for row in hp.HYPERPARAMETERS}
-    for key, axis_label, base, unit in HYPERPARAMETER_PANELS:
-        points = hp.POINTS[key]
-        values = tuple(PlacedValue(p.regime, p.value, f"{p.label} [{number[p.source]}]")
-                       for p in points)
-        absent = []
-        for regime in hp.REGIMES:
-            if not any(p.regime == regime for p in points):
-                cell = table_rows[key].cell(regime)
-                source = f" [{number[cell.source]}]" if cell.source else ""
-                absent.append((regime, cell.text + source))
-        lowest, highest = min(p.value for p in points), max(p.value for p in points)
-        limits = (lowest / 2, highest * (2.5 if base == 10 else 2))  # room for the labels
-        panels.append(SettingPanel(key, axis_label, base, values, tuple(absent), limits,
-                                   *_log_ticks(limits, base, unit)))
+    relations = _recipe_relations(number)
+    limits, ticks, tick_labels = _ratio_axis(relations)
     numbers = Numbers()
+    for relation in relations:
+        if len(relation.ratios) == 1:
+            numbers.add(relation.key, relation.ratios[0], "g")
+        else:
+            numbers.add(f"{relation.key}Min", relation.ratios[0], "g")
+            numbers.add(f"{relation.key}Max", relation.ratios[-1], "g")
+    scaling = {r.key: r.ratios[0] for r in relations}
+    numbers.add("ScalingLoraOverQlora", scaling["ScalingLora"] / scaling["ScalingQlora"], "g")
+    # the numbers of the figure before it related the recipes, kept for the text that quotes them
     batches = hp.BERT_BATCH_SIZES + (hp.LORA_BATCH_SIZE, hp.QLORA_BATCH_SIZE)
     numbers.add("BatchMin", min(batches), "d")
     numbers.add("BatchMax", max(batches), "d")
@@ -1276,7 +1416,8 @@ def hyperparameter_recommendations_result() -> HyperparameterTable:
     return HyperparameterTable(
         methods=hp.REGIMES, method_labels=tuple(hp.REGIME_LABELS[r] for r in hp.REGIMES),
         rows=tuple(rows), sources=tuple(hp.SOURCES[key] for key in source_keys), notes=notes,
-        panels=tuple(panels), numbers=numbers)
+        relations=relations, ratio_limits=limits, ratio_ticks=ticks,
+        ratio_tick_labels=tick_labels, numbers=numbers)
 
 
 HYPERPARAMETER_TABLE_CAPTION = (
@@ -1285,62 +1426,47 @@ HYPERPARAMETER_TABLE_CAPTION = (
     "bracketed numbers name the source, letters a footnote.")
 
 
-#: The batch sizes the three papers publish (the caption states their range).
-PUBLISHED_BATCHES = (*hyperparameters.BERT_BATCH_SIZES, hyperparameters.LORA_BATCH_SIZE,
-                     hyperparameters.QLORA_BATCH_SIZE)
+def _hyperparameter_caption() -> str:
+    """The figure's caption, its numbers computed from the relations."""
+    hp = hyperparameters
+    relations = {r.key: r for r in _recipe_relations(
+        {key: i + 1 for i, key in enumerate(hp.cited_sources())})}
+    scaling = relations["ScalingLora"].ratios[0] / relations["ScalingQlora"].ratios[0]
+    batches = relations["BatchLoraOverFull"].ratios + relations["BatchQloraOverFull"].ratios
+    (clip,) = relations["ClipQloraOverFull"].labels
+    return ("How the published recipes relate, each row a ratio of two values of the table of "
+            "hyperparameters, [n] their sources: LoRA's scaling $\\alpha/r$, the factor on "
+            f"every adapter output, is {scaling:g} times smaller in QLoRA's recipe "
+            f"({hp.QLORA_RANK // hp.LORA_RANK} times the rank, half the $\\alpha$); the adapter "
+            f"recipes' batches are {_ratio_text(min(batches))} to {_ratio_text(max(batches))} "
+            f"times BERT's, and QLoRA clips at {clip} times its norm (LoRA does not clip).")
 
 
-@FIGURES.figure(
-    caption="Published batch sizes, LoRA ranks and scalings, and clipping norms of full "
-            "fine-tuning (BERT), LoRA and QLoRA (their learning rates: the figure of "
-            "schedules). In these setups "
-            f"the batches are alike ({min(PUBLISHED_BATCHES)} to "
-            f"{max(PUBLISHED_BATCHES)} sequences); QLoRA trains "
-            f"{hyperparameters.QLORA_RANK // hyperparameters.LORA_RANK} times LoRA's rank with "
-            r"half its $\alpha$ and clips at a norm "
-            f"{hyperparameters.BERT_MAX_GRAD_NORM / hyperparameters.QLORA_MAX_GRAD_NORM:.1f} "
-            "times smaller than BERT's; LoRA does not clip. [n]: sources in the table.",
-    result=hyperparameter_recommendations_result, width=1.0, height=3.1)
+@FIGURES.figure(caption=_hyperparameter_caption(), result=hyperparameter_recommendations_result,
+                width=1.0, height=2.45)
 def hyperparameter_recommendations(fig, table: HyperparameterTable):
-    grid = fig.subplots(2, 2, sharey=True)
-    axes = grid.ravel()
-    rows = {method: len(table.methods) - 1 - i for i, method in enumerate(table.methods)}
-    published = meanings.role("published")
-    for ax, letter, panel in zip(axes, "abcd", table.panels, strict=True):
-        for method, row in rows.items():
-            meaning = meanings.method(method)
-            placed = [v for v in panel.values if v.method == method]
-            if not placed:  # the table cell's words, in the method's colour when published
-                words = dict(panel.absent)[method]
-                ax.text(np.sqrt(panel.limits[0] * panel.limits[1]), row, words,
-                        ha="center", va="center", fontsize=SMALL,
-                        color=MUTED if words == hyperparameters.NOT_APPLICABLE
-                        else meaning.color)
-                continue
-            xs = sorted(v.value for v in placed)
-            if len(xs) > 1:  # the span the values cover
-                ax.plot([xs[0], xs[-1]], [row, row], color=tint(meaning.color, 0.55), lw=2.5,
-                        solid_capstyle="butt", zorder=1)
-            ax.plot(xs, [row] * len(xs), **published.on(meaning.color), markersize=5,
-                    zorder=2)
-            label, = dict.fromkeys(v.label for v in placed)  # one label per method and panel
-            at = np.sqrt(xs[0] * xs[-1])
-            # where the marker lies across the panel: a label near an edge runs inwards
-            share = np.log(at / panel.limits[0]) / np.log(panel.limits[1] / panel.limits[0])
-            ha, dx = (("left", -5) if share < 0.25 else ("right", 5) if share > 0.75
-                      else ("center", 0))
-            ax.annotate(label, xy=(at, row), xytext=(dx, 5), textcoords="offset points",
-                        ha=ha, va="bottom", fontsize=SMALL, color=meaning.color)
-        ax.set_xscale("log", base=panel.log_base)
-        ax.set_xlim(*panel.limits)
-        ax.set_xticks(panel.ticks, panel.tick_labels)
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel(panel.axis_label)
-        panel_title(ax, letter, HYPERPARAMETER_TITLES.get(panel.title, panel.title))
-    for ax in grid[:, 0]:
-        ax.set_yticks(list(rows.values()), [meanings.method(m).label for m in rows])
-        ax.tick_params(axis="y", length=0)
-    axes[0].set_ylim(-0.6, len(rows) - 0.4)
+    ax = fig.subplots()
+    relations = table.relations
+    # top first; the relations to full fine-tuning a little apart from the scalings
+    ys = [-(i + (0.35 if i >= RELATION_GROUP else 0)) for i in range(len(relations))]
+    reference = meanings.role("reference")
+    ax.axvline(1, color=reference.color, ls=reference.linestyle, lw=0.6, zorder=1)
+    for y, relation in zip(ys, relations, strict=True):
+        meaning = meanings.method(relation.method)
+        ax.plot(relation.ratios, [y] * len(relation.ratios), ls="none", marker=meaning.marker,
+                color=meaning.color, markersize=5, zorder=3, clip_on=False)
+    ax.set_yticks(ys, [f"{r.name}\n{r.relates}" for r in relations])
+    for label, relation in zip(ax.get_yticklabels(), relations, strict=True):
+        label.set_color(meanings.method(relation.method).color)
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(ys[-1] - 0.6, ys[0] + 0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(*table.ratio_limits)
+    ax.set_xticks(table.ratio_ticks, table.ratio_tick_labels)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.grid(color=GREY, lw=0.3)  # the powers of two, and each row from its label to its dots
+    ax.set_axisbelow(True)
+    ax.set_xlabel("ratio (log scale)")
 
 
 def _table_notes_tex(table: HyperparameterTable) -> str:

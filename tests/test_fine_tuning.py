@@ -3,6 +3,7 @@ claim a caption or annotation makes checked against the result the figure draws 
 drawn here)."""
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import fine_tuning
 from figkit import latex, registry
 from figkit.numbers import Numbers, spell
+from models import mlp
 from numerics import memory
 from numerics.fine_tuning import experiments, quadratic, schedules
 from published import hyperparameters
@@ -190,6 +192,23 @@ def test_schedule_figure_shows_the_cited_peaks_with_no_built_in_ratio():
     assert schedule.stlr_cut == numbers.value("StlrCutFrac") * numbers.value("StlrSteps")
 
 
+def test_schedule_panels_write_rates_in_one_notation():
+    """Both panels draw rates in units of a power of ten named on the axis (x10^-4, x10^-3) and
+    print every rate as a times a power of ten: no plain decimal 0.0100 beside 2x10^-4."""
+    schedule = FIGURES.result("learning_rate_comparison")
+    numbers = schedule.numbers
+    for unit, key in ((schedule.rate_unit, "RateUnit"), (schedule.stlr_rate_unit, "StlrRateUnit")):
+        assert math.log10(unit) == round(math.log10(unit))
+        assert numbers.value(key) == unit
+    assert numbers["RateUnit"] == "$10^{-4}$" and numbers["StlrRateUnit"] == "$10^{-3}$"
+    assert numbers["StlrEtaMaxSci"] == "$10^{-2}$" and numbers["StlrMin"] == r"$3.1\times10^{-4}$"
+    assert numbers.value("StlrEtaMaxSci") == schedule.stlr_eta_max
+    # (b)'s axis, in its unit, runs over whole numbers up to the peak (ticks 0, 2, ..., 10)
+    assert schedule.stlr_eta_max / schedule.stlr_rate_unit == pytest.approx(10)
+    # (a)'s labels sit clear of lines and markers: tested on the drawn figure in
+    # test_fine_tuning_layout.py
+
+
 def test_discriminative_figure_shows_ulmfit_on_its_own_model_beside_bert():
     """ULMFiT's factor 2.6 over its five layer groups (not over 12 layers), and Sun et al.'s
     0.95 over BERT-base's 12 layers."""
@@ -291,6 +310,21 @@ def test_loss_curve_numbers_are_the_runs():
     assert numbers.value("DivergedStepMax") == max(diverged)
     for log_train in curves.unstable_log_train:  # nothing past the overflow is drawn
         assert np.all(np.isfinite(log_train))
+    # (c) every seed's line ends at its last finite loss, before the step it overflows at; the
+    # overflows are marked where float64 ends, seeds within a few steps stacked apart
+    assert curves.float_max_log10 == pytest.approx(math.log10(np.finfo(np.float64).max))
+    assert numbers["FloatMaxLog"] == "308"
+    assert curves.diverged_steps.tolist() == diverged
+    for steps, log_train, log_val, step in zip(curves.unstable_steps, curves.unstable_log_train,
+                                               curves.unstable_log_val, diverged, strict=True):
+        assert steps[-1] < step and max(log_train[-1], log_val[-1]) < curves.float_max_log10
+    marks = list(zip(curves.diverged_steps, curves.overflow_stack, strict=True))
+    for (a, level_a), (b, level_b) in itertools.combinations(marks, 2):
+        if abs(a - b) <= fine_tuning.OVERFLOW_NEAR_STEPS:
+            assert level_a != level_b
+    assert sorted(curves.overflow_stack.tolist()) == [0, 0, 0, 1, 2]  # 175; 194, 196, 196; 216
+    caption = FIGURES["training_loss_curves"].caption
+    assert "(c): every seed to its last finite loss, x: its overflow" in caption
     best = [run.overfits.steps[np.argmin(run.overfits.val_loss)] for run in runs]
     assert curves.overfit_best_steps.tolist() == best
     assert numbers.value("OverfitValMinStep") == pytest.approx(np.median(best), abs=0.5)
@@ -367,6 +401,48 @@ def test_gradient_flow_caption_claims_hold():
     assert flow.spread[sigmoid] > 1e10
     assert np.allclose(run.ratio, run.mean[:, 0] / run.mean[:, -1])
     assert np.all(flow.low <= run.mean) and np.all(run.mean <= flow.high)
+
+
+def test_gradient_flow_skip_ratio_spans_the_layers_the_skips_wrap():
+    """The skip network's number is its ratio across the layers the skips wrap (2 to 20; the
+    first layer widens the input, the output layer narrows it): flat, as the figure says. Its
+    output layer stands out because it is linear, so no sigmoid derivative damps its error."""
+    flow = FIGURES.result("gradient_flow_analysis")
+    run, numbers = flow.run, flow.numbers
+    skip = run.networks.index(fine_tuning.SKIP_NETWORK)
+    assert run.skip_connections[skip] and not any(np.delete(run.skip_connections, skip))
+    depth, width, d_in = (run.config[k] for k in ("depth", "width", "d_in"))
+    assert d_in != width and run.config["skip_blocks"] == depth - 1 == 19
+    assert flow.skip_wrapped == (2, 20) == (numbers.value("GradSkipWrappedFirst"),
+                                            numbers.value("GradSkipWrappedLast"))
+    norms = run.mean[skip]
+    assert flow.skip_wrapped_ratio == pytest.approx(norms[1] / norms[19])
+    assert 0.1 < flow.skip_wrapped_ratio < 1  # within a factor of ten over 19 layers
+    assert numbers["GradRatioSkipWrapped"] == "0.20"
+    # the earlier number, input over output layer, is not what the skip line shows
+    assert numbers.value("GradRatioSkip") == pytest.approx(norms[0] / norms[-1])
+    assert numbers.value("GradRatioSkip") < flow.skip_wrapped_ratio / 10
+    assert flow.skip_output_jump == pytest.approx(norms[-1] / norms[19])
+    assert numbers["GradSkipOutputJump"] == "11"
+    # why: every seed, recomputed as experiments.gradient_flow does (the same norms), the output
+    # layer's input is hardly larger than layer 20's, its error more than 1/max(sigma') = 4
+    # times larger: layer 20's error passed through sigma' <= 1/4, the output layer's did not
+    n_classes, batch = run.config["n_classes"], run.config["batch"]
+    for j, seed in enumerate(run.config["seeds"]):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(batch, d_in))
+        y = np.argmax(x @ rng.normal(size=(d_in, n_classes)), axis=1)
+        weights = mlp.init_params([d_in] + [width] * depth + [n_classes], rng, "xavier")
+        out, cache = mlp.forward(weights, x, "sigmoid", True)
+        _, dout = mlp.softmax_cross_entropy(out, y)
+        deltas = mlp.layer_deltas(weights, cache, dout)
+        grads = [h.T @ d for h, d in zip(cache.inputs, deltas, strict=True)]
+        assert np.allclose([np.linalg.norm(g) for g in grads], run.norms[skip, j])
+        assert cache.residual[1:depth] == [True] * (depth - 1) and not cache.residual[0]
+        assert not cache.residual[-1]
+        h_out, h_last = (np.linalg.norm(cache.inputs[i]) for i in (depth, depth - 1))
+        assert h_out / h_last < 1.1
+        assert np.linalg.norm(deltas[depth]) / np.linalg.norm(deltas[depth - 1]) > 4
 
 
 def test_memory_caption_states_the_accounting():
@@ -498,7 +574,7 @@ def test_forgetting_figure_reports_the_measured_accuracies_of_every_seed():
     k_plain = int(np.flatnonzero(run.lambdas == 0)[0])
     plain_a, ewc_a = 100 * run.test_acc_a[:, k_plain, -1], 100 * run.test_acc_a[:, k_ewc, -1]
     plain_b, ewc_b = 100 * run.test_acc_b[:, k_plain, -1], 100 * run.test_acc_b[:, k_ewc, -1]
-    assert forgetting.plain.accuracy_a.shape == (len(run.seeds), len(forgetting.steps))
+    assert forgetting.plain.accuracy_a.shape == (len(run.seeds), len(run.steps_b))
     assert np.allclose(forgetting.plain.accuracy_a[:, -1], plain_a)
     assert numbers.value("PlainAccA") == pytest.approx(plain_a.mean())
     assert numbers.value("EwcAccA") == pytest.approx(ewc_a.mean())
@@ -514,9 +590,33 @@ def test_forgetting_figure_reports_the_measured_accuracies_of_every_seed():
     assert numbers.value("EwcAccB") == pytest.approx(ewc_b.mean())
     assert 0 < plain_b.mean() - ewc_b.mean() < 10 and np.all(ewc_b > 85)
     assert numbers.value("EwcLambda") == run.lam
+    # (a) task B before training on it: chance, one class in n_classes
+    chance = 100 / experiments.FORGETTING_DEFAULTS["n_classes"]
+    assert abs(numbers.value("TaskAAccBeforeB") - chance) < 2
+    assert numbers.value("TaskAAccBeforeB") == pytest.approx(100 * run.phase_a_acc_b[:, -1].mean())
     # the figure's lambda was chosen on validation accuracy, averaged over the seeds
     score = ((run.val_acc_a + run.val_acc_b) / 2).mean(axis=0)
     assert run.lam == run.lambdas[1:][np.argmax(score[1:])] and run.lambdas[0] == 0
+
+
+def test_forgetting_figure_draws_phase_a_once():
+    """Training on A is one phase, the same whatever follows: (a) draws it once; (b) and (c)
+    start where it ends, each seed at its own end-of-A accuracies, for every lambda."""
+    run = recorded.load("forgetting")
+    forgetting = FIGURES.result("catastrophic_forgetting")
+    caption = FIGURES["catastrophic_forgetting"].caption
+    task_a = forgetting.task_a
+    assert task_a.steps.tolist() == run.steps_a.tolist() and task_a.steps[-1] == 300
+    assert np.array_equal(task_a.accuracy_a, 100 * run.phase_a_acc_a)
+    for panel in (forgetting.plain, forgetting.ewc):
+        assert panel.steps[0] == task_a.steps[-1] == forgetting.switch_step
+        assert np.array_equal(panel.accuracy_a[:, 0], task_a.accuracy_a[:, -1])
+        assert np.array_equal(panel.accuracy_b[:, 0], task_a.accuracy_b[:, -1])
+    assert np.array_equal(run.test_acc_a[:, :, 0], np.repeat(run.phase_a_acc_a[:, -1:],
+                                                              len(run.lambdas), axis=1))
+    assert forgetting.plain.lam == 0 and forgetting.ewc.lam == run.lam
+    assert "(a) training on task A, then on task B (b) with plain SGD" in caption
+    assert "or (c) with EWC's penalty" in caption
 
 
 def test_fisher_caption_states_the_computed_numbers():
@@ -606,65 +706,91 @@ def test_hyperparameter_cells_are_set_as_a_reader_reads_them():
             assert "/" not in cell.tex and "e-" not in cell.tex
 
 
-def test_hyperparameter_figure_places_the_tables_values():
-    """The figure shows what the table cannot: where the published values lie on an axis,
-    each with the table's source number; a method with no value shows the table's words."""
+def test_hyperparameter_figure_relates_the_recipes_by_the_published_values():
+    """The figure shows what the table cannot: how the recipes relate, each row a ratio of two
+    of the table's values (with their sources), on one log axis of ratios."""
     table = FIGURES.result("hyperparameter_recommendations")
-    assert [panel.title for panel in table.panels] == ["Batch size", "LoRA rank",
-                                                       "LoRA scaling", "Max. gradient norm"]
-    sources = hyperparameters.cited_sources()
-    rows = {row.name: row for row in hyperparameters.HYPERPARAMETERS}
-    for panel in table.panels:
-        points = hyperparameters.POINTS[panel.title]
-        assert [v.value for v in panel.values] == [p.value for p in points]
-        for value, point in zip(panel.values, points, strict=True):
-            assert value.label.endswith(f"[{sources.index(point.source) + 1}]")
-            assert panel.limits[0] < value.value < panel.limits[1]
-            # the value is the table's: its cell holds it, with the same source
-            cell = rows[panel.title].cell(point.regime)
+    hp = hyperparameters
+    relations = {r.key: r for r in table.relations}
+    expected = {  # by hand, from the papers' values (published.hyperparameters)
+        "ScalingLora": (32 / 4,),                        # LoRA, Table 11: alpha 32, r 4
+        "ScalingQlora": (16 / 64,),                      # QLoRA, App. B: alpha 16, r 64
+        "ScalingQloraOverLora": ((16 / 64) / (32 / 4),),
+        "BatchLoraOverFull": (8 / 32, 8 / 16),           # BERT's grid {16, 32}: two ratios
+        "BatchQloraOverFull": (16 / 32, 16 / 16),
+        "ClipQloraOverFull": (0.3 / 1.0,),
+    }
+    assert list(relations) == list(expected)
+    for key, ratios in expected.items():
+        assert relations[key].ratios == pytest.approx(ratios), key
+    assert relations["ScalingLora"].ratios == (hp.LORA_ALPHA / hp.LORA_RANK,) == (8,)
+    assert relations["ScalingQlora"].ratios == (hp.QLORA_ALPHA / hp.QLORA_RANK,) == (0.25,)
+    assert relations["ClipQloraOverFull"].ratios == (
+        hp.QLORA_MAX_GRAD_NORM / hp.BERT_MAX_GRAD_NORM,)
+    # each row names the two values it relates with the table's source numbers, and its ratios
+    assert relations["ScalingLora"].relates == "32 [2] / 4 [2] = 8"
+    assert relations["ScalingQlora"].relates == "16 [3] / 64 [3] = 0.25"
+    assert relations["ScalingQloraOverLora"].relates == "0.25 / 8 = 1/32"
+    assert relations["BatchLoraOverFull"].relates == r"8 [2] / $\{16, 32\}$ [1] = 0.25, 0.5"
+    assert relations["BatchQloraOverFull"].relates == r"16 [4] / $\{16, 32\}$ [1] = 0.5, 1"
+    assert relations["ClipQloraOverFull"].relates == "0.3 [3] / 1 [5] = 0.3"
+    # ... and those numbers are the table's: each published value is its cell's, with the
+    # cell's source
+    rows = {row.name: row for row in hp.HYPERPARAMETERS}
+    for name, points in hp.POINTS.items():
+        for point in points:
+            cell = rows[name].cell(point.regime)
             assert point.value in cell.values and point.source == cell.source
-        assert panel.limits[1] / panel.limits[0] <= 64  # no empty decades
-        # every published value sits on a labelled tick, and the labels read in the axis's unit
-        assert {v.value for v in panel.values} <= set(panel.ticks)
-        assert len(panel.ticks) == len(panel.tick_labels) >= 4
-        # every method appears once: a value, or the words of its table cell
-        placed = {v.method for v in panel.values}
-        absent = dict(panel.absent)
-        assert placed.isdisjoint(absent) and placed | set(absent) == set(table.methods)
-        for method, words in absent.items():
-            assert words.startswith(rows[panel.title].cell(method).text)
-    assert dict(table.panels[1].absent) == {"full": "not applicable"}
-    clipping = dict(table.panels[3].absent)
-    assert list(clipping) == ["lora"] and clipping["lora"].startswith("no clipping [")
+        for regime in hp.REGIMES:
+            cell = rows[name].cell(regime)
+            assert sorted(p.value for p in points if p.regime == regime) == sorted(cell.values)
+    cells = {(name, regime): cell for name, row_cells in table.rows
+             for regime, cell in zip(table.methods, row_cells, strict=True)}
+    assert cells[(r"LoRA scaling $\alpha$", "lora")].full_tex == "32~[2]"
+    assert cells[(r"LoRA rank $r$", "lora")].full_tex == "4~[2]"
+    assert cells[("Batch size", "qlora")].full_tex.startswith("16~[4]")
+    assert cells[("Batch size", "full")].full_tex == r"$\{16,\,32\}$~[1]"
+    assert cells[("Max. gradient norm", "full")].full_tex == "1~[5]"
+    # the learning rates are learning_rate_comparison's: not related again here
+    assert not any("learning" in r.name.lower() for r in table.relations)
+    # one axis: every ratio inside, labelled at the powers of two, no empty octave at its ends
+    ratios = [v for r in table.relations for v in r.ratios]
+    low, high = table.ratio_limits
+    assert low < min(ratios) < 2 * low and high / 2 < max(ratios) < high
+    assert table.ratio_ticks[0] == min(ratios) and table.ratio_ticks[-1] == max(ratios)
+    assert np.allclose(np.diff(np.log2(table.ratio_ticks)), 1)
+    assert table.ratio_tick_labels[0] == "1/32" and "1" in table.ratio_tick_labels
+    for relation in table.relations:
+        assert relation.ratios == tuple(sorted(relation.ratios))
+        assert relation.method in ("lora", "qlora")
 
 
-def test_hyperparameter_caption_states_what_the_panels_show():
-    """The learning rates are learning_rate_comparison's: this figure neither draws them nor
-    repeats its "times BERT's" claim; what it claims is computed from the published values."""
+def test_hyperparameter_ratios_are_exported_and_the_caption_states_them():
     table = FIGURES.result("hyperparameter_recommendations")
     caption = FIGURES["hyperparameter_recommendations"].caption
-    assert all("learning rate" not in panel.title.lower() for panel in table.panels)
-    assert "times BERT" not in caption and "times higher" not in caption
-    assert "AdapterOverBertMin" not in table.numbers.keys()
-    assert "(their learning rates: the figure of schedules)" in caption
-    # the claim is qualified: one configuration per method and paper, not a general rule
-    assert "In these setups the batches" in caption
     numbers = table.numbers
-    batches = [v.value for v in table.panels[0].values]
-    assert numbers.value("BatchMin") == min(batches) == 8
-    assert numbers.value("BatchMax") == max(batches) == 32
-    assert f"the batches are alike ({numbers['BatchMin']} to {numbers['BatchMax']} sequences)" \
-        in caption
-    assert max(batches) / min(batches) <= 4  # "alike": within a factor 4
-    rank = {v.method: v.value for v in table.panels[1].values}
-    alpha = {v.method: v.value for v in table.panels[2].values}
-    assert numbers.value("RankRatio") == rank["qlora"] / rank["lora"] == 16
-    assert numbers.value("AlphaRatio") == alpha["lora"] / alpha["qlora"] == 2  # "half"
-    assert f"QLoRA trains {numbers['RankRatio']} times LoRA's rank with half its" in caption
-    clip = {v.method: v.value for v in table.panels[3].values}
-    assert numbers.value("ClipRatio") == pytest.approx(clip["full"] / clip["qlora"])
-    assert f"clips at a norm {numbers['ClipRatio']} times smaller than BERT's" in caption
-    assert "lora" not in clip and "LoRA does not clip" in caption
+    assert numbers["ScalingLora"] == "8" and numbers["ScalingQlora"] == "0.25"
+    assert numbers["ScalingLoraOverQlora"] == "32"
+    assert numbers.value("ScalingQloraOverLora") == pytest.approx(1 / 32)
+    assert numbers["BatchLoraOverFullMin"] == "0.25" and numbers["BatchLoraOverFullMax"] == "0.5"
+    assert numbers["BatchQloraOverFullMin"] == "0.5" and numbers["BatchQloraOverFullMax"] == "1"
+    assert numbers["ClipQloraOverFull"] == "0.3"
+    # "32 times smaller (16 times the rank, half the alpha)": the two ratios make the third
+    assert numbers.value("RankRatio") == 16 and numbers.value("AlphaRatio") == 2
+    assert numbers.value("ScalingLoraOverQlora") == (numbers.value("RankRatio")
+                                                     * numbers.value("AlphaRatio"))
+    assert ("is 32 times smaller in QLoRA's recipe (16 times the rank, half the $\\alpha$)"
+            in caption)
+    assert "batches are 0.25 to 1 times BERT's" in caption
+    assert "QLoRA clips at 0.3 times its norm (LoRA does not clip)" in caption
+    clipping = {row.name: row for row in hyperparameters.HYPERPARAMETERS}["Max. gradient norm"]
+    assert clipping.lora.text == "no clipping"
+    # the table keeps the raw values; the caption points to it and to the sources' numbers
+    assert "the table of hyperparameters, [n] their sources" in caption
+    assert "times higher" not in caption and "AdapterOverBertMin" not in numbers.keys()
+    # the numbers of the earlier figure, still exported for text that quotes them
+    assert numbers.value("BatchMin") == 8 and numbers.value("BatchMax") == 32
+    assert numbers.value("ClipRatio") == pytest.approx(1 / 0.3)
 
 
 def test_hyperparameter_table_is_also_a_booktabs_table():

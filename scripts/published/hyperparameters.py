@@ -238,7 +238,7 @@ HYPERPARAMETERS: tuple[HyperparameterRow, ...] = (
 
 @dataclass(frozen=True)
 class Point:
-    """One published value of a setting, for the figure that places them on an axis."""
+    """One published value of a setting, for the figure that relates the recipes."""
 
     regime: Regime
     value: float
@@ -246,9 +246,9 @@ class Point:
     source: str
 
 
-#: Where the published values of four settings lie, per regime (the figure of the same data;
-#: the learning rates are drawn as schedules by another figure). Keys: rows of HYPERPARAMETERS;
-#: a regime with no point here shows its table cell's words ("not applicable", "no clipping").
+#: The published values of the four settings whose ratios relate the recipes, per regime (the
+#: figure of the same data; the learning rates are related by another figure, as schedules).
+#: Keys: rows of HYPERPARAMETERS; each point is its table cell's value, with the cell's source.
 POINTS: dict[str, tuple[Point, ...]] = {
     "Batch size": (
         *(Point("full", b, "BERT's grid", "bert") for b in BERT_BATCH_SIZES),
