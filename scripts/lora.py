@@ -422,38 +422,71 @@ MODULE_CHOICES = ((("q",), "$W_q$"), (("v",), "$W_v$"), (("q", "v"), "$W_q, W_v$
 
 @dataclass(frozen=True)
 class ModuleSelection:
-    """Trainable parameters of each choice of adapted matrices on LLaMA-7B, and LoRA Table 5."""
+    """Trainable parameters of each choice of adapted matrices on LLaMA-7B, and LoRA Table 5
+    with its per-task seed s.d. and the WikiSQL gap the caption weighs against it."""
     choices: tuple[str, ...]
     trainable_millions: np.ndarray      # per choice, at rank RANK
     table: tuple[published.ModuleSelectionRow, ...]
-    wikisql_std: float                  # seed spread, percentage points
+    wikisql_std: float                  # seed s.d. of one run, percentage points
     multinli_std: float
+    wikisql_gap: float                  # worst W_v-or-W_o choice minus best W_q or W_k alone
+    gap_single_sds: float               # the gap in seed s.d. of one run
+    gap_difference_sds: float           # the gap in s.d. of a difference of two runs
+    accuracy_span: float                # the x span panels b and c both show, points
     numbers: Numbers
+
+
+def wikisql_gap(table=published.MODULE_SELECTION) -> float:
+    """How far every Table 5 choice with W_v or W_o is ahead of W_q or W_k alone on WikiSQL:
+    the worst of the first minus the best of the second, in points (73.0 - 70.4 = 2.6)."""
+    with_v_or_o = [row.wikisql for row in table if {"v", "o"} & set(row.weight_types)]
+    alone = [row.wikisql for row in table if row.weight_types in (("q",), ("k",))]
+    return round(min(with_v_or_o) - max(alone), 10)
+
+
+#: The caption's comparison: the gap in s.d. of a difference of two runs, each with the seed
+#: s.d. of Table 5 (sqrt(2) times one run's).
+GAP_DIFFERENCE_SDS = wikisql_gap() / (published.WIKISQL_SEED_STD_PCT * np.sqrt(2))
 
 
 def module_selection_result() -> ModuleSelection:
     counts = [memory.lora_parameters(MODEL, RANK, targets) for targets, _ in MODULE_CHOICES]
     table = published.MODULE_SELECTION
     best = max(table, key=lambda row: row.wikisql + row.multinli)
+    gap = wikisql_gap(table)
+    single = gap / published.WIKISQL_SEED_STD_PCT
+    # one x span for both tasks, so that a seed s.d. of 0.5 and one of 0.1 look as they are
+    span = 1.24 * max(max(values) - min(values) + 2 * std for values, std in (
+        ([row.wikisql for row in table], published.WIKISQL_SEED_STD_PCT),
+        ([row.multinli for row in table], published.MULTINLI_SEED_STD_PCT)))
     numbers = Numbers()
     numbers.add("QvParamsSevenB", counts[2], ",d")
     numbers.add("AllLinearParamsSevenB", counts[-1], ",d")
     numbers.add("BestWikiSql", best.wikisql, ".1f")
     numbers.add("BestMultiNli", best.multinli, ".1f")
     numbers.add("BudgetParams", costs.module_selection_parameters()[table[0].label], ",d")
+    numbers.add("WikiSqlSeedSd", published.WIKISQL_SEED_STD_PCT, ".1f")
+    numbers.add("MultiNliSeedSd", published.MULTINLI_SEED_STD_PCT, ".1f")
+    numbers.add("WikiSqlGap", gap, ".1f")
+    numbers.add("WikiSqlGapSingleSds", single, ".1f")
+    numbers.add("WikiSqlGapDifferenceSds", GAP_DIFFERENCE_SDS, ".1f")
+    numbers.add("AccuracySpan", span, ".1f")
     return ModuleSelection(choices=tuple(label for _, label in MODULE_CHOICES),
                            trainable_millions=np.array(counts) / 1e6, table=table,
                            wikisql_std=published.WIKISQL_SEED_STD_PCT,
-                           multinli_std=published.MULTINLI_SEED_STD_PCT, numbers=numbers)
+                           multinli_std=published.MULTINLI_SEED_STD_PCT, wikisql_gap=gap,
+                           gap_single_sds=single, gap_difference_sds=GAP_DIFFERENCE_SDS,
+                           accuracy_span=span, numbers=numbers)
 
 
 @FIGURES.figure(
-    caption=f"Which matrices to adapt, in two settings: (a) the cost at a fixed rank "
-            f"({MODEL.name}, $r$ = {RANK}); (b, c) the LoRA paper's GPT-3 175B accuracies at a "
-            f"fixed {published.MODULE_SELECTION_BUDGET / 1e6:.0f}M-parameter budget, the rank "
-            "falling as matrices are added (Table 5; bars: seed spread): on WikiSQL every choice "
-            "with $W_v$ or $W_o$ beats $W_q$ or $W_k$ alone by more than four seed deviations; "
-            "on MultiNLI all lie within one point.",
+    caption=f"Which matrices to adapt: (a) cost at a fixed rank ({MODEL.name}, $r$ = "
+            f"{RANK}); (b, c) GPT-3 175B accuracies at a fixed "
+            f"{published.MODULE_SELECTION_BUDGET / 1e6:.0f}M-parameter budget, rank falling "
+            "as matrices are added (LoRA Table 5; bars: per-task seed s.d.; equal axis "
+            "widths): on WikiSQL every choice with $W_v$ or $W_o$ beats $W_q$ or $W_k$ alone by "
+            f"at least {wikisql_gap():.1f} points, {GAP_DIFFERENCE_SDS:.1f} s.d. of a difference "
+            "of two runs; on MultiNLI all lie within one point.",
     result=module_selection_result, width=1.0, aspect=0.62)
 def module_selection(fig, selection: ModuleSelection):
     # (a) is another model and setting than (b, c): a row of its own, above them
@@ -479,14 +512,21 @@ def module_selection(fig, selection: ModuleSelection):
     names = [f"{n} ($r$ = {row.rank})" for n, row in zip(names, table, strict=True)]
     y = np.arange(len(table))[::-1]
     published_style = meanings.role("published").line
-    for ax, letter, task, values, std in (
-            (ax_b, "b", "WikiSQL", [row.wikisql for row in table], selection.wikisql_std),
-            (ax_c, "c", "MultiNLI", [row.multinli for row in table], selection.multinli_std)):
+    numbers = selection.numbers
+    half = selection.accuracy_span / 2
+    for ax, letter, task, values, std, key in (
+            (ax_b, "b", "WikiSQL", [row.wikisql for row in table], selection.wikisql_std,
+             "WikiSqlSeedSd"),
+            (ax_c, "c", "MultiNLI", [row.multinli for row in table], selection.multinli_std,
+             "MultiNliSeedSd")):
         ax.errorbar(values, y, xerr=std, capsize=2, markersize=4, elinewidth=0.8,
                     **published_style)
-        low, high = min(values) - std, max(values) + std
-        ax.set_xlim(low - 0.12 * (high - low), high + 0.12 * (high - low))
-        ax.set_xlabel(f"accuracy (%), {published.MODULE_SELECTION_BUDGET / 1e6:.0f}M trained")
+        # the same width on both axes, each centred on its task's values
+        middle = (min(values) + max(values)) / 2
+        ax.set_xlim(middle - half, middle + half)
+        # what the bars are, under the axis they are read on (not mistaken for a data point)
+        ax.set_xlabel(f"accuracy (%), {published.MODULE_SELECTION_BUDGET / 1e6:.0f}M trained\n"
+                      f"bars: $\\pm${numbers[key]}, seed s.d.")
         panel_title(ax, letter, f"{task}, GPT-3 175B")
     ax_b.set_yticks(y, names)
     ax_b.set_ylim(y.min() - 0.6, y.max() + 0.6)
@@ -498,34 +538,25 @@ def module_selection(fig, selection: ModuleSelection):
 VARIANT_RANK, VARIANT_TARGETS = SCALE_RANK, memory.ALL_LINEAR
 #: How each variant's count is written beside its dot (LaTeX), from its formula.
 VARIANT_FORMULAS = {"AdaLoRA": "r_0(d+k) + r_0"}
-#: Memory segments of the variants' model states, stacked in this order: (MemoryBreakdown
-#: field, memory component, the adapters' share?): the frozen base's weights and quantization
-#: constants, then the adapters' weights, gradients and optimizer states (hatched over each
-#: component's colour, as in every memory figure of the book).
-VARIANT_SEGMENTS = (("weights", "weights", False),
-                    ("quantization_constants", "quantization_constants", False),
-                    ("adapter_weights", "weights", True),
-                    ("adapter_gradients", "gradients", True),
-                    ("adapter_optimizer_states", "optimizer_states", True))
 
 
 @dataclass(frozen=True)
 class VariantComparison:
     """The LoRA variants on one model and rank: trainable parameters from each paper's formula
-    (numerics.lora.costs) and model states in the book's accounting (16 bytes per trained
-    parameter)."""
+    (numerics.lora.costs), their model states in the book's accounting (16 bytes per trained
+    parameter), and what each variant's trained parameters add to LoRA's model states on the
+    same frozen base (the totals themselves are the memory figures')."""
     rank: int
     targets: str
     variants: tuple[published.LoraVariant, ...]
     allocated_ranks: tuple[int, ...]    # the rank each variant's tensors have (AdaLoRA: 1.5 r)
     trainable: tuple[int, ...]          # per variant, the whole model
     breakdowns: tuple[memory.MemoryBreakdown, ...]
-    segments: dict[str, np.ndarray]     # VARIANT_SEGMENTS fields -> GB per variant
-    states_gb: np.ndarray               # model states, GB per variant
     count_labels: tuple[str, ...]       # the counts as the figure prints them
     share_of_lora_pct: np.ndarray       # per variant: trainable parameters, % of LoRA's
     share_labels: tuple[str, ...]       # the same as the figure prints them
-    state_labels: tuple[str, ...]
+    over_lora_gb: np.ndarray            # per variant: adapter model states minus LoRA's, GB
+    over_lora_labels: tuple[str, ...]   # the same as the figure prints them (signed)
     numbers: Numbers
 
 
@@ -534,91 +565,84 @@ def variant_key(name: str) -> str:
     return "".join(ch for ch in name if ch.isalpha()) + ("Plus" if "+" in name else "")
 
 
+def adapter_states(breakdown: memory.MemoryBreakdown) -> float:
+    """Bytes of a breakdown's trained parameters: weights, gradients and optimizer states."""
+    return (breakdown.adapter_weights + breakdown.adapter_gradients
+            + breakdown.adapter_optimizer_states)
+
+
 def lora_variants_result() -> VariantComparison:
     numbers = Numbers()
-    ranks, trainable, breakdowns, count_labels, state_labels = [], [], [], [], []
+    ranks, trainable, breakdowns, count_labels = [], [], [], []
     for variant in published.VARIANTS:
         rank = costs.allocated_rank(variant, VARIANT_RANK)
         count = costs.model_variant_parameters(MODEL, variant, rank, VARIANT_TARGETS)
         breakdown = costs.variant_memory(MODEL, variant, VARIANT_RANK, VARIANT_TARGETS, RECIPE)
-        key = variant_key(variant.name)
-        count_labels.append(numbers.add(f"Params{key}", count / 1e6, ".4g"))
-        state_labels.append(numbers.add(f"States{key}GB", breakdown.total_gb, ".1f"))
+        count_labels.append(numbers.add(f"Params{variant_key(variant.name)}", count / 1e6,
+                                        ".4g"))
         ranks.append(rank)
         trainable.append(count)
         breakdowns.append(breakdown)
     numbers.add("VariantRank", VARIANT_RANK, "d")
     numbers.add("AdaLoraStartRank", ranks[[v.name for v in published.VARIANTS].index("AdaLoRA")],
                 "d")
-    segments = {field: np.array([getattr(b, field) for b in breakdowns]) / memory.GB
-                for field, _, _ in VARIANT_SEGMENTS}
     names = [variant.name for variant in published.VARIANTS]
-    share = 100 * np.array(trainable) / trainable[names.index("LoRA")]
+    lora_index = names.index("LoRA")
+    share = 100 * np.array(trainable) / trainable[lora_index]
     share_labels = tuple(numbers.add(f"Params{variant_key(name)}OfLoraPct", pct,
                                      ".2g" if pct < 10 else ".1f")
                          for name, pct in zip(names, share, strict=True))
+    over = np.array([adapter_states(b) - adapter_states(breakdowns[lora_index])
+                     for b in breakdowns]) / memory.GB
+    over_labels = tuple(numbers.add(f"States{variant_key(name)}OverLoraGB", gb, "+.2f")
+                        for name, gb in zip(names, over, strict=True))
+    numbers.add("BytesPerVariantParam", RECIPE.bytes_per_param, "g")
     return VariantComparison(
         rank=VARIANT_RANK, targets=VARIANT_TARGETS, variants=published.VARIANTS,
         allocated_ranks=tuple(ranks), trainable=tuple(trainable), breakdowns=tuple(breakdowns),
-        segments=segments, states_gb=np.array([b.total_gb for b in breakdowns]),
         count_labels=tuple(count_labels), share_of_lora_pct=share, share_labels=share_labels,
-        state_labels=tuple(state_labels), numbers=numbers)
+        over_lora_gb=over, over_lora_labels=over_labels, numbers=numbers)
 
 
 @FIGURES.figure(
     caption=f"Six LoRA variants on {MODEL.name} at rank {VARIANT_RANK} on all linear layers (ideas "
-            "and papers: the table of the same name): (a) trainable parameters by each paper's "
-            "formula, and as a share of LoRA's (AdaLoRA starts at $r_0 = 1.5r$); (b) model "
-            f"states at {RECIPE.bytes_per_param:g} bytes per trained parameter, adapters "
-            "hatched: the frozen base outweighs every variant's adapters, and only QLoRA, "
-            "storing it in 4 bits, changes it.",
-    result=lora_variants_result, width=1.0, aspect=0.4)
+            "and papers: the table of the same name): trainable parameters by each paper's "
+            "formula, as a share of LoRA's (AdaLoRA starts at $r_0 = 1.5r$), and the model "
+            "states they add to LoRA's or save at "
+            f"{RECIPE.bytes_per_param:g} bytes per trained parameter on the same frozen base "
+            "(QLoRA stores that base in 4 bits: the memory figures).",
+    result=lora_variants_result, width=1.0, aspect=0.36)
 def lora_variants(fig, comparison: VariantComparison):
-    ax_a, ax_b = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.25, 1]})
+    ax = fig.subplots()
     rows = np.arange(len(comparison.variants))[::-1]
     millions = np.array(comparison.trainable, float) / 1e6
     ours = meanings.role("ours")
     # a linear axis from 0: equal counts sit on one line, and each dot is labelled with its
-    # count and its share of LoRA's, so the nearly equal ones can still be read apart
-    ax_a.plot(millions, rows, ls="none", marker=ours.marker, color=ours.color, markersize=4.5)
-    for row, count, label, share, variant in zip(
+    # count, its share of LoRA's and the model states it adds to LoRA's, so the nearly equal
+    # ones can still be read apart
+    ax.plot(millions, rows, ls="none", marker=ours.marker, color=ours.color, markersize=4.5)
+    for row, count, label, share, gb, label_over, variant in zip(
             rows, millions, comparison.count_labels, comparison.share_labels,
-            comparison.variants, strict=True):
-        text = f"{label}M" if variant.name == "LoRA" else f"{label}M, {share} % of LoRA"
-        ax_a.annotate(text, (count, row), xytext=(6, 0), textcoords="offset points",
-                      ha="left", va="center", fontsize=SMALL)
-    ax_a.set_xlim(0, millions.max() * 1.75)
+            comparison.over_lora_gb, comparison.over_lora_labels, comparison.variants,
+            strict=True):
+        if variant.name == "LoRA":
+            text = f"{label}M, the reference"
+        else:
+            states = (f"model states {label_over} GB" if gb
+                      else "the same adapter states")
+            base = ", 4-bit base" if variant.name == "QLoRA" else ""
+            text = f"{label}M, {share} % of LoRA's\n{states}{base}"
+        ax.annotate(text, (count, row), xytext=(6, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=SMALL)
+    # the axis starts a little left of 0, so that VeRA's dot near 0 is not cut by it
+    reach = millions.max() * (2.0 if fig.get_figwidth() < NARROW_IN else 1.75)
+    ax.set_xlim(-0.02 * reach, reach)
     # each variant with its count per matrix ($d$ outputs, $k$ inputs, rank $r$)
-    ax_a.set_yticks(rows, [f"{variant.name}: "
-                           f"${VARIANT_FORMULAS.get(variant.name, variant.formula)}$"
-                           for variant in comparison.variants])
-    ax_a.set_ylim(rows.min() - 0.6, rows.max() + 0.6)
-    ax_a.set_xlabel("trainable parameters (millions)")
-    panel_title(ax_a, "a", "Trainable parameters")
-
-    lefts = np.zeros(len(rows))
-    for field, component, adapters in VARIANT_SEGMENTS:
-        widths = comparison.segments[field]
-        drawn = widths > 0
-        fill = meanings.adapter_share(component) if adapters else meanings.component(
-            component).fill
-        ax_b.barh(rows[drawn], widths[drawn], 0.6, left=lefts[drawn], **fill)
-        lefts += widths
-    for row, total, label in zip(rows, comparison.states_gb, comparison.state_labels,
-                                 strict=True):
-        ax_b.text(total + 0.3, row, f"{label} GB", va="center", fontsize=SMALL)
-    ax_b.set_xlim(0, comparison.states_gb.max() * 1.2)
-    ax_b.set_xlabel("model states (GB)")
-    ax_b.tick_params(labelleft=False)
-    handles = [meanings.component(key).legend_patch(label) for key, label in (
-        ("weights", "frozen weights"), ("quantization_constants", "quantization constants"))]
-    handles += [meanings.component(key).legend_patch(f"{meanings.component(key).label} "
-                                                     "(adapters)", **meanings.adapter_share(key))
-                for key in ("weights", "gradients", "optimizer_states")]
-    # below the panel it serves, at the figure's right
-    fig.legend(handles=handles, loc="outside lower right",
-               ncols=2 if fig.get_figwidth() < NARROW_IN else 3, fontsize=SMALL)
-    panel_title(ax_b, "b", "Training memory")
+    ax.set_yticks(rows, [f"{variant.name}: "
+                         f"${VARIANT_FORMULAS.get(variant.name, variant.formula)}$"
+                         for variant in comparison.variants])
+    ax.set_ylim(rows.min() - 0.6, rows.max() + 0.6)
+    ax.set_xlabel("trainable parameters (millions)")
 
 
 def lora_variants_table(comparison: VariantComparison) -> latex.Table:
@@ -648,12 +672,23 @@ FIGURES.add_file(lambda: {"tables.tex": latex.tables_tex(
 
 
 # --------------------------------------------------------------------------------------------
-LATENCY_RANK, BOTTLENECK, POSITIONS = 8, 64, 128
+LATENCY_RANK, LATENCY_TARGETS, POSITIONS = 8, ("q", "v"), 128
+#: The weights LoRA r = 8 on W_q, W_v trains on LLaMA-7B; each adapter design is counted at the
+#: bottleneck whose two matrices hold as many (numerics.lora.costs.equal_weight_bottleneck).
+LATENCY_WEIGHTS = memory.lora_parameters(MODEL, LATENCY_RANK, LATENCY_TARGETS)
+BOTTLENECKS = {design: costs.equal_weight_bottleneck(MODEL, design, LATENCY_WEIGHTS)
+               for design in ("adapter_lin", "adapter_houlsby")}
 #: The methods whose extra operations are counted: (method, label, rank or bottleneck).
-COUNTED_METHODS = (("lora_merged", "LoRA, merged", LATENCY_RANK),
-                   ("lora_unmerged", "LoRA, unmerged", LATENCY_RANK),
-                   ("adapter_lin", "AdapterL, one per block", BOTTLENECK),
-                   ("adapter_houlsby", "AdapterH, two per block", BOTTLENECK))
+COUNTED_METHODS = (("lora_merged", f"LoRA $r$ = {LATENCY_RANK}, merged", LATENCY_RANK),
+                   ("lora_unmerged", f"LoRA $r$ = {LATENCY_RANK}, unmerged", LATENCY_RANK),
+                   ("adapter_lin", "AdapterL, one per block", BOTTLENECKS["adapter_lin"]),
+                   ("adapter_houlsby", "AdapterH, two per block", BOTTLENECKS["adapter_houlsby"]))
+#: LoRA Table 1's slow-downs at batch 1 (the largest), AdapterL and AdapterH: the caption's.
+BATCH_ONE_INCREASE = tuple(
+    costs.latency_increase_pct(row)[[s.batch_size for s in published.LATENCY_SETTINGS].index(1)]
+    for row in published.INFERENCE_LATENCY[1:])
+#: The bound the caption gives every counted method's extra operations.
+EXTRA_PCT_BOUND = 0.1
 #: Shade of the adapters' colour per counted method: Houlsby's two adapters per block (the
 #: book's "adapter layers") in full, Lin et al.'s one per block (AdapterL) pale, in both panels.
 ONE_ADAPTER_TINT = 0.5
@@ -661,45 +696,82 @@ ONE_ADAPTER_TINT = 0.5
 
 @dataclass(frozen=True)
 class InferenceCost:
-    """Extra operations per token on LLaMA-7B (counted) and LoRA Table 1's latencies."""
+    """Extra operations per token on LLaMA-7B (counted), every method at the same weights in its
+    matrices, and LoRA Table 1's latencies with their trial spread."""
     methods: tuple[str, ...]            # labels of the counted methods
+    keys: tuple[str, ...]               # their numerics.lora.costs names
+    sizes: tuple[int, ...]              # rank (LoRA) or bottleneck (adapters)
     is_lora: tuple[bool, ...]
+    matrix_weights: tuple[int, ...]     # weights of the trained matrices (equal by design)
+    trained: tuple[int, ...]            # every trained parameter, adapters' biases and norms too
+    trained_labels: tuple[str, ...]     # the same in millions, as the figure prints them
     extra_pct: tuple[float, ...]        # extra operations per token, % of the base model's
+    extra_labels: tuple[str, ...]
     serial_layers: tuple[int, ...]      # layers the method adds in sequence
-    settings: tuple[str, ...]           # Table 1's columns
+    settings: tuple[str, ...]           # Table 1's columns, with its adapters' parameters
     one_adapter_increase: tuple[float, ...]   # latency increase (%), AdapterL
     two_adapter_increase: tuple[float, ...]   # latency increase (%), AdapterH
+    one_adapter_sd: tuple[float, ...]         # +-1 s.d. of one trial's increase (%), AdapterL
+    two_adapter_sd: tuple[float, ...]         # the same, AdapterH
+    increase_labels: tuple[tuple[str, ...], ...]  # (AdapterL, AdapterH) as printed
     numbers: Numbers
 
 
 def inference_speed_comparison_result() -> InferenceCost:
-    targets = {m: ("q", "v") if m.startswith("lora") else None for m, _, _ in COUNTED_METHODS}
+    keys = tuple(m for m, _, _ in COUNTED_METHODS)
+    sizes = tuple(size for _, _, size in COUNTED_METHODS)
+    targets = {m: LATENCY_TARGETS if m.startswith("lora") else None for m in keys}
     percents = tuple(costs.extra_compute_pct(MODEL, m, size, POSITIONS, targets[m])
-                     for m, _, size in COUNTED_METHODS)
+                     for m, size in zip(keys, sizes, strict=True))
     serial = tuple(costs.extra_compute_per_token(MODEL, m, size, targets[m]).serial_layers
-                   for m, _, size in COUNTED_METHODS)
-    increase = {row.method: costs.latency_increase_pct(row)
-                for row in published.INFERENCE_LATENCY[1:]}
+                   for m, size in zip(keys, sizes, strict=True))
+    weights = tuple(memory.lora_parameters(MODEL, size, LATENCY_TARGETS) if m.startswith("lora")
+                    else costs.adapter_weight_parameters(MODEL, m, size)
+                    for m, size in zip(keys, sizes, strict=True))
+    trained = tuple(w if m.startswith("lora") else costs.adapter_parameters(MODEL, m, size)
+                    for m, size, w in zip(keys, sizes, weights, strict=True))
+    rows = {row.method: row for row in published.INFERENCE_LATENCY[1:]}
+    increase = {name: costs.latency_increase_pct(row) for name, row in rows.items()}
+    spread = {name: costs.latency_increase_sd_pct(row) for name, row in rows.items()}
     numbers = Numbers()
+    numbers.add("EqualWeights", LATENCY_WEIGHTS, ",d")
+    numbers.add("AdapterLBottleneck", BOTTLENECKS["adapter_lin"], "d")
+    numbers.add("AdapterHBottleneck", BOTTLENECKS["adapter_houlsby"], "d")
+    trained_labels = tuple(numbers.add(f"Trained{key}", n / 1e6, ".2f") for key, n in zip(
+        ("LoraMerged", "LoraUnmerged", "AdapterL", "AdapterH"), trained, strict=True))
+    extra_labels = tuple(numbers.add(f"ExtraPct{key}", pct, ".3f") for key, pct in zip(
+        ("LoraMerged", "LoraUnmerged", "AdapterL", "AdapterH"), percents, strict=True))
     numbers.add("UnmergedExtraPct", percents[1], ".3f")
-    numbers.add("HoulsbyExtraPct", percents[3], ".2f")
+    numbers.add("HoulsbyExtraPct", percents[3], ".3f")
+    numbers.add("ExtraPctBound", EXTRA_PCT_BOUND, "g")
+    numbers.add("LatencyBatchOneAdapterLPct", BATCH_ONE_INCREASE[0], ".1f")
     numbers.add("LatencyWorstPct", max(increase["AdapterH"]), ".1f")
+    increase_labels = tuple(tuple(f"{v:.1f}" for v in increase[name])
+                            for name in ("AdapterL", "AdapterH"))
     return InferenceCost(
-        methods=tuple(label for _, label, _ in COUNTED_METHODS),
-        is_lora=tuple(m.startswith("lora") for m, _, _ in COUNTED_METHODS),
-        extra_pct=percents, serial_layers=serial,
-        settings=tuple(f"batch {s.batch_size}, length {s.sequence_length}"
+        methods=tuple(label for _, label, _ in COUNTED_METHODS), keys=keys, sizes=sizes,
+        is_lora=tuple(m.startswith("lora") for m in keys), matrix_weights=weights,
+        trained=trained, trained_labels=trained_labels, extra_pct=percents,
+        extra_labels=extra_labels, serial_layers=serial,
+        settings=tuple(f"batch {s.batch_size}, length {s.sequence_length}\n"
+                       f"adapters: {s.adapter_parameters / 1e6:g}M parameters"
                        for s in published.LATENCY_SETTINGS),
         one_adapter_increase=increase["AdapterL"], two_adapter_increase=increase["AdapterH"],
-        numbers=numbers)
+        one_adapter_sd=spread["AdapterL"], two_adapter_sd=spread["AdapterH"],
+        increase_labels=increase_labels, numbers=numbers)
 
 
 @FIGURES.figure(
-    caption=f"Extra inference cost of adapters: extra operations per token for {MODEL.name} from "
-            f"operation counts (LoRA $r$ = {LATENCY_RANK} on $W_q, W_v$; adapter bottleneck "
-            f"{BOTTLENECK}), and the latency increase the LoRA paper measured for "
-            f"{published.LATENCY_MODEL.name} (Table 1); a merged LoRA adds nothing.",
-    result=inference_speed_comparison_result, width=1.0, height=3.6)
+    caption="Inference cost of adapters at equal weights "
+            f"({LATENCY_WEIGHTS:,} in their matrices: LoRA $r$ = {LATENCY_RANK} on "
+            f"$W_q, W_v$, bottleneck {BOTTLENECKS['adapter_lin']} for AdapterL, "
+            f"{BOTTLENECKS['adapter_houlsby']} for AdapterH; all they train under each name): "
+            f"(a) each adds under {EXTRA_PCT_BOUND:g}\\,\\% operations per token on "
+            f"{MODEL.name}; (b) yet {published.LATENCY_MODEL.name}'s latency rose "
+            f"{BATCH_ONE_INCREASE[0]:.1f}\\,\\% and {BATCH_ONE_INCREASE[1]:.1f}\\,\\% at "
+            "batch 1 (LoRA Table 1; whiskers: $\\pm 1$ s.d. of a trial), as adapter layers run "
+            "in sequence.",
+    result=inference_speed_comparison_result, width=1.0, height=3.9)
 def inference_speed_comparison(fig, cost: InferenceCost):
     ax_a, ax_b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1, 1.25]})
     rows = np.arange(len(cost.methods))[::-1]
@@ -707,17 +779,21 @@ def inference_speed_comparison(fig, cost: InferenceCost):
     lora, adapter = meanings.method("lora").color, meanings.method("adapter_layers").color
     # one colour per design in both panels: LoRA green, AdapterL pale wine, AdapterH wine
     design = {"adapter_lin": tint(adapter, ONE_ADAPTER_TINT), "adapter_houlsby": adapter}
-    ax_a.barh(rows, percents, 0.6, color=[design.get(method, lora)
-                                          for method, _, _ in COUNTED_METHODS])
-    for row, pct in zip(rows, percents, strict=True):
-        ax_a.text(pct + max(percents) * 0.02, row, f"{pct:.3f} %", va="center", fontsize=SMALL)
-    # the layers an adapter adds one after another, with its name
-    ax_a.set_yticks(rows, [f"{method}\n(+{extra} layers in sequence)" if extra else method
-                           for method, extra in zip(cost.methods, cost.serial_layers,
-                                                    strict=True)])
-    ax_a.set_xlim(0, max(percents) * 1.22)
-    ax_a.set_xlabel(f"extra operations per token (%), {MODEL.name}, {POSITIONS} positions")
-    panel_title(ax_a, "a", "Counted")
+    ax_a.barh(rows, percents, 0.6, color=[design.get(key, lora) for key in cost.keys])
+    for row, pct, label in zip(rows, percents, cost.extra_labels, strict=True):
+        ax_a.text(pct + max(percents) * 0.02, row, f"{label} %", va="center", fontsize=SMALL)
+    # each method with its size, what it trains and the layers it adds one after another
+    names = []
+    for method, key, size, trained, extra in zip(cost.methods, cost.keys, cost.sizes,
+                                                 cost.trained_labels, cost.serial_layers,
+                                                 strict=True):
+        head = method if key.startswith("lora") else method.replace(", ", f", $m$ = {size}, ")
+        tail = f", +{extra} layers in sequence" if extra else ""
+        names.append(f"{head}\n{trained}M trained{tail}")
+    ax_a.set_yticks(rows, names)
+    ax_a.set_xlim(0, max(percents) * 1.25)
+    ax_a.set_xlabel(f"extra operations per token (%), {POSITIONS} positions")
+    panel_title(ax_a, "a", f"Counted on {MODEL.name}, equal weights")
 
     # the two adapter designs in the colours of (a), named as there
     values = {cost.methods[2]: cost.one_adapter_increase,
@@ -725,18 +801,29 @@ def inference_speed_comparison(fig, cost: InferenceCost):
     containers = grouped_bars(ax_b, list(cost.settings), values,
                               (design["adapter_lin"], design["adapter_houlsby"]), width=0.75,
                               horizontal=True)
-    for container, increases in zip(containers, values.values(), strict=True):
-        for bar, v in zip(container, increases, strict=True):
-            ax_b.text(v + 0.4, bar.get_y() + bar.get_height() / 2, f"{v:.1f} %",
-                      va="center", fontsize=SMALL)
+    reach = max(v + sd for v, sd in zip(cost.two_adapter_increase, cost.two_adapter_sd,
+                                        strict=True))
+    for container, increases, spreads, labels in zip(
+            containers, values.values(), (cost.one_adapter_sd, cost.two_adapter_sd),
+            cost.increase_labels, strict=True):
+        centres = [bar.get_y() + bar.get_height() / 2 for bar in container]
+        ax_b.errorbar(increases, centres, xerr=spreads, fmt="none", color=INK, ecolor=INK,
+                      elinewidth=0.7, capsize=1.5, capthick=0.7)
+        for y, v, sd, label in zip(centres, increases, spreads, labels, strict=True):
+            ax_b.text(v + sd + reach * 0.015, y, f"{label} %", va="center", fontsize=SMALL)
     ax_b.invert_yaxis()
-    ax_b.set_xlim(0, max(cost.two_adapter_increase) * 1.25)
-    ax_b.set_xlabel("latency increase over the fine-tuned model (%)")
+    ax_b.set_xlim(0, reach * 1.12)
+    ax_b.set_xlabel("latency increase over merged LoRA (%)")
     ax_b.legend(loc="upper right", fontsize=SMALL)
     panel_title(ax_b, "b", f"Measured, {published.LATENCY_MODEL.name} (LoRA Table 1)")
 
 
 # --------------------------------------------------------------------------------------------
+#: Where rank_comparison (c) starts on the sequential map: its darkest colours are too near
+#: full fine-tuning's indigo under colour-vision deficiency.
+RANK_MAP_LOW = 0.25
+
+
 @dataclass(frozen=True)
 class RankComparison:
     """The toy model fine-tuned with LoRA at several ranks, alpha = r (so alpha / r = 1 at every
@@ -798,24 +885,30 @@ def rank_comparison_result() -> RankComparison:
 
 
 @FIGURES.figure(
-    caption="LoRA on a task new to the toy base (random teacher labels; "
+    caption="LoRA on a task new to the toy (teacher labels; "
             f"{TEACHER_TRAIN:,} inputs to train on, {TEACHER_TEST:,} to test), $\\alpha = r$, "
-            f"against full fine-tuning of all {TOY_PARAMS} parameters (one deterministic run): "
-            f"(a) held-out accuracy ({len(toy_runs.SEEDS)} seeds; line: mean) rises up to "
-            "$r = 4$, then levels off; (b) the training loss (median) ends lower the higher the "
-            "rank, still falling ($\\Delta W_3$, $2 \\times 16$, has rank $\\leq 2$).",
-    result=rank_comparison_result, width=1.0, aspect=0.4)
+            f"{len(toy_runs.SEEDS)} seeds, vs full fine-tuning of all {TOY_PARAMS} parameters "
+            "(one deterministic run): (a) held-out accuracy (mean) rises up to $r = 4$, then "
+            "levels off ($\\Delta W_3$ has rank $\\leq 2$); (b) final training loss (median) "
+            "falls with rank, seeds apart up to $r = 3$, then overlapping; (c) medians still "
+            "falling.",
+    result=rank_comparison_result, width=1.0, aspect=0.66)
 def rank_comparison(fig, comparison: RankComparison):
-    ax_a, ax_b = fig.subplots(1, 2)
+    # the two panels over the rank side by side, the curves over the steps below them
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1])
+    ax_a, ax_b = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    ax_c = fig.add_subplot(grid[1, :])
     lora, full = meanings.method("lora"), meanings.method("full")
     r = comparison.toy_ranks
     numbers = comparison.numbers
+    seeds = len(comparison.seed_accuracy_pct.T)
+    ticks = [f"{v}\n({n})" for v, n in zip(r, comparison.toy_trainable, strict=True)]
     # (a) held-out accuracy per rank: every seed a dot, the mean a line
     for values in comparison.seed_accuracy_pct.T:
         ax_a.plot(r, values, ls="none", marker="o", markersize=2.5, color=tint(lora.color, 0.45))
     ax_a.plot(r, comparison.mean_accuracy_pct, color=lora.color, marker=lora.marker,
               markersize=4)
-    ax_a.annotate(f"LoRA, mean of {len(comparison.seed_accuracy_pct.T)} seeds",
+    ax_a.annotate(f"LoRA, mean of {seeds} seeds",
                   (r[1], comparison.mean_accuracy_pct[1]), xytext=(6, -4),
                   textcoords="offset points", ha="left", va="top", fontsize=SMALL,
                   color=lora.color)
@@ -824,9 +917,6 @@ def rank_comparison(fig, comparison: RankComparison):
     ax_a.text(r[0], comparison.full_accuracy_pct,
               f"full fine-tuning (one run): {numbers['ToyFullAccuracy']} %", ha="left",
               va="bottom", fontsize=SMALL, color=full.color)
-    ax_a.set_xticks(r, [f"{v}\n({n})" for v, n in zip(r, comparison.toy_trainable,
-                                                        strict=True)])
-    ax_a.set_xlabel("rank $r$ (trainable parameters)")
     ax_a.set_ylabel("held-out accuracy (%)")
     ax_a.set_ylim(np.floor(comparison.seed_accuracy_pct.min()) - 1,
                   np.ceil(comparison.full_accuracy_pct) + 1.5)
@@ -834,36 +924,58 @@ def rank_comparison(fig, comparison: RankComparison):
               transform=ax_a.transAxes, ha="right", va="bottom", fontsize=SMALL, color=MUTED)
     panel_title(ax_a, "a", "Held-out accuracy")
 
-    # (b) the training loss over the steps: one LoRA line per rank, darker for higher ranks,
-    # each named at its end; full fine-tuning in its own colour
+    # (b) the training loss after the last step, as (a): every seed a dot, the median a line
+    for values in comparison.seed_train_loss.T:
+        ax_b.plot(r, values, ls="none", marker="o", markersize=2.5, color=tint(lora.color, 0.45))
+    ax_b.plot(r, comparison.median_curve[:, -1], color=lora.color, marker=lora.marker,
+              markersize=4)
+    ax_b.annotate(f"LoRA, median of {seeds} seeds", (r[1], comparison.median_curve[1, -1]),
+                  xytext=(6, 4), textcoords="offset points", ha="left", va="bottom",
+                  fontsize=SMALL, color=lora.color)
+    ax_b.axhline(comparison.full_train_loss, color=full.color, lw=1.0)
+    ax_b.text(r[0], comparison.full_train_loss,
+              f"full fine-tuning: {numbers['ToyFullTrainLoss']}", ha="left", va="bottom",
+              fontsize=SMALL, color=full.color)
+    ax_b.set_ylim(0, comparison.seed_train_loss.max() * 1.1)
+    ax_b.set_ylabel("final training loss")
+    panel_title(ax_b, "b", "Fit to the training inputs")
+    for ax in (ax_a, ax_b):
+        ax.set_xticks(r, ticks)
+        ax.set_xlim(r[0] - 0.4, r[-1] + 0.4)
+        ax.set_xlabel("rank $r$ (trainable parameters)")
+
+    # (c) the training loss over the steps: every rank's median over the seeds a line in the
+    # colour of its rank (ordered values; the map's dark end left out, as too near full
+    # fine-tuning's indigo), each named in ink at its end; full fine-tuning in its own colour
     steps = comparison.steps_axis
-    # three ranks (lowest, middle, highest): more shades of one colour cannot be told apart
-    drawn = [0, len(r) // 2, len(r) - 1]
-    shades = (0.55, 0.3, 0.0)
-    colours = [tint(lora.color, shade) for shade in shades] + [full.color]
-    curves = [comparison.median_curve[i] for i in drawn] + [comparison.full_curve]
-    names = [f"$r$ = {r[i]}" for i in drawn] + [f"full: {numbers['ToyFullTrainLoss']}"]
+    colours = list(meanings.ordered(len(r), low=RANK_MAP_LOW)) + [full.color]
+    curves = list(comparison.median_curve) + [comparison.full_curve]
+    names = [f"$r$ = {rank}" for rank in r] + ["full"]
     for curve, colour in zip(curves, colours, strict=True):
-        ax_b.plot(steps, curve, color=colour, lw=1.1)
+        ax_c.plot(steps, curve, color=colour, lw=1.1)
     # a log axis: the slow fall after the first 50 steps stays visible; room at the right for
     # each line's name at its end, the names pushed apart to one line of text each
-    ax_b.set_yscale("log")
-    low = min(float(curve.min()) for curve in curves) / 1.4
-    high = max(float(curve.max()) for curve in curves) * 1.3
-    ax_b.set_ylim(low, high)
-    ax_b.yaxis.set_major_formatter(lambda value, _: f"{value:g}")
-    ax_b.yaxis.set_minor_formatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "25"
+    low, high = float(np.min(curves)) / 1.4, float(np.max(curves)) * 1.3
+    ax_c.set_yscale("log")
+    ax_c.set_ylim(low, high)
+    ax_c.yaxis.set_major_formatter(lambda value, _: f"{value:g}")
+    ax_c.yaxis.set_minor_formatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "25"
                                    else "")
-    ax_b.set_xlim(0, steps[-1] * 1.22)
-    ax_b.set_xticks(np.arange(0, steps[-1] + 1, 100))
+    ax_c.set_xlim(0, steps[-1] * 1.12)
+    ax_c.set_xticks(np.arange(0, steps[-1] + 1, 100))
+    # one line of text apart, in data units of the log axis (the panel is about 0.35 of the
+    # figure's height), each name joined to its line's end by a short leader
+    line = SMALL / 72 * 1.1 / (0.35 * fig.get_figheight())
     ends = 10 ** spread_apart([np.log10(curve[-1]) for curve in curves],
-                              0.055 * np.log10(high / low))
+                              line * np.log10(high / low))
     for curve, colour, name, end in zip(curves, colours, names, ends, strict=True):
-        ax_b.annotate(name, (steps[-1], curve[-1]), xytext=(steps[-1] * 1.02, end),
-                      textcoords="data", ha="left", va="center", fontsize=SMALL, color=colour)
-    ax_b.set_xlabel("full-batch step")
-    ax_b.set_ylabel("training loss")
-    panel_title(ax_b, "b", "Fit to the training inputs")
+        ax_c.plot([steps[-1], steps[-1] * 1.03], [curve[-1], end], color=colour, lw=0.7)
+        ax_c.text(steps[-1] * 1.035, end, name, ha="left", va="center", fontsize=SMALL,
+                  color=INK)
+    ax_c.set_xlabel("full-batch step")
+    ax_c.set_ylabel("training loss")
+    panel_title(ax_c, "c", f"Training loss, median of {seeds} seeds")
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -921,14 +1033,14 @@ def scaling_factor_impact_result() -> ScalingImpact:
 
 
 @FIGURES.figure(
-    caption="The scaling $\\alpha/r$ on the toy sentiment task, adapters on the "
+    caption="Scaling $\\alpha/r$ on the toy sentiment task, adapters on the "
             "16 $\\times$ 16 hidden layer only "
             f"({len(toy_runs.SCALING['seeds'])} seeds; lines: medians): (a) under Adam the "
             "first update goes as $\\alpha/\\sqrt{r}$; (b) after "
-            f"{EARLY_STEP} steps the loss for fixed $\\alpha$ is about the same at every rank, "
-            "while for $\\alpha = r$ every seed of a lower rank is behind every seed with "
-            "$\\alpha$ fixed. At "
-            f"$r = \\alpha$ = {toy_runs.SCALING['ranks'][-1]} the two coincide.",
+            f"{EARLY_STEP} steps the loss with $\\alpha$ fixed is about equal at every rank; "
+            "with $\\alpha = r$ every seed of a rank below $\\alpha$ is behind every "
+            "$\\alpha$-fixed seed of the same rank (same runs at "
+            f"$r = \\alpha$ = {toy_runs.SCALING['ranks'][-1]}).",
     result=scaling_factor_impact_result, width=1.0, aspect=0.38)
 def scaling_factor_impact(fig, impact: ScalingImpact):
     ranks = impact.ranks
@@ -1373,17 +1485,26 @@ def forward_pass_result() -> ForwardPass:
                        label=LABELS[trace.label], numbers=numbers)
 
 
+def reach_a_tick(ax) -> None:
+    """Widen the x axis to the ticks just beyond its data, so that the bars' extent has a tick
+    to be read against (-4.4 on an axis ticked every 2.5 gets a tick at -5)."""
+    low, high = ax.get_xlim()
+    ticks = ax.xaxis.get_major_locator().tick_values(low, high)
+    step = float(np.diff(ticks).min())
+    ax.set_xlim(np.floor(low / step) * step, np.ceil(high / step) * step)
+
+
 #: The terms of a pre-activation, drawn one after another from zero: (field, label, how).
 FORWARD_TERMS = (("base_path", "base path $W_0x$", "frozen"), ("bias", "bias $b$", "bias"),
-                 ("lora_path", "LoRA path $\\frac{\\alpha}{r}BAx$", "lora"))
+                 ("lora_path", "LoRA path $(\\alpha/r)\\,BAx$", "lora"))
 
 
 @FIGURES.figure(
     caption="The real forward pass of one test sentence through the LoRA-trained toy model, for "
             f"the {SHOWN_UNITS} units of each hidden layer with the largest LoRA path and both "
             "outputs: from zero, the base path $W_0x$, the bias $b$ and the LoRA path "
-            "$\\frac{\\alpha}{r}BAx$ follow one another and end at the unit's pre-activation "
-            "(tick).",
+            "$(\\alpha/r)\\,BAx$ follow one another and end at the unit's pre-activation "
+            "(tick), for the outputs the logits that the softmax turns into probabilities.",
     result=forward_pass_result, width=1.0, aspect=0.5)
 def forward_pass(fig, forward: ForwardPass):
     n_layers = len(forward.layers)
@@ -1414,10 +1535,12 @@ def forward_pass(fig, forward: ForwardPass):
         ax.axvline(0, color=INK, lw=0.4)
         ax.set_yticks(rows, list(layer.names))
         ax.set_ylim(rows.max() + 0.5, -0.5)
-        ax.set_xlabel("pre-activation")
-        title = (f"Layer {j}: {len(layer.units)} of {layer.width}" if j < n_layers
-                 else "Outputs")
-        panel_title(ax, "abcd"[j], title)
+        output = j == n_layers
+        ax.set_xlabel("logit" if output else "pre-activation")
+        if output:
+            reach_a_tick(ax)
+        panel_title(ax, "abcd"[j], "Logits" if output else
+                    f"Layer {j}: {len(layer.units)} of {layer.width}")
     handles, labels = axes[1].get_legend_handles_labels()
     order = [labels.index(label) for _, label, _ in FORWARD_TERMS] + [
         labels.index("pre-activation (the sum)")]
@@ -1556,6 +1679,7 @@ class FineTuningOutcome:
     delta: np.ndarray                   # its learned (alpha/r) B A, (d, k)
     delta_rank: int                     # its rank, computed
     dead_rows: np.ndarray               # its rows that stay zero: output units that never fire
+    dead_cols: np.ndarray               # its columns whose input unit never fires: not zero
     adapter_rank: int                   # the adapters' rank r
     numbers: Numbers
 
@@ -1585,9 +1709,14 @@ def knowledge_change_result() -> FineTuningOutcome:
     rank = int(np.linalg.matrix_rank(delta))
     rows = sentence_rows(change)
     dead = np.flatnonzero(np.all(delta == 0, axis=1))
+    # the layer's input units that never fire (dead in the layer before): their columns of
+    # Delta W are not zero, since A's column keeps its random start (it gets no gradient from an
+    # input that is always 0) and B carries it; they only ever multiply that 0
+    dead_cols = np.flatnonzero(toy_runs.load("base_model").dead_on_sentences[DELTA_LAYER - 1])
     numbers = Numbers()
     numbers.add("DeltaRank", rank, "d")
     numbers.add_list("DeadRows", dead, "d")
+    numbers.add_list("DeadColumns", dead_cols, "d")
     numbers.add("KnowledgeTestBefore", 100 * change.test_accuracy_before, ".0f")
     numbers.add("KnowledgeTestAfter", 100 * change.test_accuracy_after, ".0f")
     numbers.add("KnowledgeTrainAfter", 100 * change.train_accuracy_after, ".0f")
@@ -1597,16 +1726,17 @@ def knowledge_change_result() -> FineTuningOutcome:
         numbers.add(f"Sentences{key}", len(row.correct_pct), "d")
     return FineTuningOutcome(
         loss=change.loss, test_loss=change.test_loss, rows=rows, layer=DELTA_LAYER,
-        delta=delta, delta_rank=rank, dead_rows=dead, adapter_rank=change.config.rank,
+        delta=delta, delta_rank=rank, dead_rows=dead, dead_cols=dead_cols,
+        adapter_rank=change.config.rank,
         numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Fine-tuning the toy model on its sentiment sentences with LoRA: the loss falls; "
-            "the base is right on the plain held-out sentences and wrong on the negated ones, "
-            "and after fine-tuning right on both (each dot a sentence, at the probability it "
-            "gives its own label); the learned $\\Delta W = \\frac{\\alpha}{r}BA$ of the second "
-            "layer has rank $r$; its empty rows are units that never fire (dead ReLUs).",
+    caption="LoRA on the toy's sentiment sentences: the loss falls; the base is right on "
+            "plain held-out sentences, wrong on the negated ones, and after fine-tuning right "
+            "on both (dots: sentences); the learned $\\Delta W = (\\alpha/r)\\,BA$ of layer 2 "
+            "has rank $r$, empty rows for units that never fire (dead ReLUs), and the outlined "
+            "column of a dead input is not empty: $A_2$ keeps its random start there, times 0.",
     result=knowledge_change_result, width=1.0, height=3.0)
 def knowledge_change(fig, change: FineTuningOutcome):
     ax_loss, ax_pred, ax_dw = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1.3, 0.9]})
@@ -1651,6 +1781,15 @@ def knowledge_change(fig, change: FineTuningOutcome):
     # the first and last unit, and the dead ones, whose rows stay empty
     ticks = sorted({0, len(delta) - 1, *change.dead_rows.tolist()})
     ax_dw.set_yticks(ticks, [f"{u} dead" if u in change.dead_rows else f"{u}" for u in ticks])
+    # the columns of the dead input units: outlined, as their entries only multiply a 0
+    ticks = [0, *change.dead_cols.tolist()]     # and the last, unless a narrow panel crowds it
+    last = delta.shape[1] - 1
+    if fig.get_figwidth() >= NARROW_IN or min(abs(last - u) for u in ticks) >= 4:
+        ticks.append(last)
+    ax_dw.set_xticks(ticks, [f"{u}\ndead" if u in change.dead_cols else f"{u}" for u in ticks])
+    for column in change.dead_cols:
+        ax_dw.add_patch(Rectangle((column - 0.5, -0.5), 1, len(delta), fill=False,
+                                  edgecolor=INK, lw=0.9, ls=(0, (2, 1))))
     bar = fig.colorbar(image, ax=ax_dw, pad=0.03)
     bar.set_label("$\\Delta W_{ij}$")
     panel_title(ax_dw, "c",
@@ -1894,6 +2033,11 @@ def memory_dashboard(fig, dashboard: MemoryDashboard):
 RANDOM_BAND = (5, 95)  # percentiles of the input-shaped random draws shaded in both panels
 
 
+#: The dashes of the G H_1 median: a dash pattern no meaning of the table uses (validation's
+#: dashes are the default "--").
+SHAPED_MEDIAN_DASHES = (0, (3.5, 1.5))
+
+
 @dataclass(frozen=True)
 class DeltaSpectrum:
     """Singular values and energy of real full-fine-tuning updates of the toy model's second
@@ -1999,10 +2143,10 @@ def delta_w_spectrum_result() -> DeltaSpectrum:
 @FIGURES.figure(
     caption="Singular values (a) and energy (b) of full-fine-tuning updates $\\Delta W$ of "
             f"the toy's layer 2, {len(toy_runs.SEEDS)} bases (thin; thick: median; dead "
-            "units left out, each line ending at its rank bound), against random matrices of "
-            "the same shape and norm: isotropic (dotted) and $G H_1$, shaped like a gradient "
-            f"by the inputs $H_1$ (band: {RANDOM_BAND[0]}--{RANDOM_BAND[1]}\\,\\% of "
-            "draws): the real updates are only about as concentrated as $G H_1$.",
+            "units left out, ending at the rank bound), against random matrices of equal shape "
+            "and norm: isotropic (dotted) and $G H_1$, gradient-shaped by the inputs $H_1$ "
+            f"(band: {RANDOM_BAND[0]}--{RANDOM_BAND[1]}\\,\\% of draws, dashed on top: "
+            "median): real updates are only about as concentrated as $G H_1$.",
     result=delta_w_spectrum_result, width=1.0, aspect=0.38)
 def delta_w_spectrum(fig, spectrum: DeltaSpectrum):
     ax_sv, ax_energy = fig.subplots(1, 2)
@@ -2017,11 +2161,12 @@ def delta_w_spectrum(fig, spectrum: DeltaSpectrum):
              spectrum.shaped_energy_median, spectrum.isotropic_energy_median,
              spectrum.energy_pct)):
         ax.fill_between(x, low, high, color=band, lw=0)
-        ax.plot(x, median, color=GREY, lw=1.0)
         ax.plot(x, isotropic, color=reference.color, ls=reference.linestyle, lw=1.0)
         for seed_values in real:
             ax.plot(x, seed_values, color=full, lw=0.6, alpha=0.45, marker="o", markersize=2)
         ax.plot(x, np.nanmedian(real, axis=0), color=full, lw=1.6)
+        # the median of G H_1, the comparison the caption rests on: dashed, above the real lines
+        ax.plot(x, median, color=MUTED, ls=SHAPED_MEDIAN_DASHES, lw=1.3, zorder=4)
         ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
     ax_sv.set_xlabel("index $i$")
     ax_sv.set_ylabel("$\\sigma_i \\,/\\, \\|\\Delta W\\|_F$")
@@ -2031,7 +2176,8 @@ def delta_w_spectrum(fig, spectrum: DeltaSpectrum):
                    xytext=(4, 6), textcoords="offset points", ha="left", va="bottom",
                    fontsize=SMALL, color=INK)
     # the band shows below the real lines at i = 2: named from the empty space to the right
-    ax_sv.annotate("input-shaped $G H_1$", (spectrum.index[1], spectrum.shaped_low[1] + 0.02),
+    ax_sv.annotate("input-shaped $G H_1$\n(band, dashed: median)",
+                   (spectrum.index[1], spectrum.shaped_low[1] + 0.02),
                    xytext=(spectrum.index[5], 0.75 * spectrum.shaped_high[0]),
                    textcoords="data", ha="left", va="center", fontsize=SMALL, color=MUTED,
                    arrowprops=arrow_props())

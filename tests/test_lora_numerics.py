@@ -398,6 +398,25 @@ def test_knowledge_change_fields(pre):
     assert change.trainable_params == 4 * (24 + 32 + 18)
 
 
+def test_a_dead_input_keeps_its_column_of_a_at_the_random_start(pre, sentiment):
+    """A unit of layer 1 that never fires feeds layer 2 a 0 on every sentence: dL/dA_2 = (dz B)^T x
+    has a zero column there, so Adam never moves it, while B_2 is trained: the column of
+    Delta W_2 = (alpha/r) B_2 A_2 is not zero (knowledge_change (c) outlines it)."""
+    config = lora_mlp.DEFAULT_CONFIG
+    train = sentiment.train
+    _, cache = lora_mlp.forward(pre.params, [], lora_mlp.NO_ADAPTERS, train.x)
+    dead = np.flatnonzero(np.all(cache.layers[0].z <= 0, axis=0))
+    assert list(dead) == [12]
+    run = training.train_lora(pre.params, config, train.x, train.y, steps=40)
+    start = lora_mlp.init_adapters(pre.params, config, 0)
+    second = config.layers.index(1)
+    A, A0 = run.adapters[second]["A"], start[second]["A"]
+    np.testing.assert_array_equal(A[:, dead], A0[:, dead])
+    assert not np.allclose(np.delete(A, dead, axis=1), np.delete(A0, dead, axis=1))
+    delta = lora_mlp.delta_weights(run.adapters, config)[second]
+    assert np.abs(delta[:, dead]).max() > 0
+
+
 def test_base_fails_on_negation_and_fine_tuning_fixes_it(pre, sentiment):
     train, test = sentiment.train, sentiment.test
     base = lora_mlp.evaluate(pre.params, [], lora_mlp.NO_ADAPTERS, test.x, test.y)

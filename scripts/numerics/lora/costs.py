@@ -4,7 +4,9 @@ operations they add at inference, and the LoRA paper's headline reduction, from 
 1. :func:`module_selection_parameters` -- the trainable count of each choice of LoRA Table 5.
 2. :func:`latency_increase_pct` -- LoRA Table 1's slow-downs from its latencies;
    :func:`extra_compute_per_token` / :func:`base_flops_per_token` -- operation counts;
-   :func:`adapter_parameters` -- LoRA Sec. 5.1's adapter count.
+   :func:`adapter_parameters` -- LoRA Sec. 5.1's adapter count;
+   :func:`equal_weight_bottleneck` -- the bottleneck at which adapters hold LoRA's weights;
+   :func:`latency_increase_sd_pct` -- the spread of Table 1's slow-downs.
 3. :func:`matrix_parameters` -- trainable parameters of one weight matrix under LoRA, QLoRA,
    DoRA, AdaLoRA, LoRA+ and VeRA (:data:`published.lora.VARIANTS`), each from its paper's
    formula; :func:`allocated_rank` -- the rank AdaLoRA starts from for a final budget;
@@ -223,6 +225,36 @@ def adapter_parameters(shape: TransformerShape, method: AdapterDesign, bottlenec
     n_adapters = ADAPTERS_PER_BLOCK[method] * shape.n_layers
     n_norms = n_adapters if method == "adapter_lin" else 0
     return n_adapters * (2 * d * r + r + d) + 2 * n_norms * d
+
+
+def adapter_weight_parameters(shape: TransformerShape, method: AdapterDesign,
+                              bottleneck: int) -> int:
+    """The weights of the adapters' two matrices (d_model x m and m x d_model) in every block:
+    :func:`adapter_parameters` without the biases and LayerNorms, the part that compares with
+    LoRA's r (d + k) per matrix."""
+    return ADAPTERS_PER_BLOCK[method] * shape.n_layers * 2 * shape.d_model * bottleneck
+
+
+def equal_weight_bottleneck(shape: TransformerShape, method: AdapterDesign, weights: int) -> int:
+    """The bottleneck m at which ``method``'s adapter matrices hold exactly ``weights`` weights
+    (LLaMA-7B: LoRA r = 8 on W_q, W_v holds 4,194,304 = AdapterL at m = 16 = AdapterH at
+    m = 8); an error when no whole m does."""
+    per_unit = adapter_weight_parameters(shape, method, 1)
+    bottleneck, rest = divmod(weights, per_unit)
+    if rest or bottleneck < 1:
+        raise ValueError(f"{weights:,} weights are no whole bottleneck of {method} on "
+                         f"{shape.name} ({per_unit:,} per unit of m)")
+    return bottleneck
+
+
+def latency_increase_sd_pct(row: LatencyRow,
+                            baseline: LatencyRow = INFERENCE_LATENCY[0]) -> tuple[float, ...]:
+    """The standard deviation of one trial's increase over ``baseline`` in percent, per Table 1
+    setting: the two rows' trial s.d. combined as independent, relative to the baseline's mean,
+    100 sqrt(s_m^2 + (m / b)^2 s_b^2) / b (first-order propagation for the ratio m / b)."""
+    return tuple(100.0 * math.hypot(sm, m / b * sb) / b
+                 for m, sm, b, sb in zip(row.mean_ms, row.std_ms, baseline.mean_ms,
+                                         baseline.std_ms, strict=True))
 
 
 # ===================================== 3. LoRA variants: trainable parameters per matrix
