@@ -65,6 +65,8 @@ PAGING_STEPS = 1000  # micro-batches per simulated run (5 of the sampler's mega-
 PAGING_SEEDS = tuple(range(10))  # simulated runs (sequence-length draws)
 PAGING_SHOWN_STEPS = 400  # the micro-batches of the first run that panel (a) draws
 PAGING_Y_FROM = 21.0  # GB: where panel (a)'s and (b)'s y axis starts (zoomed, stated on it)
+PAGING_X_ROOM = 0.05  # panel (a)'s x axis starts this share of the drawn steps before the first
+PAGING_Y_ROOM_GB = 0.25  # and its y axis ends this far above the highest demand
 PAGING_MEDIAN_LENGTH = 400  # tokens, median of the log-normal sequence lengths (an assumption)
 
 
@@ -330,6 +332,11 @@ PART_WORDS = {"nf4": "NfFour", "quantization_constants": "Constants",
               "adapter_gradients": "AdapterGradients",
               "adapter_optimizer_states": "AdapterStates"}
 SPELLED_OUT_MODEL = "7B"
+#: memory_comparison's key starts this far below the larger card's line, and its paragraph on
+#: the 7B bar this far below the key's top (the key's two lines at line spacing 1.2 and a blank
+#: half line), in font sizes: in points, so the two never touch at any text width.
+KEY_DROP_LINES = 1.5
+KEY_GAP_LINES = 2 * 1.2 + 0.6
 
 
 @dataclass(frozen=True)
@@ -353,9 +360,16 @@ class QloraBytes:
     numbers: Numbers
 
 
+def qlora_training_states(shape: memory.TransformerShape) -> memory.MemoryBreakdown:
+    """QLoRA's model states for training `shape` in the book's one accounting
+    (numerics.memory.compare_methods, adapters of rank RANK on all linear layers): one bar of
+    memory_comparison, and what training_efficiency's caption sets against Table 6's memory."""
+    return memory.compare_methods((shape,), RANK, memory.ALL_LINEAR, ACCOUNTING)[shape.name][
+        "QLoRA"]
+
+
 def memory_comparison_result() -> QloraBytes:
-    table = memory.compare_methods(MODELS, RANK, memory.ALL_LINEAR, ACCOUNTING)
-    breakdowns = tuple(table[shape.name]["QLoRA"] for shape in MODELS)
+    breakdowns = tuple(qlora_training_states(shape) for shape in MODELS)
     storage = [memory.qlora_weight_storage(shape) for shape in MODELS]
     parts = {key: np.array([split[key] if key in split else getattr(b, key)
                             for b, split in zip(breakdowns, storage, strict=True)]) / memory.GB
@@ -412,7 +426,7 @@ def qlora_part_fill(component: str, drawn: str) -> dict:
             f"{short(MODELS[-1].name)} fits a {published.QLORA_65B_GPU_GB} GiB card (the QLoRA "
             f"paper's ``single {published.QLORA_65B_GPU_GB}GB GPU''), 33B a 24 GiB card, each "
             "with little room left for activations.",
-    result=memory_comparison_result, width=1.0, height=2.9)
+    result=memory_comparison_result, width=1.0, height=3.15)
 def memory_comparison(fig, qbytes: QloraBytes):
     ax = fig.subplots()
     numbers = qbytes.numbers
@@ -456,22 +470,26 @@ def memory_comparison(fig, qbytes: QloraBytes):
             ax.annotate(text, xy=(x[i] - width / 2, (capacity + total) / 2),
                         xytext=(left - 0.1, total - 2.5), ha="right", va="center",
                         fontsize=SMALL, arrowprops=arrow_props())
-    # the smallest model's parts, too thin to read off its bar, written out under
-    # the note on hatching, between the two cards' lines (above 33B, left of 65B)
-    i = qbytes.models.index(SPELLED_OUT_MODEL)
+    # between the two cards' lines (above 33B, left of 65B's headroom note): the key to the
+    # hatching and the percentages, and below it, a paragraph apart, the smallest model's
+    # parts, too thin to read off its bar
+    low, high = (capacity for capacity, _ in qbytes.gpus)
+    corner = (x[0] - width / 2, high)
+    ax.annotate("hatched: the adapters; beside each bar,\ntheir share of the total", xy=corner,
+                xytext=(0, -KEY_DROP_LINES * SMALL), textcoords="offset points", ha="left",
+                va="top", fontsize=SMALL)
     word = SIZE_WORDS[SPELLED_OUT_MODEL]
 
     def part(key):
         return numbers[f"Qlora{word}{PART_WORDS[key]}GB"]
 
-    low, high = (capacity for capacity, _ in qbytes.gpus)
-    ax.text(x[0] - width / 2, high - 0.14 * (high - low),  # below the headroom note
-            "hatched: the adapters, with their share\nof the total beside each bar\n"
-            f"{SPELLED_OUT_MODEL} in GB: NF4 weights {part('nf4')},\nconstants "
-            f"{part('quantization_constants')}, unquantized weights {part('unquantized')};"
-            f"\nadapter weights {part('adapter_weights')}, gradients "
-            f"{part('adapter_gradients')},\noptimizer states "
-            f"{part('adapter_optimizer_states')}", ha="left", va="top", fontsize=SMALL)
+    ax.annotate(f"the {SPELLED_OUT_MODEL} bar in GB: NF4 weights {part('nf4')}, constants "
+                f"{part('quantization_constants')},\nunquantized weights {part('unquantized')}; "
+                f"adapter weights {part('adapter_weights')},\ngradients "
+                f"{part('adapter_gradients')}, optimizer states "
+                f"{part('adapter_optimizer_states')}", xy=corner,
+                xytext=(0, -(KEY_DROP_LINES + KEY_GAP_LINES) * SMALL),
+                textcoords="offset points", ha="left", va="top", fontsize=SMALL)
     ax.set_xticks(x, [f"{model}\n{numbers[f'Qlora{SIZE_WORDS[model]}GB']} GB\n"
                       f"{numbers[f'Qlora{SIZE_WORDS[model]}Bits']} bits/param"
                       for model in qbytes.models])
@@ -588,7 +606,10 @@ def paged_optimizers(fig, run: PagedMemory):
     ax_a.plot(run.steps[first], run.demand_gb[first], "x", color=INK, markersize=5, mew=1.1,
               label=f"out of memory without paging (micro-batch {numbers['OomStepShown']} "
                     f"in all {numbers['PagingRuns']} runs)")
-    ax_a.set_xlim(run.steps[0] - 4, run.steps[-1] + 1)
+    # room left of the first micro-batch and above the highest demand, so that the x of the
+    # first micro-batch stands clear of the y axis and the top of the panel
+    room = PAGING_X_ROOM * len(run.steps)
+    ax_a.set_xlim(run.steps[0] - room, run.steps[-1] + 1)
     ax_a.set_xlabel("micro-batch (one simulated run)")
     ax_a.set_ylabel(f"GPU memory (GB; axis from {numbers['YFromGB']})")
     panel_title(ax_a, "a", f"The first {numbers['PagingShownSteps']} micro-batches")
@@ -620,7 +641,7 @@ def paged_optimizers(fig, run: PagedMemory):
               transform=ax_b.get_yaxis_transform(), ha="left", va="center", fontsize=SMALL)
     ax_b.text(1.02, run.static_gb, f"model states\n{numbers['StaticGB']} GB",
               transform=ax_b.get_yaxis_transform(), ha="left", va="center", fontsize=SMALL)
-    ax_a.set_ylim(numbers.value("YFromGB"), demand.max() + 0.1)
+    ax_a.set_ylim(numbers.value("YFromGB"), demand.max() + PAGING_Y_ROOM_GB)
     legend_above(fig, ax_a, ncols=2, narrow_ncols=1, fontsize=SMALL)
 
 
@@ -629,14 +650,25 @@ def paged_optimizers(fig, run: PagedMemory):
 class ScoreAndMemory:
     """What the QLoRA paper's Table 6 prints for the Guanaco models and for the 16-bit Vicuna
     13B: the Vicuna-benchmark score (GPT-4 judge, % of ChatGPT's score, 95 % CI) and the memory
-    of each model, in one column of one table, measured one way for all."""
+    of each model, in one column of one table, measured one way for all. That memory is the
+    model's own footprint, not what training it takes: the caption sets one model's Table 6
+    memory against its training states in the book's accounting (memory_comparison's bar)."""
     models: tuple[str, ...]               # "7B" ... "65B"
     memory_gb: tuple[float, ...]          # Table 6 "Memory" of the Guanaco models (4-bit)
     vicuna_mean: tuple[float, ...]        # % of ChatGPT's score
     vicuna_ci: tuple[float, ...]          # 95 % CI half-width, percentage points
     other: published.Table6Row            # the 16-bit model of the same table
     chatgpt: float                        # 100 %: every score is relative to ChatGPT
+    #: QLoRA's model states for training TRAINED_EXAMPLE (book's accounting): caption only
+    training: memory.MemoryBreakdown
     numbers: Numbers
+
+
+#: The Guanaco model whose Table 6 memory training_efficiency's caption sets against the memory
+#: of training it (memory_comparison's bar of the same model).
+TRAINED_EXAMPLE = memory.LLAMA_33B
+_TRAINED_WORD = SIZE_WORDS[short(TRAINED_EXAMPLE.name)]
+_TRAINED_ROW = next(r for r in published.GUANACO_RESULTS if r.shape == TRAINED_EXAMPLE)
 
 
 def training_efficiency_result() -> ScoreAndMemory:
@@ -651,17 +683,23 @@ def training_efficiency_result() -> ScoreAndMemory:
     numbers.add("VicunaOtherGB", other.memory_gb, "g")
     numbers.add("VicunaOther", other.vicuna_mean, ".1f")
     numbers.add("VicunaOtherBits", other.model_bits, "d")
+    training = qlora_training_states(TRAINED_EXAMPLE)
+    numbers.add(f"Training{_TRAINED_WORD}GB", training.total_gb, ".1f")
     return ScoreAndMemory(models=models, memory_gb=tuple(r.memory_gb for r in results),
                           vicuna_mean=tuple(r.vicuna_mean for r in results),
                           vicuna_ci=tuple(r.vicuna_ci for r in results), other=other,
-                          chatgpt=published.CHATGPT_VICUNA_SCORE, numbers=numbers)
+                          chatgpt=published.CHATGPT_VICUNA_SCORE, training=training,
+                          numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Chatbot quality against memory, both as the QLoRA paper's Table 6 prints them "
-            "(Vicuna benchmark judged by GPT-4, in \\% of ChatGPT's score, with 95 \\% intervals): "
-            "the 4-bit Guanaco models trained with QLoRA gain with size, and Guanaco 33B scores "
-            "as high as the 16-bit Vicuna 13B, within the intervals, in less memory.",
+    caption=f"Chatbot quality against the model's own memory, both as the QLoRA paper's Table 6 "
+            f"prints them (Vicuna benchmark judged by GPT-4, \\% of ChatGPT's score, 95 \\% "
+            f"intervals), not the memory training takes ({short(TRAINED_EXAMPLE.name)}: "
+            f"{_TRAINED_ROW.memory_gb:g} GB here, "
+            f"{qlora_training_states(TRAINED_EXAMPLE).total_gb:.1f} GB of model states in the "
+            f"memory breakdown by model): Guanaco gains with size, and Guanaco 33B scores as high "
+            f"as the 16-bit Vicuna 13B, within the intervals, in less memory.",
     result=training_efficiency_result, width=1.0, aspect=0.42)
 def training_efficiency(fig, table: ScoreAndMemory):
     numbers = table.numbers
@@ -691,7 +729,7 @@ def training_efficiency(fig, table: ScoreAndMemory):
     ax.text(0.5, table.chatgpt + 0.4, "ChatGPT = 100 %", ha="left", va="bottom",
             fontsize=SMALL)
     ax.set_xlim(0, max(table.memory_gb) * 1.25)
-    ax.set_xlabel("memory of the model (GB, as Table 6 prints it)")
+    ax.set_xlabel("memory of the model itself, not of training it (GB, as Table 6 prints it)")
     ax.set_ylabel("Vicuna benchmark score\n(% of ChatGPT's, 95 % CI)")
     handles = [Line2D([], [], **published_mark.on(qlora.color), markersize=5,
                       label="QLoRA: Guanaco, 4-bit (published)"),
@@ -765,13 +803,29 @@ def dtype_faces() -> dict[str, tuple | str]:
     return faces
 
 
+NEAR_ZERO = 0.01  # FP4's values this close to 0 print as one marker (nf4_levels)
+
+
+def fp4_near_zero() -> np.ndarray:
+    """FP4's values closer to 0 than NEAR_ZERO, from the code's FP4 table: 0 and +-1/192, three
+    of its 15 values spent where INT4 and NF4 spend one (nf4_levels marks them; the caption of
+    quantization_comparison names them as why FP4's RMSE is the largest)."""
+    fp4 = quant.codebooks()["FP4"]
+    return fp4[np.abs(fp4) < NEAR_ZERO]
+
+
+_FP4_NEAR_ZERO = fp4_near_zero()
+
+
 @FIGURES.figure(
-    caption=f"RMSE of 4-bit data types on synthetic normal and heavy-tailed weights quantized "
-            f"blockwise (absmax, blocks of {BLOCK_SIZE}; bars: mean, whiskers: range over "
-            f"{len(SEEDS)} samples of {SAMPLE_SIZE:,} weights): NF4 is the most accurate on both, "
-            f"symmetric absmax INT4 second, FP4 last; QLoRA's Table 2, by perplexity of real "
-            f"models, puts INT4 last (Int4 {_PPL['Int4']:g}, Float4 E2M1 "
-            f"{_PPL['Float4 (E2M1)']:g}, NF4 + DQ {_PPL['NFloat4 + DQ']:g}).",
+    caption=f"RMSE of 4-bit data types on synthetic normal and heavy-tailed weights (absmax per "
+            f"block of {BLOCK_SIZE}; mean and range of {len(SEEDS)} samples of {SAMPLE_SIZE:,}): "
+            f"NF4 is the most accurate on both, symmetric absmax INT4 second, "
+            f"FP4 last, as it spends {len(_FP4_NEAR_ZERO)} of its "
+            f"{len(quant.codebooks()['FP4'])} values on 0 and $\\pm${_FP4_NEAR_ZERO.max():.4f}; "
+            f"QLoRA's Table 2, by perplexity of real models, a different measure, puts INT4 last "
+            f"(Int4 {_PPL['Int4']:g}, Float4 E2M1 {_PPL['Float4 (E2M1)']:g}, NF4 + DQ "
+            f"{_PPL['NFloat4 + DQ']:g}).",
     result=quantization_comparison_result, width=0.8, aspect=0.5)
 def quantization_comparison(fig, errors: DataTypeErrors):
     styles = dtype_styles()
@@ -819,9 +873,6 @@ class NormalLevels:
     numbers: Numbers
 
 
-NEAR_ZERO = 0.01  # FP4's values this close to 0 print as one marker
-
-
 def nf4_levels_result() -> NormalLevels:
     nf4 = quant.normal_map_construction()
     scale = nf4.scale
@@ -833,8 +884,7 @@ def nf4_levels_result() -> NormalLevels:
                                   density=True)
     step_positive = nf4.positive_probabilities[0] - nf4.positive_probabilities[1]
     step_negative = nf4.negative_probabilities[0] - nf4.negative_probabilities[1]
-    fp4 = books["FP4"]
-    near_zero = fp4[np.abs(fp4) < NEAR_ZERO]
+    near_zero = fp4_near_zero()
     numbers = Numbers()
     numbers.add("NfOffset", nf4.offset, ".7f")
     numbers.add("NfScale", scale, ".3f")

@@ -9,7 +9,8 @@ backward pass, in FLOPs from the model's shapes. Related work: Selective-Backpro
 2019, arXiv 1910.00762).
 
 Colours (figkit.meanings): the gated run is the method "gated"; its control, random selection,
-the method "random" (ink, dash-dot, x markers); the run that back-propagates every sample is the
+the method "random" (ink, dash-dot; its x drawn as a filled "X" in accuracy_vs_compute, whose
+clean-label runs need a face to empty); the run that back-propagates every sample is the
 role "baseline" (called "all samples": "full" names full fine-tuning in this book); targets, the
 Bayes ceiling, the loss of predicting the class frequencies and the gate's threshold (in every
 figure, as the experiments dashboards draw it) are "reference" lines (dotted ink); the training
@@ -52,6 +53,8 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
                 "ten")
 #: Height of the bars of training_results (c), in rows.
 BAR_HEIGHT = 0.42
+#: The step where training_results (a) names each run on its line.
+NAME_AT_STEP = 400
 #: How the legends name the two runs of training_results (not "full": that is full fine-tuning).
 RUN_LABELS = {"baseline": "all samples", "gated": f"gated, {100 * MAIN_TARGET:g} % target"}
 
@@ -358,6 +361,15 @@ def training_results(fig, comparison: TrainingComparison):
 
     seed_lines(ax_loss, comparison.loss, "training",
                {"baseline": numbers["FullBatchLoss"], "gated": numbers["GatedBatchLoss"]})
+    # (a) names its two runs on their lines (solid, the training role): (b)'s legend shows
+    # them dashed, as validation curves
+    for key, band in comparison.loss.items():
+        i = int(np.searchsorted(band.steps, NAME_AT_STEP))
+        above = key == "gated"  # above the gated band, below the all-samples band
+        edge = band.mean[i] + (band.sd[i] if above else -band.sd[i])
+        ax_loss.annotate(RUN_LABELS[key], xy=(band.steps[i], edge), xytext=(0, 3 if above else -3),
+                         textcoords="offset points", ha="center",
+                         va="bottom" if above else "top", fontsize=SMALL)
     reference = meanings.role("reference")
     ax_loss.axhline(comparison.class_frequency_loss, color=reference.color,
                     ls=reference.linestyle, lw=0.8)
@@ -642,6 +654,14 @@ def errorbar_line(ax, x, y, error, look: dict, horizontal: bool = False, label: 
     return line
 
 
+#: The random runs' mark in both panels of accuracy_vs_compute: the meaning's "x" has no face
+#: to empty for the clean-label runs of (b), so a filled "X", large enough that its four arms
+#: read as an x (at the other markers' size it prints like a diamond).
+RANDOM_MARK = {"marker": "X", "markersize": 6.5}
+#: The gated triangles of accuracy_vs_compute (a): larger than the random X, so where the two
+#: coincide (the last target) the X behind the triangle still shows.
+GATED_SIZE = 8
+
 #: Vertical offset (rows) of the two runs of a row of accuracy_vs_compute (b), so that their
 #: markers and error bars never overlap.
 ROW_SPLIT = 0.22
@@ -667,11 +687,12 @@ def accuracy_vs_compute(fig, comparison: AccuracyVsCompute):
     looks = (meanings.method("gated").line, meanings.method("random").line,
              meanings.role("baseline").line)
     handles = []
-    # the gated 40 % point costs what the random 40 % one costs and is as accurate: the gated
-    # triangles are larger and outlined in white, and the random x marks drawn over them
-    outlined = {"markersize": 8, "markeredgecolor": "white", "markeredgewidth": 0.6}
-    for group, look, zorder, extra in zip((gated, random, comparison.full), looks, (3, 4, 2),
-                                          (outlined, {}, {}), strict=True):
+    # the gated 40 % point costs what a random run costs and is as accurate (where gating draws
+    # level): the gated triangles are larger, outlined in white and drawn on top, so the
+    # triangle shows whole and the random X behind it shows its lower arms
+    outlined = {"markersize": GATED_SIZE, "markeredgecolor": "white", "markeredgewidth": 0.6}
+    for group, look, zorder, extra in zip((gated, random, comparison.full), looks, (4, 3, 2),
+                                          (outlined, RANDOM_MARK, {}), strict=True):
         style = look if len(group.runs) > 1 else {**look, "linestyle": "none"}
         handles.append(errorbar_line(ax, group.compute_percent, group.accuracy_percent,
                                      group.accuracy_sd_percent, {**style, **extra},
@@ -704,9 +725,8 @@ def accuracy_vs_compute(fig, comparison: AccuracyVsCompute):
     for position, row in enumerate(rows):
         y = len(rows) - 1 - position
         look = run_meaning(row.key)
-        # "x" has no face to empty: a filled "X", large enough that its four arms read as an x
-        # (at the other markers' size it prints like a diamond)
-        marker, size = ("X", 6.5) if row.key == "random" else (look.marker, 4.5)
+        marker, size = ((RANDOM_MARK["marker"], RANDOM_MARK["markersize"])
+                        if row.key == "random" else (look.marker, 4.5))
         noisy_edge = row.accuracy_percent[0] - row.accuracy_sd_percent[0]
         clean_edge = row.accuracy_percent[1] + row.accuracy_sd_percent[1]
         sides = ((y + ROW_SPLIT, {}, noisy_edge, -4, "right"),

@@ -390,11 +390,13 @@ def test_the_threshold_is_drawn_one_way_in_every_figure():
             assert matplotlib.colors.same_color(line.get_color(), reference.color), name
 
 
-def test_the_random_marks_read_as_x_and_the_coinciding_gated_point_shows():
+def test_the_random_marks_are_one_x_and_the_coinciding_gated_point_is_on_top():
     """accuracy_vs_compute: the gated 40 % point costs and scores what a random run does (its
-    compute partner, at about 60 % of the compute); its triangle is drawn larger than the random
-    x and under it, so both show. In (b) the random rows' filled and open "X" marks are large
-    enough to read as an x, not as diamonds."""
+    compute partner, at about 60 % of the compute): where gating draws level. Its triangle was
+    hidden under the random x; now the gated triangles are drawn on top, larger than the random
+    X so that the X behind still shows. The random runs take one mark in both panels: a filled
+    "X" (the clean-label runs of (b) need a face to empty), large enough to read as an x, not as
+    a diamond; (a) drew a thin "x"."""
     comparison = st.accuracy_vs_compute_result()
     gated, random = comparison.gated, comparison.random
     partner = random.runs.index(recorded.PARTNERS[gated.runs[-1]]["equal_compute"])
@@ -404,10 +406,18 @@ def test_the_random_marks_read_as_x_and_the_coinciding_gated_point_shows():
     ax, ax_clean = fig.axes
     marks = {line.get_label(): line for line in ax.get_lines()}
     triangle, cross = marks[gated.label], marks[random.label]
-    assert triangle.get_markersize() >= 1.8 * cross.get_markersize()
-    assert cross.get_zorder() > triangle.get_zorder()
-    crosses = [line for line in ax_clean.get_lines() if line.get_marker() == "X"]
-    assert len(crosses) == 4 and all(line.get_markersize() >= 6 for line in crosses)
+    assert triangle.get_zorder() > cross.get_zorder()
+    assert triangle.get_markersize() > cross.get_markersize()
+    black = [line for line in ax_clean.get_lines()
+             if matplotlib.colors.same_color(line.get_color(), st.meanings.method("random").color)
+             and line.get_marker() not in ("None", "none", "", None, "|", "_")]  # no caps
+    assert len(black) == 4  # two random rows, each with and without flipped labels
+    for line in (cross, *black):
+        assert (line.get_marker(), line.get_markersize()) == ("X", 6.5)
+    legend = ax.get_legend()
+    handle = legend.legend_handles[[t.get_text() for t in legend.get_texts()].index(
+        random.label)]
+    assert handle.get_marker() == "X"
 
 
 # ---- training_results: the cost beside the saving, and why the loss stays high ---------------
@@ -476,6 +486,24 @@ def test_the_gated_accuracy_is_still_rising_when_the_budget_ends():
     assert np.all(gated > 0) and gated.mean() > 2 * baseline.mean()
     numbers = comparison.numbers
     assert numbers["GatedAccSlope"] == f"{gated.mean():.1f}" == "0.7"
+
+
+def test_training_results_names_its_runs_in_the_line_style_each_panel_draws():
+    """(a) draws both runs solid (the training role) and had no legend; the only legend, in
+    (b), shows them dashed (validation). (a) now names each run on its line, beside no legend,
+    and (b)'s legend draws the line styles (b) draws."""
+    fig = build_strict(st.FIGURES, "training_results", 6.0)
+    ax_loss, ax_acc = fig.axes[:2]
+    assert ax_loss.get_legend() is None
+    named = [text.get_text() for text in ax_loss.texts]
+    for key, label in st.RUN_LABELS.items():
+        assert named.count(label) == 1, key
+        line, = [line for line in ax_loss.get_lines() if line.get_label() == label]
+        assert line.get_linestyle() == "-"
+    legend = ax_acc.get_legend()
+    drawn = {line.get_label(): line.get_linestyle() for line in ax_acc.get_lines()}
+    for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True):
+        assert handle.get_linestyle() == drawn[text.get_text()] == "--"
 
 
 # ---- significance_distribution: what the gate picks ------------------------------------------
