@@ -20,10 +20,11 @@ export MKL_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
 #: Topic modules: scripts/<topic>.py writes images/<topic>/.
-TOPICS := fine_tuning qlora grokking lora sparse_training experiments
+TOPICS := fine_tuning pretraining qlora grokking lora sparse_training experiments
 #: Experiment recorders: scripts/recorders/<name>.py records data/<name>/<run>/ (see `make data`).
 #: Everything that trains is recorded, so `make figures` trains nothing.
-RECORDERS := fine_tuning lora grokking grokking_transformer sparse_training
+RECORDERS := fine_tuning lora grokking grokking_transformer sparse_training \
+             pretraining_tokenizer pretraining
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
 SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/records/*.py \
             scripts/recorders/*.py \

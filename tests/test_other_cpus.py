@@ -18,7 +18,8 @@ import pytest
 
 from conftest import ROOT
 
-TOPICS = ("fine_tuning", "qlora", "grokking", "lora", "sparse_training", "experiments")
+TOPICS = ("fine_tuning", "pretraining", "qlora", "grokking", "lora", "sparse_training",
+          "experiments")
 CHECK = ROOT / "scripts" / "tools" / "check_images.py"
 #: name -> (numpy SIMD features masked, OpenBLAS core type, glibc features masked): a Skylake-SP
 #: server (AVX-512 without the Ice Lake extensions), a Haswell desktop or AMD Zen 2/3 server

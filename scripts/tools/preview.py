@@ -19,8 +19,8 @@ OUT = ROOT / ".build" / "preview"
 TEXINPUTS_HINT = ("install Debian's texlive-latex-base, texlive-latex-recommended and "
                   "texlive-fonts-recommended")
 
-TITLES = {"fine_tuning": "Fine-tuning", "qlora": "QLoRA", "lora": "LoRA",
-          "grokking": "Grokking", "sparse_training": "Sparse training",
+TITLES = {"fine_tuning": "Fine-tuning", "pretraining": "Pre-training", "qlora": "QLoRA",
+          "lora": "LoRA", "grokking": "Grokking", "sparse_training": "Sparse training",
           "experiments": "Experiment dashboards"}
 
 PREAMBLE = r"""\documentclass[a4paper,11pt]{article}
