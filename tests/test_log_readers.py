@@ -260,6 +260,8 @@ def test_hparams_holding_python_objects_are_never_loaded(tmp_path):
 @pytest.mark.parametrize("content,message", [
     ("epoch,train_loss,step\n0,1.0,0\n0,oops,1\n", "line 3: column 'train_loss' holds 'oops'"),
     ("epoch,train_loss,step\n0,1.0,0\n0,0.9\n", "line 3: 2 cells, the header has 3"),
+    ("epoch,train_loss,step\n0,1.0,0,5\n0,0.9\n", "line 2: 4 cells, the header has 3"),
+    ("epoch,train_loss,step\n0,1.0\n0,0.9,1,5\n", "line 2: 2 cells, the header has 3"),
     ("epoch,train_loss,step\n0,1.0,0\n0,0.9,\n", "line 3: every row needs a finite 'step'"),
     ("", "metrics.csv: empty"),
 ])
@@ -468,3 +470,74 @@ def test_training_args_bin_is_never_unpickled(tmp_path):
     run = read_run(folder)
     assert not (tmp_path / "unpickled.txt").exists()
     assert run.config["learning_rate"] == 3e-3  # from the JSON the Trainer also wrote
+
+
+def test_a_plain_lightning_csv_reads_as_the_careful_parser_reads_it(tmp_path):
+    """The fast path (pandas' C parser, column by column) gives the same run as the careful
+    parser that a quoted cell sends the file to, each column a writable array of its own."""
+    rows = "epoch,train_loss,step,val_loss\n" + "".join(
+        f"{i // 4},{1 + 0.25 * (i % 3)},{i},{'' if i % 4 else 0.5 * i}\n" for i in range(40))
+    plain, quoted = tmp_path / "plain" / "version_0", tmp_path / "quoted" / "version_0"
+    for folder, text in ((plain, rows), (quoted, rows.replace("\n0,1.0,0,", '\n0,"1.0",0,'))):
+        folder.mkdir(parents=True)
+        (folder / "metrics.csv").write_text(text)
+    fast, careful = read_run(plain), read_run(quoted)
+    assert fast.columns == careful.columns
+    for name in fast.columns:
+        assert np.array_equal(fast.metrics[name], careful.metrics[name], equal_nan=True)
+        assert fast.metrics[name].flags.writeable
+    fast.metrics["train_loss"][0] = 7.0  # no other column shares its memory
+    assert all(fast.metrics[name][0] != 7.0 for name in fast.columns if name != "train_loss")
+
+
+def test_a_csv_rewritten_while_read_is_read_again(tmp_path, monkeypatch):
+    """pandas reads the file by its path, after its bytes were checked; if a run still logging
+    rewrote it meanwhile (its size changed), it is read again: one consistent table, of the
+    file as it is now."""
+    import pandas
+
+    from records.readers import table
+
+    folder = tmp_path / "version_0"
+    folder.mkdir()
+    csv = folder / "metrics.csv"
+    csv.write_text("epoch,train_loss,step\n" + "".join(f"0,{1 + i / 8},{i}\n"
+                                                       for i in range(20)))
+    read_csv, calls = pandas.read_csv, []
+
+    def logging_on(source, **options):
+        calls.append(source)
+        if len(calls) == 1:  # the run logs two more rows just now
+            with open(source, "a") as log:
+                log.write("0,0.5,20\n0,0.25,21\n")
+        return read_csv(source, **options)
+
+    def careful(*args):
+        raise AssertionError("the file is well formed: no need for the careful parser")
+
+    monkeypatch.setattr(pandas, "read_csv", logging_on)
+    monkeypatch.setattr(table, "_read_careful", careful)
+    run = read_run(folder)
+    assert len(calls) == 2
+    assert list(run.metrics["step"]) == list(range(22))
+    assert list(run.series("train_loss")[1]) == [1 + i / 8 for i in range(20)] + [0.5, 0.25]
+
+
+def test_a_csv_rewritten_at_every_read_goes_to_the_careful_parser(tmp_path, monkeypatch):
+    """Read again once; rewritten again, its bytes are read once more and parsed carefully."""
+    import pandas
+
+    folder = tmp_path / "version_0"
+    folder.mkdir()
+    (folder / "metrics.csv").write_text("epoch,train_loss,step\n0,1.0,0\n0,0.5,1\n")
+    read_csv, calls = pandas.read_csv, []
+
+    def logging_on(source, **options):
+        calls.append(source)
+        with open(source, "a") as log:
+            log.write(f"0,0.25,{len(calls) + 1}\n")
+        return read_csv(source, **options)
+
+    monkeypatch.setattr(pandas, "read_csv", logging_on)
+    run = read_run(folder)
+    assert len(calls) == 2 and list(run.metrics["step"]) == [0, 1, 2, 3]

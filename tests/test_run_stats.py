@@ -470,3 +470,123 @@ def test_a_weighted_metric_finds_the_plainer_one_logged_beside_it():
     assert run_stats.plain_variant("val_balanced_acc", ["val_loss"]) is None
     assert run_stats.plain_variant("balanced", ["", "balanced"]) is None
     assert run_stats.plain_variant("val_acc", columns) is None
+
+
+# ---- the running median at scale (issue 14) ------------------------------------------------
+def _sorted_medians(values, window):
+    """Each window's median by sorting it: what window_medians must equal, bit for bit."""
+    windows = np.lib.stride_tricks.sliding_window_view(np.asarray(values, float), window)
+    return np.sort(windows, axis=1)[:, window // 2]
+
+
+def _series(rng, kind: str, n: int) -> np.ndarray:
+    if kind == "noise":
+        return rng.normal(size=n)
+    if kind == "ties":  # a few values, repeated: ranks break ties in the order logged
+        return rng.integers(0, 4, n).astype(float)
+    if kind == "walk":
+        return np.cumsum(rng.normal(size=n))
+    if kind == "infinite":
+        x = rng.normal(size=n)
+        x[rng.random(n) < 0.05] = np.inf
+        x[rng.random(n) < 0.05] = -np.inf
+        return x
+    return 1 + 0.01 * np.sin(np.arange(n) / 7) + rng.normal(0, 1e-3, n)  # a noisy wave
+
+
+@pytest.mark.parametrize("kind", ["noise", "ties", "walk", "infinite", "wave"])
+def test_window_medians_equal_sorting_each_window(kind, monkeypatch):
+    """Every path: parts with and without end values inside their band, blocks whose parts
+    get values inside the block's band, the last windows a part of their own, windows of one
+    value, parts and blocks larger than half a window, parts settled a few at a time."""
+    rng = np.random.default_rng(len(kind))
+    for _ in range(150):
+        window = int(rng.integers(0, 30)) * 2 + 1
+        n = int(rng.integers(window, 400))
+        part = int(rng.integers(1, 20))
+        block = part * int(rng.integers(1, 6))
+        monkeypatch.setattr(run_stats, "MEDIAN_ROWS", int(rng.integers(1, 200)))
+        x = _series(rng, kind, n)
+        assert np.array_equal(run_stats.window_medians(x, window, block, part),
+                              _sorted_medians(x, window))
+    assert run_stats.window_medians(np.arange(3.0), 5).size == 0
+    with pytest.raises(ValueError, match="odd"):
+        run_stats.window_medians(np.arange(10.0), 4)
+
+
+def test_loss_trend_is_the_rolling_median_pandas_computes():
+    """The trend as pandas' rolling median gave it before (centred, whole windows only, no
+    value where a window holds +-inf), now in O(n log n)."""
+    import pandas
+
+    rng = np.random.default_rng(11)
+    for kind in ("noise", "ties", "infinite", "wave"):
+        for n in (3, 6, 120, 2500):
+            x = _series(rng, kind, n)
+            x[rng.random(n) < 0.1] = np.nan
+            logged = ~np.isnan(x)
+            window = run_stats.trend_window(int(logged.sum()))
+            expected = np.full(n, np.nan)
+            expected[logged] = pandas.Series(x[logged]).rolling(
+                window, center=True, min_periods=window).median().to_numpy()
+            assert np.array_equal(run_stats.loss_trend(x), expected, equal_nan=True)
+
+
+def test_step_noise_from_a_few_windows_or_the_whole_trend():
+    """A noisy series is settled by the first probe; a smooth one with a single spike away
+    from the probes needs the whole trend, and gets the same answer as before."""
+    rng = np.random.default_rng(2)
+    steps = np.arange(20_000.0)
+    noisy = np.exp(-steps / 5000) * (1 + rng.normal(0, 0.01, steps.size))
+    assert run_stats.has_step_noise(noisy)
+    smooth = 1 + 1e-5 * np.sin(steps)     # turns back at every step, strays by 1e-5 only
+    assert not run_stats.has_step_noise(smooth)
+    spiked = smooth.copy()
+    spiked[7_777] *= 1.01                 # one step strays by 1 %: not at a probed window
+    probes = np.linspace(500, steps.size - 501, run_stats.NOISE_PROBES).astype(int)
+    assert 7_777 not in probes and run_stats.has_step_noise(spiked)
+
+
+def test_statistics_of_a_series_are_remembered_by_its_values():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.array([1.0, 2.0])
+
+    series = np.arange(5.0)
+    first = run_stats.remembered(series, "test", compute)
+    first[0] = 99                        # a copy: the remembered result is unchanged
+    again = run_stats.remembered(series.copy(), "test", compute)
+    assert len(calls) == 1 and again[0] == 1.0
+    run_stats.remembered(series + 1e-12, "test", compute)   # other values: computed again
+    assert len(calls) == 2
+    for k in range(run_stats.REMEMBERED_SERIES + 1):        # a bounded number of series kept
+        run_stats.remembered(np.full(3, float(k)), "test", compute)
+    assert len(run_stats._REMEMBERED) == run_stats.REMEMBERED_SERIES
+
+
+def test_isin_by_binary_search_equals_numpy():
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        a = rng.integers(0, 20, rng.integers(0, 40)).astype(float)
+        b = rng.integers(0, 20, rng.integers(0, 20)).astype(float)
+        a[::5], b[::3] = np.nan, -0.0
+        assert np.array_equal(run_stats.isin(a, b), np.isin(a, b))
+
+
+def test_downsampling_keeps_each_buckets_extremes_the_last_bucket_too():
+    rng = np.random.default_rng(8)
+    for n in (2001, 2500, 10_007, 99_999):
+        y = rng.normal(size=n)
+        y[rng.random(n) < 0.05] = np.nan
+        x = np.arange(n, dtype=float)
+        xs, ys = run_stats.downsample(x, y, 2000)
+        kept_x, kept_y = x[~np.isnan(y)], y[~np.isnan(y)]
+        size = -(-len(kept_y) // 1000)
+        expected = set()
+        for start in range(0, len(kept_y), size):  # every bucket, the shorter last one too
+            bucket = kept_y[start:start + size]
+            expected |= {start + int(np.argmin(bucket)), start + int(np.argmax(bucket))}
+        index = sorted(expected)
+        assert np.array_equal(xs, kept_x[index]) and np.array_equal(ys, kept_y[index])

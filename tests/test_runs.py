@@ -71,6 +71,11 @@ def _broken(tmp_path, csv=None, config='{"seed": 0}', name="broken"):
         ("loss,step\n1,2\n", "line 1: the first column must be 'step'"),
         ("step,loss\n0,1.0\n1,abc\n", "line 3: column 'loss' holds 'abc', not a number"),
         ("step,loss\n0,1.0\n1\n", "line 3: 1 cells, the header has 2"),
+        # as many commas in all as rows need, but not on every row (the fast path counts
+        # them in total)
+        ("step,loss\n0,1.0,7\n1\n", "line 2: 3 cells, the header has 2"),
+        ("step,loss\n0\n1,1.0,7\n", "line 2: 1 cells, the header has 2"),
+        ("step,loss\n0,1\n1,1.0,7\n2\n", "line 3: 3 cells, the header has 2"),
         ("step,loss,loss\n0,1,2\n", "repeated column names"),
         ("step,loss\n,1.0\n", "line 2: every row needs a finite step"),
     ],

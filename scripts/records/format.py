@@ -213,8 +213,10 @@ def _parse_plain(text: str):
     if (not header or header[0] != "step" or "" in header or len(set(header)) != len(header)
             or not body.strip() or "\n\n" in body.strip()):
         return None
-    commas = len(header) - 1
-    if any(line.count(",") != commas for line in body.rstrip("\n").split("\n")):
+    # Every line must hold len(header) - 1 commas. Counted in total here (one pass, not one per
+    # line): pandas then rejects a line with more cells than the first, and a first line of
+    # another length gives a table of another width, so none can have fewer.
+    if body.count(",") != (len(header) - 1) * (body.rstrip("\n").count("\n") + 1):
         return None
     import pandas  # seaborn's dependency: its C parser reads 100k-row logs in milliseconds
 
@@ -223,10 +225,14 @@ def _parse_plain(text: str):
                                 skip_blank_lines=False)
     except (ValueError, pandas.errors.ParserError, pandas.errors.EmptyDataError):
         return None
-    values = frame.to_numpy(dtype=float)
-    if values.shape[1] != len(header) or not np.all(np.isfinite(values[:, 0])):
+    if frame.shape[1] != len(header):
         return None
-    return header, {name: values[:, j].copy() for j, name in enumerate(header)}
+    # column by column, each a writable copy (pandas hands out read-only views), its column
+    # dropped from the frame once copied
+    columns = [np.array(frame.pop(j).to_numpy(dtype=float)) for j in list(frame.columns)]
+    if not np.all(np.isfinite(columns[0])):
+        return None
+    return header, dict(zip(header, columns, strict=True))
 
 
 def discover_runs(base, pattern: str = "*") -> list[Path]:
