@@ -114,15 +114,11 @@ BOOK = {
                                       "norm.",
     },
     "comparison_sparse_training": {
-        "comparison_dashboard": "Final accuracies: accuracy\\_vs\\_compute; "
-                                "at every compute spent, random selection is ahead of "
-                                "training on all samples, gated selection behind. Compute "
-                                "counts FLOPs, not updates: for the same compute, random "
-                                "selection of 10\\,\\% takes ten times as many optimizer steps, "
-                                "each on a tenth of the batch.",
-        "training_curves_comparison": "Gated selection's validation loss stops falling "
-                                      "early, at several times the others', while its "
-                                      "accuracy still rises.",
+        "comparison_dashboard": "At every compute random selection leads all samples and "
+                                "gated trails (finals: accuracy\\_vs\\_compute); compute is "
+                                "FLOPs, so random 10\\,\\% takes ten times the steps.",
+        "training_curves_comparison": "Gated's validation loss stalls early at several times "
+                                      "the others' as its accuracy still rises.",
     },
 }
 #: Metrics of the project's runs that a chapter of the book draws already (run folder: {metric:
@@ -1203,7 +1199,7 @@ def loss_distribution_result(run: Run) -> LossDistribution:
     partial = grouped.by_epoch and len(logged_per_epoch) > 2 and \
         logged_per_epoch[-1] < 0.9 * np.median(logged_per_epoch[:-1])
     n = int(logged.sum())
-    window = max(run_stats.TREND_MIN_WINDOW, int(run_stats.TREND_SHARE * n)) // 2 * 2 + 1
+    window = run_stats.trend_window(n)
     boxes = [run_stats.box_stats(group) for group in grouped.groups]
     middle = 100 * max(max(b.upper_quartile - 1, 1 - b.lower_quartile) for b in boxes)
     whiskers = 100 * max(max(b.whisker_high - 1, 1 - b.whisker_low) for b in boxes)
@@ -1792,8 +1788,8 @@ def comparison_dashboard_result(runs: list[Run], metric: str | None = None,
 #: another method's, none hollow (published).
 METHOD_EXTRA_MARKERS = ("P", "*", "h", "p")
 #: Markers of ordered values (a second channel beside the sequential colours, which are hard to
-#: tell apart beyond three or four): none a method's with its colour, none hollow (published).
-ORDERED_MARKERS = ("o", "^", "D", "v", "P", "*")
+#: tell apart beyond three or four): the book's, so a setting keeps its marker in every chapter.
+ORDERED_MARKERS = meanings.ORDERED_MARKERS
 
 
 def entry_styles(entries: list[Entry]) -> list[dict]:

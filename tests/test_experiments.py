@@ -766,7 +766,8 @@ def test_compared_runs_take_the_colours_of_what_they_are():
     # both random rates as random selection (ink), told apart by marker (the third review:
     # ink and a light grey beside the grey baseline)
     assert [s["linestyle"] for s in styles[1:3]] == ["-."] * 2
-    assert [s["marker"] for s in styles[1:3]] == ["x", experiments.METHOD_EXTRA_MARKERS[0]]
+    assert [s["marker"] for s in styles[1:3]] == [meanings.method("random").marker,
+                                                  experiments.METHOD_EXTRA_MARKERS[0]]
     assert styles[1]["color"] == styles[2]["color"] == to_hex(random.color)
     # several entries of one method: its one colour, a marker each
     three = [experiments.Entry(f"LoRA r={r}", 1, None, None, 0, 0, 0, 0, r, meaning="lora")
@@ -834,10 +835,9 @@ def test_the_sparse_methods_are_compared_at_equal_compute():
     assert ahead("random 10 %", "all samples") and ahead("random 40 %", "all samples")
     assert ahead("all samples", "gated, 10 % target")
     caption = FIGURES["comparison_dashboard_sparse_training"].caption
-    assert "at every compute spent, random selection is ahead of training on all samples, " \
-        "gated selection behind" in caption
+    assert "At every compute random selection leads all samples and gated trails" in caption
     # The fourth review: an axis of compute hides that the cheap runs take more steps for it.
-    assert "random selection of 10\\,\\% takes ten times as many optimizer steps" in caption
+    assert "compute is FLOPs, so random 10\\,\\% takes ten times the steps" in caption
     per_step = {stem: np.median([r.series("flops_total")[1][-1] / r.series("flops_total")[0][-1]
                                  for r in runs if run_stats.seed_stem(r.name) == stem])
                 for stem in ("full", "random_0.1")}
@@ -956,8 +956,8 @@ def test_the_sparse_curves_comparison_is_like_for_like():
     assert all(other[-1] < 0.5 * other[0] for other in loss.values())
     rising = next(e.band.median for e in accuracy.entries if e.short == "gated, 10 % target")
     assert rising[-1] - rising[1] > 0.1
-    assert "Gated selection's validation loss stops falling early, at several times the " \
-        "others', while its accuracy still rises" in caption
+    assert "Gated's validation loss stalls early at several times the others' as its " \
+        "accuracy still rises" in caption
     # one line-style convention (every panel held out: dashed) and a legend that shows it
     with style.applied():
         fig = build_strict(FIGURES, "training_curves_comparison_sparse_training", 6.0)
