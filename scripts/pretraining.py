@@ -57,6 +57,12 @@ def model_params(model: published_pt.PublishedModel) -> float:
     return float(memory.parameter_count(model.shape)) if model.shape else model.nominal_params
 
 
+def book_name(label: str) -> str:
+    """A model's name as the book writes it in figures and captions: "LLaMA-7B" (the published
+    tables' labels keep the papers' "LLaMA 7B")."""
+    return label.replace("LLaMA ", "LLaMA-")
+
+
 def _tex(text: str) -> str:
     """A figure text from Numbers without its $...$, to nest it in mathtext."""
     return text.strip("$")
@@ -69,10 +75,10 @@ SCALING_PARAM_GRID = (1e7, 3e12, 241)  # N from, to, points (log-spaced)
 SCALING_LOSS_CEILING = 3.2  # isoFLOP curves are drawn where the fit's loss is below this
 #: The x ranges the three Kaplan panels draw each law over (N, D: the studied range is shaded).
 KAPLAN_DRAWN = {"N": (1e3, 1e12), "D": (1e7, 1e13), "C_min": (1e-8, 1e4)}
-#: Gopher's budget the caption speaks of: 6 N D for 280B parameters and 300B tokens.
+#: Gopher's budget the caption speaks of: Hoffmann et al.'s "Gopher unit" (Table 3), 5.76e23.
 GOPHER = published_pt.GOPHER
 GOPHER_OPTIMAL_B = float(scaling.CHINCHILLA.optimal_params(
-    compute.training_flops(GOPHER.nominal_params, GOPHER.tokens))) / 1e9
+    published_pt.CHINCHILLA_GOPHER_BUDGET_FLOPS)) / 1e9
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,14 @@ def scaling_laws_result() -> ScalingLaws:
                                   placed["size_ratio"], placed["loss"]))
     computes = np.array([m.compute for m in models])
     frontier_compute = np.array([computes.min() / 5, computes.max() * 3])
-    gopher = scaling.allocation(fit, GOPHER.nominal_params, GOPHER.tokens)
+    # every Gopher number at ONE budget: Hoffmann et al.'s "Gopher unit", 5.76e23 FLOPs (their
+    # Table 3; 6ND gives 5.04e23), where their approaches project 40B and 67B
+    gopher_budget = published_pt.CHINCHILLA_GOPHER_BUDGET_FLOPS
+    gopher = {"compute": gopher_budget,
+              "optimal_params": float(fit.optimal_params(gopher_budget)),
+              "optimal_tokens": float(fit.optimal_tokens(gopher_budget))}
+    gopher["size_ratio"] = GOPHER.nominal_params / gopher["optimal_params"]
+    chinchilla = next(m for m in models if m.label == published_pt.CHINCHILLA.label)
     numbers = Numbers()
     numbers.add("ScalingKaplanAlphaN", published_pt.KAPLAN_ALPHA_N, ".3f")
     numbers.add("ScalingKaplanNc", published_pt.KAPLAN_N_C, "sci1")
@@ -151,6 +164,9 @@ def scaling_laws_result() -> ScalingLaws:
     for budget in SCALING_BUDGETS:
         numbers.add(f"ScalingBudget{spell(round(np.log10(budget)))}", budget, "sci0")
     numbers.add("ScalingGopherBudget", gopher["compute"], "sci2")
+    # approach 1 (Table 3) projects 67B at that budget: Chinchilla's 70B is on its frontier
+    numbers.add("ScalingChinchillaOverApproachOne",
+                chinchilla.params / published_pt.CHINCHILLA_GOPHER_APPROACH1_N, ".2f")
     numbers.add("ScalingGopherOptimalB", gopher["optimal_params"] / 1e9, ".0f")
     numbers.add("ScalingGopherOptimalTokensT", gopher["optimal_tokens"] / 1e12, ".1f")
     numbers.add("ScalingGopherSizeRatio", gopher["size_ratio"], ".1f")
@@ -169,9 +185,9 @@ def scaling_laws_result() -> ScalingLaws:
 #: Where each model's label sits from its marker, in points (drawing only: three markers
 #: nearly coincide near 6e23 FLOPs).
 MODEL_LABEL_OFFSETS = {"GPT-3": (-5, 0, "right"), "Gopher": (5, 0, "left"),
-                       "Chinchilla": (-5, 3, "right"), "LLaMA 7B": (5, -8, "left"),
+                       "Chinchilla": (-5, 6, "right"), "LLaMA 7B": (5, -8, "left"),
                        "LLaMA 13B": (-5, 3, "right"), "LLaMA 33B": (-5, 3, "right"),
-                       "LLaMA 65B": (-4, -6, "right"), "Llama 2 70B": (5, 3, "left")}
+                       "LLaMA 65B": (-5, -7, "right"), "Llama 2 70B": (5, 3, "left")}
 KAPLAN_TITLES = {"N": ("a", "Parameters"), "D": ("b", "Data"), "C_min": ("c", "Compute")}
 KAPLAN_AXES = {"N": "$N$ (non-embedding)", "D": "$D$ (tokens)",
                "C_min": "$C_{\\min}$ (PF-days)"}
@@ -180,12 +196,12 @@ KAPLAN_TICKS = {"N": (1e4, 1e7, 1e10), "D": (1e8, 1e10, 1e12), "C_min": (1e-6, 1
 
 
 @FIGURES.figure(
-    caption="Scaling laws: (a-c) Kaplan et al.'s power laws (shaded: the sizes they "
-            "trained); (d) isoflop curves of Hoffmann et al.'s fit (approach 3), whose minima "
+    caption="Scaling laws: (a-c) Kaplan et al.'s power laws (shaded: sizes trained); "
+            "(d) isoflop curves of Hoffmann et al.'s fit (approach 3), whose minima "
             "form the compute-optimal frontier; (e) published models against it: for Gopher's "
             f"budget the fit's optimal model has {GOPHER_OPTIMAL_B:.0f}B parameters, not "
-            "280B. The papers measured loss on different data and tokenizers: their values "
-            "are not comparable.",
+            "280B (approach 1: 67B, near Chinchilla). Losses were measured on different data "
+            "and tokenizers: they are not comparable.",
     result=scaling_laws_result, width=1.0, height=4.8)
 def scaling_laws(fig, laws: ScalingLaws):
     numbers = laws.numbers
@@ -261,7 +277,7 @@ def scaling_laws(fig, laws: ScalingLaws):
     for m in laws.models:
         ax_e.plot([m.compute], [m.params], **published.line, markersize=4.5)
         dx, dy, ha = MODEL_LABEL_OFFSETS[m.label]
-        ax_e.annotate(m.label, (m.compute, m.params), xytext=(dx, dy),
+        ax_e.annotate(book_name(m.label), (m.compute, m.params), xytext=(dx, dy),
                       textcoords="offset points", ha=ha, va="center", fontsize=SMALL)
     ax_e.set_xscale("log")
     ax_e.set_yscale("log")
@@ -275,9 +291,10 @@ def scaling_laws(fig, laws: ScalingLaws):
                                                            laws.gopher_optimal_params),
                   xytext=(3, -5), textcoords="offset points", ha="left", va="top",
                   fontsize=SMALL)
-    ax_e.text(0.02, 0.98, f"Gopher's budget:\n{numbers['ScalingGopherOptimalB']}B by the fit "
-              f"(dot),\n{numbers['ScalingPaperGopherApproachThreeB']}B in their Fig. 4,\n"
-              f"{numbers['ScalingPaperGopherApproachOneB']}B by approach 1",
+    ax_e.text(0.02, 0.98, f"at {numbers['ScalingGopherBudget']} FLOPs:\n"
+              f"fit {numbers['ScalingGopherOptimalB']}B (dot),\n"
+              f"approach 3: {numbers['ScalingPaperGopherApproachThreeB']}B,\n"
+              f"approach 1: {numbers['ScalingPaperGopherApproachOneB']}B",
               transform=ax_e.transAxes, ha="left", va="top", fontsize=SMALL)
     ax_e.set_xlabel("training compute $6ND$ (FLOPs)")
     ax_e.set_ylabel("parameters $N$")
@@ -353,7 +370,8 @@ def compute_requirements_result() -> ComputeRequirements:
 @FIGURES.figure(
     caption="Training compute of published models: (a) $C = 6ND$ (for GPT-3 as its paper "
             f"counts); (b) {GPU} hours at the {PEAK_TFLOPS:g} TFLOPS dense BF16 peak and the "
-            f"{100 * STATED_MFU:.1f}\\,\\% model FLOPs utilisation PaLM reports on A100s "
+            f"{100 * STATED_MFU:.1f}\\,\\% model FLOPs utilisation of Megatron-Turing NLG "
+            "(A100s; PaLM's Table 3) "
             "(A100-equivalent for GPT-3, Gopher, Chinchilla), beside the hours the LLaMA "
             "papers publish, which imply the utilisation labelled at each.",
     result=compute_requirements_result, width=1.0, aspect=0.46)
@@ -367,7 +385,7 @@ def compute_requirements(fig, result: ComputeRequirements):
         word = spell(row.label)
         label = numbers[f"Compute{word}Flops"]
         if row.published_flops is not None:  # the paper's own count, an open diamond
-            ax_a.plot([row.published_flops], [y], **published.line, markersize=6.5)
+            ax_a.plot([row.published_flops], [y], **published.line, markersize=5)
             label += f" (paper: {numbers[f'Compute{word}PublishedFlops']})"
         ax_a.plot([row.flops], [y], color=ours.color, marker=ours.marker, ls="none",
                   markersize=3)
@@ -384,19 +402,19 @@ def compute_requirements(fig, result: ComputeRequirements):
     flops = [r.flops for r in result.rows]
     ax_a.set_xscale("log")
     ax_a.set_xlim(min(flops) / 2, max(flops) * 8)
-    ax_a.set_yticks(rows, [r.label for r in result.rows])
+    ax_a.set_yticks(rows, [book_name(r.label) for r in result.rows])
     ax_a.tick_params(axis="y", length=0)
-    ax_a.set_ylim(rows.min() - 0.6, rows.max() + 0.6)
+    ax_a.set_ylim(rows.min() - 0.6, rows.max() + 2.4)  # room above for (b)'s legend
     ax_a.set_xlabel("training compute (FLOPs)")
     panel_title(ax_a, "a", "Compute, $C = 6ND$")
     hours = [r.hours for r in result.rows] + [r.published_hours for r in result.rows
                                               if r.published_hours]
     ax_b.set_xscale("log")
-    ax_b.set_xlim(min(hours) / 6, max(hours) * 2)
+    ax_b.set_xlim(min(hours) / 12, max(hours) * 2)
     ax_b.set_xlabel(f"{GPU} GPU hours")
     ax_b.legend(handles=[
         Line2D([], [], color=ours.color, marker=ours.marker, ls="none",
-               label=f"at {numbers['ComputeStatedMfuPct']} % MFU"),
+               label=f"MT-NLG's {numbers['ComputeStatedMfuPct']} % MFU"),
         Line2D([], [], **published.line, label="published")],
         loc="upper left", handletextpad=0.3)
     panel_title(ax_b, "b", "A100 hours")
@@ -418,6 +436,15 @@ class Mixture:
 class DataMixtures:
     mixtures: tuple[Mixture, ...]
     numbers: Numbers
+
+
+#: The sources as the book spells them (the pipeline figure too); the papers' tables print
+#: "Github", "ArXiv", "StackExchange".
+MIXTURE_NAMES = {"Github": "GitHub", "ArXiv": "arXiv", "StackExchange": "Stack Exchange"}
+
+
+def mixture_name(source: published_pt.MixtureSource) -> str:
+    return MIXTURE_NAMES.get(source.name, source.name)
 
 
 def _mixture_size(source: published_pt.MixtureSource) -> str:
@@ -459,7 +486,8 @@ def data_mixture_result() -> DataMixtures:
             "up most of the samples and are seen about once or less, while small curated "
             "sources are repeated up to "
             f"{max(s.epochs for s in published_pt.GPT3_MIXTURE):g} times (LLaMA Table 1, "
-            "GPT-3 Table 2.2; also the tables of the same name).",
+            "GPT-3 Table 2.2; tables tab:pretraining:data\\_mixture\\_llama and "
+            "tab:pretraining:data\\_mixture\\_gptthree).",
     result=data_mixture_result, width=1.0, height=3.5)
 def data_mixture(fig, result: DataMixtures):
     numbers = result.numbers
@@ -485,14 +513,17 @@ def data_mixture(fig, result: DataMixtures):
             ax_e.annotate(numbers[word + "Epochs"], (source.epochs, y), xytext=(5, 0),
                           textcoords="offset points", ha="left", va="center", fontsize=SMALL)
         ax_e.axvspan(0, 1, color=LIGHT, lw=0, zorder=0)  # less than one pass
-        ax_s.set_yticks(ys, [f"{s.name}\n{_mixture_size(s)}" for s in mixture.sources],
+        ax_s.set_yticks(ys, [f"{mixture_name(s)}\n{_mixture_size(s)}"
+                             for s in mixture.sources],
                         linespacing=1.0)
         ax_s.tick_params(axis="y", length=0)
         ax_e.tick_params(axis="y", length=0, labelleft=False)
         ax_s.set_ylim(ys.min() - 0.6, ys.max() + 0.6)
         panel_title(ax_s, letters[0], f"{mixture.title}: share of samples")
         panel_title(ax_e, letters[1], f"{mixture.title}: epochs")
-    share_axes[0].set_xlim(0, 100)
+    # the share axes end a little past the largest share (67 %), room for its label
+    share_axes[0].set_xlim(0, 80)
+    share_axes[0].set_xticks([0, 20, 40, 60, 80])
     epoch_axes[0].set_xlim(0, 4)
     share_axes[-1].set_xlabel("share of the samples (%)")
     epoch_axes[-1].set_xlabel("epochs (shaded: $<$1)")
@@ -502,7 +533,7 @@ def data_mixture(fig, result: DataMixtures):
 
 def mixture_table(mixture: Mixture, numbers: Numbers) -> latex.Table:
     """One mixture as a booktabs table: source, share, epochs, size, as the paper prints it."""
-    rows = tuple((latex.escape(s.name),
+    rows = tuple((latex.escape(mixture_name(s)),
                   numbers[f"Mixture{mixture.key}{spell(s.name)}Share"] + r"\,\%",
                   numbers[f"Mixture{mixture.key}{spell(s.name)}Epochs"],
                   latex.escape(_mixture_size(s))) for s in mixture.sources)
@@ -516,7 +547,7 @@ def mixture_table(mixture: Mixture, numbers: Numbers) -> latex.Table:
 
 
 # --------------------------------------------------------------------------------------------
-#: The two stages compared: LLaMA 7B's pre-training (LLaMA paper) and the Guanaco 7B recipe of
+#: The two stages compared: LLaMA-7B's pre-training (LLaMA paper) and the Guanaco 7B recipe of
 #: QLoRA's released scripts (published.hyperparameters, published.qlora), which fine-tunes it.
 STAGE_MODEL = published_pt.LLAMA_MODELS[0]
 STAGE_ADAPTER_RANK = qlora_published.GUANACO_RANK
@@ -538,13 +569,14 @@ class StageQuantity:
 
 @dataclass(frozen=True)
 class TwoStages:
-    """LLaMA 7B pre-training against the Guanaco 7B QLoRA fine-tuning of it."""
+    """LLaMA-7B pre-training against the Guanaco 7B QLoRA fine-tuning of it."""
     quantities: tuple[StageQuantity, ...]
     pretraining_lr: float
     finetuning_lr: float
-    #: learning rate against the share of training (%), each stage's published schedule
-    schedule_share: np.ndarray
+    #: learning rate against the optimizer step, each stage's published schedule
+    pretraining_steps: np.ndarray
     pretraining_schedule: np.ndarray
+    finetuning_steps: np.ndarray
     finetuning_schedule: np.ndarray
     numbers: Numbers
 
@@ -572,16 +604,15 @@ def pretraining_vs_finetuning_result() -> TwoStages:
     adapters = memory.lora_parameters(STAGE_MODEL.shape, STAGE_ADAPTER_RANK, memory.ALL_LINEAR)
     pre_flops = compute.training_flops(pre_params, pre_tokens)
     ft_flops = compute.adapter_training_flops(pre_params, adapters, ft_tokens)
+    pre_lr = published_pt.LLAMA_LEARNING_RATES[STAGE_MODEL.label]
     quantities = (
         StageQuantity("Tokens", "tokens seen", pre_tokens, ft_tokens, True, "sci1"),
         StageQuantity("BatchTokens", "tokens per step", pre_batch, ft_batch, True, "sci1"),
         StageQuantity("Steps", "optimizer steps", pre_steps, ft_steps, False, ",.0f"),
         StageQuantity("TrainedParams", "trained parameters", pre_params, adapters, False,
                       "sci1"),
-        StageQuantity("Flops", "training FLOPs", pre_flops, ft_flops, True, "sci1"),
+        StageQuantity("Flops", "model FLOPs", pre_flops, ft_flops, True, "sci1"),
     )
-    share = np.linspace(0, 100, 1001)
-    pre_lr = published_pt.LLAMA_LEARNING_RATES[STAGE_MODEL.label]
     numbers = Numbers()
     for q in quantities:
         numbers.add(f"StagePre{q.key}", q.pretraining, q.fmt)
@@ -596,67 +627,76 @@ def pretraining_vs_finetuning_result() -> TwoStages:
     numbers.add("StageFineBatch", hp.QLORA_BATCH_SIZE, "d")
     numbers.add("StageFineMaxSequence", STAGE_MAX_SEQUENCE, "d")
     numbers.add("StageFineRank", STAGE_ADAPTER_RANK, "d")
+    # both schedules on one axis of optimizer steps (log: the whole fine-tuning run is shorter
+    # than pre-training's warm-up)
+    pre_axis = np.geomspace(1, pre_steps, 1200)
+    fine_axis = np.geomspace(1, ft_steps, 400)
     return TwoStages(quantities=quantities, pretraining_lr=pre_lr,
-                     finetuning_lr=hp.QLORA_LEARNING_RATE, schedule_share=share,
-                     pretraining_schedule=llama_schedule(share, pre_steps, pre_lr),
-                     finetuning_schedule=np.full_like(share, hp.QLORA_LEARNING_RATE),
+                     finetuning_lr=hp.QLORA_LEARNING_RATE, pretraining_steps=pre_axis,
+                     pretraining_schedule=llama_schedule(100 * pre_axis / pre_steps, pre_steps,
+                                                         pre_lr),
+                     finetuning_steps=fine_axis,
+                     finetuning_schedule=np.full_like(fine_axis, hp.QLORA_LEARNING_RATE),
                      numbers=numbers)
 
 
-#: Where the columns of panel (a) end (axes fraction; text right-aligned there, names left).
-STAGE_COLUMNS = {"pre": 0.585, "fine": 0.82, "ratio": 1.0}
-
-
 @FIGURES.figure(
-    caption="LLaMA 7B's pre-training (LLaMA paper) against the Guanaco 7B recipe that "
-            "fine-tunes it with QLoRA (released script: "
-            f"{hyperparameters.QLORA_STEPS:,} steps of {hyperparameters.QLORA_BATCH_SIZE} "
-            f"sequences of at most {STAGE_MAX_SEQUENCE} tokens): (a) fine-tuning's data and "
-            "compute are four to five orders of magnitude smaller (FLOPs: $6ND$; $4ND$ "
-            "through the frozen model plus $6ND$ for the adapters; upper bounds); (b) the "
-            "learning rates are alike, the schedules are not.",
-    result=pretraining_vs_finetuning_result, width=1.0, aspect=0.42)
+    caption="LLaMA-7B's pre-training against its Guanaco 7B QLoRA fine-tuning "
+            f"({hyperparameters.QLORA_STEPS:,} steps of {hyperparameters.QLORA_BATCH_SIZE} "
+            f"sequences of at most {STAGE_MAX_SEQUENCE} tokens): (a) fine-tuning's tokens and "
+            "model FLOPs ($6ND$; $4ND$ through the frozen model plus $6ND$ for the adapters; "
+            "upper bounds) are four to five orders of magnitude smaller; (b) the learning rates "
+            "are alike, and the whole fine-tuning run is shorter than pre-training's warm-up.",
+    result=pretraining_vs_finetuning_result, width=1.0, aspect=0.44)
 def pretraining_vs_finetuning(fig, stages: TwoStages):
     numbers = stages.numbers
-    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.7, 1]})
-    pre, fine = meanings.unnamed(2)
-    n = len(stages.quantities) + 1  # and the peak learning rate
-    ax_a.set_axis_off()
-    ax_a.set_xlim(0, 1)
-    ax_a.set_ylim(-0.6, n + 0.3)
-    heads = (("pre", "pre-training", pre["color"]), ("fine", "fine-tuning", fine["color"]),
-             ("ratio", "ratio", INK))
-    for key, text, colour in heads:
-        ax_a.text(STAGE_COLUMNS[key], n - 0.1, text, ha="right", va="center",
-                  fontsize=SMALL, color=colour)
-    ax_a.plot([0, 1], [n - 0.55] * 2, color=INK, lw=0.5)
-    rows = [(q.label, numbers["StagePre" + q.key],
-             ("$\\leq$" if q.at_most else "") + numbers["StageFine" + q.key],
-             f"$\\times${numbers['StageRatio' + q.key]}") for q in stages.quantities]
-    rows.append(("peak learning rate", numbers["StagePreLr"], numbers["StageFineLr"],
-                 f"$\\times${numbers['StageRatioLr']}"))
-    for y, (label, pre_text, fine_text, ratio) in zip(range(n - 1, -1, -1), rows,
-                                                      strict=True):
-        ax_a.text(0, y, label, ha="left", va="center", fontsize=SMALL)
-        ax_a.text(STAGE_COLUMNS["pre"], y, pre_text, ha="right", va="center",
-                  fontsize=SMALL, color=pre["color"])
-        ax_a.text(STAGE_COLUMNS["fine"], y, fine_text, ha="right", va="center",
-                  fontsize=SMALL, color=fine["color"])
-        ax_a.text(STAGE_COLUMNS["ratio"], y, ratio, ha="right", va="center", fontsize=SMALL)
-    panel_title(ax_a, "a", "LLaMA 7B and its Guanaco fine-tuning")
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+    qlora = meanings.method("qlora")
+    pre_look = {"color": INK, "marker": "o", "linestyle": "none"}
+    fine_look = {"color": qlora.color, "marker": qlora.marker, "linestyle": "none"}
+    pairs = [(q.label, q.pretraining, q.finetuning, numbers["StageRatio" + q.key])
+             for q in stages.quantities]
+    pairs.append(("peak learning rate", stages.pretraining_lr, stages.finetuning_lr,
+                  numbers["StageRatioLr"]))
+    for y, (_label, pre, fine, ratio) in enumerate(pairs):
+        ax_a.plot([fine, pre], [y, y], color=LIGHT, lw=1.0, zorder=1)
+        ax_a.plot([pre], [y], ms=4, zorder=3, **pre_look)
+        ax_a.plot([fine], [y], ms=4.5, zorder=3, **fine_look)
+        ax_a.annotate(f"$\\times${ratio}", xy=(pre, y), xytext=(6, 0),
+                      textcoords="offset points", ha="left", va="center", fontsize=SMALL)
+    ax_a.set_yticks(range(len(pairs)), [p[0] for p in pairs])
+    ax_a.set_ylim(len(pairs) - 0.4, -1.5)
+    ax_a.set_xscale("log")
+    ax_a.set_xlim(1e-5, 1e27)
+    ax_a.xaxis.set_major_locator(FixedLocator([1e-4, 1e0, 1e4, 1e8, 1e12, 1e16, 1e20, 1e24]))
+    ax_a.xaxis.set_minor_locator(NullLocator())
+    ax_a.set_xlabel("value (log scale)")
+    ax_a.legend(handles=[Line2D([], [], ms=4, label="pre-training", **pre_look),
+                         Line2D([], [], ms=4.5, label="QLoRA fine-tuning", **fine_look)],
+                loc="upper left", ncol=2, fontsize=SMALL, handletextpad=0.2,
+                columnspacing=1.0)
+    panel_title(ax_a, "a", "The two stages")
 
-    ax_b.plot(stages.schedule_share, stages.pretraining_schedule * 1e4, color=pre["color"],
-              ls=pre["linestyle"], lw=1.2)
-    ax_b.plot(stages.schedule_share, stages.finetuning_schedule * 1e4, color=fine["color"],
-              ls=fine["linestyle"], lw=1.2)
-    ax_b.text(3, stages.finetuning_lr * 1e4 * 0.96, "fine-tuning:\nconstant", ha="left",
-              va="top", fontsize=SMALL, color=fine["color"])
-    ax_b.text(3, 0.15, f"pre-training: {numbers['StagePreWarmupSteps']}\nwarm-up steps, "
-              f"cosine\nto {numbers['StagePreFinalLrPct']} % of the peak", ha="left",
-              va="bottom", fontsize=SMALL)
-    ax_b.set_xlim(0, 100)
-    ax_b.set_ylim(0, stages.pretraining_lr * 1e4 * 1.15)
-    ax_b.set_xlabel("share of the training steps (%)")
+    ax_b.plot(stages.pretraining_steps, stages.pretraining_schedule * 1e4, color=INK, lw=1.2)
+    ax_b.plot(stages.finetuning_steps, stages.finetuning_schedule * 1e4, color=qlora.color,
+              ls=qlora.linestyle, lw=1.2)
+    ax_b.plot([stages.finetuning_steps[-1]], [stages.finetuning_lr * 1e4], ms=4.5,
+              **fine_look)
+    warmup = published_pt.LLAMA_WARMUP_STEPS
+    ax_b.plot([warmup, warmup], [0, stages.pretraining_lr * 1e4],
+              **meanings.role("reference").line, lw=0.8)
+    ax_b.text(1.4, stages.finetuning_lr * 1e4 * 0.95, f"QLoRA:\nconstant to\nstep "
+              f"{numbers['StageFineSteps']}", ha="left", va="top", fontsize=SMALL,
+              color=qlora.color)
+    ax_b.text(1.4, stages.pretraining_lr * 1e4 * 1.04, f"pre-training: warm-up\nto step "
+              f"{numbers['StagePreWarmupSteps']}, then cosine\nto "
+              f"{numbers['StagePreFinalLrPct']} % of the peak", ha="left", va="bottom",
+              fontsize=SMALL)
+    ax_b.set_xscale("log")
+    ax_b.set_xlim(1, stages.pretraining_steps[-1] * 1.3)
+    ax_b.set_ylim(0, stages.pretraining_lr * 1e4 * 1.5)
+    ax_b.set_yticks([0, 1, 2, 3])
+    ax_b.set_xlabel("optimizer step (log scale)")
     ax_b.set_ylabel("learning rate ($10^{-4}$)")
     panel_title(ax_b, "b", "Learning rate")
 
@@ -675,12 +715,12 @@ def stages_table(stages: TwoStages) -> latex.Table:
                  "on all linear layers of the 4-bit base"))
     return latex.Table(
         name="pretraining_vs_finetuning",
-        caption="LLaMA 7B's pre-training against the Guanaco 7B recipe that fine-tunes it with "
+        caption="LLaMA-7B's pre-training against the Guanaco 7B recipe that fine-tunes it with "
                 "QLoRA.",
-        header=("", "Pre-training (LLaMA 7B)", "Fine-tuning (Guanaco 7B)"),
+        header=("", "Pre-training (LLaMA-7B)", "Fine-tuning (Guanaco 7B)"),
         rows=tuple(rows), align="lp{4.2cm}p{4.2cm}",
         notes=("Pre-training: LLaMA, arXiv 2302.13971, Table 2 and Sec. 2.3 (1.0T tokens, "
-               "batches of 4M tokens, AdamW); parameters counted from LLaMA 7B's shape. "
+               "batches of 4M tokens, AdamW); parameters counted from LLaMA-7B's shape. "
                "Fine-tuning: QLoRA, arXiv 2305.14314, App. B, and its released "
                f"finetune\\_guanaco\\_7b.sh ({numbers['StageFineBatch']} sequences per step, "
                f"each cut to at most {numbers['StageFineMaxSequence']} tokens, so its token "
@@ -738,9 +778,13 @@ def pretraining_pipeline_result() -> Pipeline:
                       f"AdamW on batches of\n{n['PipelineBatchTokensM']}M tokens; "
                       f"{n['PipelineTokensMinT']}T to\n{n['PipelineTokensMaxT']}T tokens seen"),
         PipelineStage("model", "6. Base model",
-                      "LLaMA 7B, 13B, 33B\nand 65B: ready for\nfine-tuning"),
+                      "LLaMA-7B, 13B, 33B\nand 65B: ready for\nfine-tuning"),
     )
     return Pipeline(stages=stages, numbers=numbers)
+
+
+#: The pipeline's box padding (in font sizes): room between the text and the box edge.
+PIPELINE_BOX_PAD = 0.9
 
 
 @FIGURES.figure(
@@ -757,10 +801,12 @@ def pretraining_pipeline(fig, pipeline: Pipeline):
     boxes = []
     for stage, (x, y) in zip(pipeline.stages, places, strict=True):
         colour = INK if stage.key == "model" else MUTED
+        # the title in Computer Modern bold (cmb10, as mathtext's \bf): one text per box, so
+        # that the arrows join the box (diagram.box takes no separate title line)
         title = "\\ ".join(stage.title.split())
         boxes.append(diagram.box(ax, x, y, f"$\\bf{{{title}}}$\n{stage.detail}", color=colour,
                                  fill=0.85 if stage.key == "model" else 0.92,
-                                 fontsize=SMALL))
+                                 fontsize=SMALL, pad=PIPELINE_BOX_PAD))
     sides = [((1, 0.5), (0, 0.5)), ((1, 0.5), (0, 0.5)), ((0.5, 0), (0.5, 1)),
              ((0, 0.5), (1, 0.5)), ((0, 0.5), (1, 0.5))]
     for (a, b), (side_a, side_b) in zip(zip(boxes[:-1], boxes[1:], strict=True), sides,
@@ -794,7 +840,11 @@ TOKENIZER_RUN = "tokenizer"
 #: How the figures write the unknown-word token (cmr10 prints "<" and ">" as other glyphs).
 TOKEN_UNK_TEXT = r"$\langle$unk$\rangle$"
 #: Tokens are printed in a monospaced font, a token's leading space as U+2423 (open box).
+#: cmtt10 (Computer Modern typewriter, shipped with matplotlib) has no visible-space glyph
+#: U+2423, which every row of panel (c) needs: DejaVu Sans Mono has it.
 TOKEN_FONT = "DejaVu Sans Mono"
+#: Space between panels (a) and (b), in axes widths.
+TOKEN_PANEL_GAP = 0.12
 TOKEN_VISIBLE_SPACE = "\u2423"
 
 
@@ -920,7 +970,8 @@ TOKEN_MERGES = max(tokenizer_runs.RUNS[TOKENIZER_RUN]["bpe_vocab"]) - 256
             "held-out words unknown, BPE none; (c) one held-out line.",
     result=tokenization_comparison_result, width=1.0, height=3.3)
 def tokenization_comparison(fig, result: TokenizationComparison):
-    grid = fig.add_gridspec(2, 2, height_ratios=(2.4, 0.62))
+    # wide gap between (a) and (b): (a)'s right axis "bytes per token" and (b)'s y label
+    grid = fig.add_gridspec(2, 2, height_ratios=(2.4, 0.62), wspace=TOKEN_PANEL_GAP)
     ax_a, ax_b = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     ax_c = fig.add_subplot(grid[1, :])
     bpe, words, chars = meanings.unnamed(3)
@@ -949,7 +1000,7 @@ def tokenization_comparison(fig, result: TokenizationComparison):
     ax_a.annotate(f"{numbers['TokenBpeVocabMax']} tokens:\n"
                   f"{numbers['TokenBpeTokensPerWordMax']} per word,\n"
                   f"{numbers['TokenBpeBytesPerTokenMax']} bytes per token",
-                  (vocab[-1], per_word[-1]), xytext=(0.97, 0.42), textcoords="axes fraction",
+                  (vocab[-1], per_word[-1]), xytext=(0.97, 0.5), textcoords="axes fraction",
                   ha="right", va="bottom", fontsize=SMALL, color=INK,
                   arrowprops=arrow_props(relpos=(0.7, 0.0)))
     ax_a.text(result.word_vocab[0], result.word_tokens_per_word - 0.25,
@@ -999,9 +1050,9 @@ LM_DATA = ROOT / "data" / "pretraining"
 #: The optimizers in the order the figures list them, and how their legends name them.
 LM_OPTIMIZERS = tuple(lm_runs.SWEEP_LRS)
 LM_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum 0.9",
-             "adam": "Adam, decay 0.1 as an L2 penalty", "adamw": "AdamW, decay 0.1 decoupled"}
+             "adam": "Adam, no weight decay", "adamw": "AdamW, decay 0.1 decoupled"}
 #: The numbers.tex name of each optimizer (after "LmOpt").
-LM_KEYS = {"sgd": "Sgd", "momentum": "Momentum", "adam": "AdamLTwo", "adamw": "Adamw"}
+LM_KEYS = {"sgd": "Sgd", "momentum": "Momentum", "adam": "Adam", "adamw": "Adamw"}
 #: The optimizer whose tuned runs training_dynamics shows.
 LM_MAIN = "adamw"
 LM_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
@@ -1051,6 +1102,7 @@ class SeedSpread:
     low: np.ndarray
     high: np.ndarray
     seeds: int
+    values: np.ndarray                 # each seed's values (seeds x rows), in the order given
 
 
 def seed_spread(runs: list[Run], column: str, before_update: bool = False) -> SeedSpread:
@@ -1065,7 +1117,8 @@ def seed_spread(runs: list[Run], column: str, before_update: bool = False) -> Se
         raise RunError(f"{runs[0].path.parent}: the seeds differ in tokens per update")
     tokens = (steps - 1 if before_update else steps) * per_step.pop() / 1e6
     return SeedSpread(tokens=tokens, median=np.median(values, axis=0),
-                      low=values.min(axis=0), high=values.max(axis=0), seeds=len(runs))
+                      low=values.min(axis=0), high=values.max(axis=0), seeds=len(runs),
+                      values=values)
 
 
 @dataclass(frozen=True)
@@ -1121,6 +1174,8 @@ def training_dynamics_result() -> TrainingDynamics:
     numbers.add("LmFinalValLoss", float(np.median(finals)), ".2f")
     numbers.add("LmFinalTrainLoss", float(np.median(final_train)), ".2f")
     numbers.add("LmBelowUnigram", unigram - float(np.median(finals)), ".2f")
+    numbers.add("LmValTrainGap", numbers.value("LmFinalValLoss")
+                - numbers.value("LmFinalTrainLoss"), ".2f")
     return TrainingDynamics(train=train, val=val, lr_tokens=lr_tokens, lr=lr[keep],
                             warmup_end=(config["warmup"] - 1) * config["tokens_per_step"] / 1e6,
                             uniform_loss=uniform, unigram_loss=unigram, numbers=numbers)
@@ -1145,9 +1200,9 @@ def lm_reference(ax, value: float, text: str):
 @FIGURES.figure(
     caption="The tiny character-level transformer pre-trained on Tiny Shakespeare with AdamW at "
             "its tuned rate (three seeds: median and range): (a) the loss falls from that of a "
-            "uniform guess to far below that of predicting each character by its frequency, "
-            "held-out close to training; (b) the recorded learning rate: linear warmup, then "
-            "cosine decay to a tenth of the peak, as for GPT-3 and LLaMA.",
+            "uniform guess to far below that of predicting characters by frequency; held-out "
+            "ends 0.14 nats above training (last 50 updates); (b) the recorded learning rate: "
+            "warmup, then cosine decay to a tenth of the peak, as for GPT-3 and LLaMA.",
     result=training_dynamics_result, width=1.0, height=3.0)
 def training_dynamics(fig, dynamics: TrainingDynamics):
     ax, ax_lr = fig.subplots(2, 1, sharex=True, height_ratios=(2.3, 1.0))
@@ -1197,12 +1252,17 @@ class OptimizerComparison:
     ranking: tuple[str, ...]           # best (lowest median final loss) first
     unigram_loss: float
     stalled: dict[str, int]            # tuned seeds that ended near the frequency baseline
+    coincide: np.ndarray               # sweep rates where Adam and AdamW end within LM_COINCIDE
     numbers: Numbers
 
 
 #: A tuned run "stalls" when its final held-out loss stays within this of the loss of
 #: predicting each character by its frequency (nats).
 LM_STALL_MARGIN = 0.1
+#: Sweep end labels closer than this (nats) are pushed apart.
+LM_LABEL_GAP = 0.06
+#: Adam's and AdamW's sweep points "coincide" within this (nats; the markers overlap).
+LM_COINCIDE = 0.01
 
 
 def optimizer_comparison_result() -> OptimizerComparison:
@@ -1221,26 +1281,57 @@ def optimizer_comparison_result() -> OptimizerComparison:
     for opt in LM_OPTIMIZERS:
         numbers.add(f"LmOpt{LM_KEYS[opt]}Lr", sweeps[opt].chosen_lr, "g")
         numbers.add(f"LmOpt{LM_KEYS[opt]}Loss", median[opt], ".2f")
-    numbers.add("LmOptBestMargin", median[ranking[1]] - median[ranking[0]], ".2f")
-    numbers.add("LmOptDecouplingGain", median["adam"] - median["adamw"], ".2f")
+    numbers.add("LmOptAdamAdamwGap", abs(median["adam"] - median["adamw"]), ".2f")
+    same = np.abs(sweeps["adam"].final_loss - sweeps["adamw"].final_loss) < LM_COINCIDE
+    if not np.array_equal(sweeps["adam"].lrs, sweeps["adamw"].lrs):
+        raise RunError("Adam's and AdamW's sweeps differ in their rates")
     numbers.add("LmOptDiverged", sum(d is not None for s in sweeps.values()
                                      for d in s.diverged_at), "d")
     numbers.add("LmOptSgdStalled", stalled["sgd"], "d")
     numbers.add("LmOptSgdStalledLoss", final["sgd"].max(), ".2f")
     return OptimizerComparison(sweeps=sweeps, tuned=tuned, final=final, ranking=ranking,
-                               unigram_loss=unigram, stalled=stalled, numbers=numbers)
+                               unigram_loss=unigram, stalled=stalled,
+                               coincide=sweeps["adam"].lrs[same], numbers=numbers)
 
 
-#: Short names of the optimizers for the titles of optimizer_comparison's small panels.
-LM_SHORT = {"sgd": "SGD", "momentum": "momentum", "adam": "Adam + L2", "adamw": "AdamW"}
+#: Short names of the optimizers: direct labels in optimizer_comparison's sweep, panel titles.
+LM_SHORT = {"sgd": "SGD", "momentum": "momentum", "adam": "Adam", "adamw": "AdamW"}
+
+
+def _lm_sweep_labels(ax, comparison: OptimizerComparison, looks: dict, ceiling: float) -> None:
+    """Each sweep line named at its last finite point (right of it; above or below it where
+    another optimizer's line starts next to it, on the side away from that start), each diverged
+    run's x by its optimizer; end labels closer than LM_LABEL_GAP nats are pushed apart, the
+    higher one up."""
+    starts = {s.lrs[0]: s.final_loss[0] for s in comparison.sweeps.values()}
+    ends = {opt: (s.lrs[np.isfinite(s.final_loss)][-1], s.final_loss[np.isfinite(s.final_loss)][-1])
+            for opt, s in comparison.sweeps.items()}
+    for opt, (x, y) in ends.items():
+        near = [o for o, (x2, y2) in ends.items() if o != opt and x2 == x
+                and abs(y2 - y) < LM_LABEL_GAP]
+        dy = 0 if not near else (5 if y >= ends[near[0]][1] else -5)
+        if x in starts and x != comparison.sweeps[opt].lrs[0] \
+                and abs(y - starts[x]) < LM_LABEL_GAP:
+            up = y >= starts[x]
+            place = {"xytext": (0, 5 if up else -5), "ha": "center",
+                     "va": "bottom" if up else "top"}
+        else:
+            place = {"xytext": (5, dy), "ha": "left", "va": "center"}
+        ax.annotate(LM_SHORT[opt], xy=(x, y), textcoords="offset points", fontsize=SMALL,
+                    color=looks[opt]["color"], **place)
+    for opt, sweep in comparison.sweeps.items():
+        for lr in sweep.lrs[~np.isfinite(sweep.final_loss)]:
+            ax.annotate(f"{LM_SHORT[opt]}\ndiverged", xy=(lr, ceiling), xytext=(0, -5),
+                        textcoords="offset points", ha="center", va="top", fontsize=SMALL,
+                        linespacing=1.0)
 
 
 @FIGURES.figure(
-    caption="Four optimizers on the tiny language model: (a) a learning-rate sweep, seed 0 (x: "
-            "diverged; ring: chosen, lowest final held-out loss); (b-e) each at its chosen rate, "
-            "three fresh seeds (median and range). AdamW ends lowest; Adam with the same decay "
-            "0.1 as an L2 penalty ends far higher (Loshchilov and Hutter's point); SGD's rate "
-            "borders divergence: one seed stalls near the frequency baseline.",
+    caption="Four optimizers on a tiny language model: (a) learning-rate sweep, seed 0 (x: "
+            "diverged; ring: chosen); (b-e) held-out loss at the chosen rate, three fresh seeds, "
+            "(e) the runs of the training-dynamics figure. Adam without weight decay and AdamW "
+            "with decay 0.1 end within 0.01 of each other, under the seeds' spread: the decay "
+            "neither helps nor hurts; one SGD seed stalls at the frequency baseline.",
     result=optimizer_comparison_result, width=1.0, height=3.7)
 def optimizer_comparison(fig, comparison: OptimizerComparison):
     top, bottom = fig.subfigures(2, 1, height_ratios=(1.25, 1.0))
@@ -1250,48 +1341,55 @@ def optimizer_comparison(fig, comparison: OptimizerComparison):
     looks = dict(zip(LM_OPTIMIZERS, meanings.unnamed(len(LM_OPTIMIZERS)), strict=True))
     finite = np.concatenate([s.final_loss[np.isfinite(s.final_loss)]
                              for s in comparison.sweeps.values()])
-    ceiling = finite.max() + 0.1
-    diverged = []
+    ceiling = finite.max() + 0.12
     for opt, sweep in comparison.sweeps.items():
         look, ok = looks[opt], np.isfinite(sweep.final_loss)
-        ax_sweep.plot(sweep.lrs[ok], sweep.final_loss[ok], **look, markersize=3.5, lw=0.9,
-                      label=LM_LABELS[opt])
-        diverged += list(sweep.lrs[~ok])
+        ax_sweep.plot(sweep.lrs[ok], sweep.final_loss[ok], **look, markersize=3.5, lw=0.9)
         ax_sweep.plot(sweep.lrs[~ok], np.full((~ok).sum(), ceiling), ls="none", marker="x",
                       color=look["color"], markersize=4.5)
         best = sweep.final_loss[sweep.lrs == sweep.chosen_lr][0]
         ring, = ax_sweep.plot(sweep.chosen_lr, best, ls="none", marker="o", markersize=8,
                               markerfacecolor="none", markeredgecolor=INK, markeredgewidth=0.7)
-    ring.set_label("rate chosen: lowest final loss")
-    ax_sweep.annotate("diverged", xy=(min(diverged), ceiling), xytext=(-6, 0),
-                      textcoords="offset points", ha="right", va="center", fontsize=SMALL)
+    _lm_sweep_labels(ax_sweep, comparison, looks, ceiling)
+    if len(comparison.coincide) > 1:
+        first = comparison.coincide[0]
+        high = comparison.sweeps["adam"].final_loss[comparison.sweeps["adam"].lrs == first][0]
+        ax_sweep.annotate("Adam and AdamW coincide", xy=(first, high), xytext=(0, 8),
+                          textcoords="offset points", ha="left", va="bottom", fontsize=SMALL)
+    ax_sweep.legend([ring], ["rate chosen: lowest final loss"], loc="upper left",
+                    fontsize=SMALL)
     ax_sweep.set_xscale("log")
+    ax_sweep.set_xlim(comparison.sweeps["adamw"].lrs[0] / 1.6,
+                      max(s.lrs[-1] for s in comparison.sweeps.values()) * 2.2)
     ax_sweep.set_ylim(finite.min() - 0.08, ceiling + 0.06)
     ax_sweep.set_xlabel("peak learning rate")
     ax_sweep.set_ylabel("final held-out loss")
     panel_title(ax_sweep, "a", "Learning-rate sweep, seed 0")
-    top.legend(*ax_sweep.get_legend_handles_labels(), loc="outside right upper",
-               fontsize=SMALL)
 
-    reference = meanings.role("reference")
+    reference, validation = meanings.role("reference"), meanings.role("validation")
+    seed_look = {**validation.line, "marker": "", "lw": 0.7}
     for ax, opt, letter in zip(axes, LM_OPTIMIZERS, "bcde", strict=True):
         spread = comparison.tuned[opt]
-        lm_band(ax, spread, {**looks[opt], "markersize": 2.5, "lw": 0.9}, LM_LABELS[opt],
-                markevery=4, band=0.75)
+        for values in spread.values:
+            ax.plot(spread.tokens, values, **seed_look)
         ax.axhline(comparison.unigram_loss, color=reference.color, ls=reference.linestyle,
                    lw=0.7)
-        ax.annotate(numbers[f"LmOpt{LM_KEYS[opt]}Loss"], xy=(spread.tokens[-1],
-                    spread.median[-1]), xytext=(0, 4), textcoords="offset points",
-                    ha="right", va="bottom", fontsize=SMALL)
+        ax.annotate(f"median {numbers[f'LmOpt{LM_KEYS[opt]}Loss']}",
+                    xy=(spread.tokens[-1], spread.low[-1]), xytext=(0, -4),
+                    textcoords="offset points", ha="right", va="top", fontsize=SMALL)
         ax.set_xlim(0, spread.tokens[-1])
         ax.set_xticks([0, 0.5, 1.0])
         panel_title(ax, letter, LM_SHORT[opt])
         ax.text(0.06, 0.05, f"lr {numbers[f'LmOpt{LM_KEYS[opt]}Lr']}", transform=ax.transAxes,
                 ha="left", va="bottom", fontsize=SMALL)
+    axes[0].annotate(f"one seed: {numbers['LmOptSgdStalledLoss']}",
+                     xy=(1, comparison.final["sgd"].max()),
+                     xycoords=("axes fraction", "data"), xytext=(0, 3),
+                     textcoords="offset points", ha="right", va="bottom", fontsize=SMALL)
     axes[0].set_ylabel("held-out loss")
     bottom.supxlabel("tokens seen (millions)", fontsize=NORMAL)
-    axes[0].set_ylim(min(s.low.min() for s in comparison.tuned.values()) - 0.15,
-                     comparison.unigram_loss + 0.25)
+    axes[0].set_ylim(min(s.low.min() for s in comparison.tuned.values()) - 0.32,
+                     comparison.unigram_loss + 0.3)
     axes[-1].annotate("by frequency", xy=(1, comparison.unigram_loss),
                       xycoords=("axes fraction", "data"), xytext=(0, 1.5),
                       textcoords="offset points", ha="right", va="bottom", fontsize=SMALL)

@@ -46,9 +46,16 @@ def test_number_keys_carry_this_parts_prefixes():
 # --- scaling_laws --------------------------------------------------------------------------------
 def test_scaling_laws_places_gophers_optimum_far_below_280b():
     laws = result("scaling_laws")
-    assert laws.gopher_budget == pytest.approx(6 * 280e9 * 300e9)
-    assert laws.gopher_optimal_params / 1e9 == pytest.approx(30.3, abs=0.1)
-    assert laws.numbers["ScalingGopherOptimalB"] == "30"
+    # every Gopher number at one budget: Hoffmann et al.'s Gopher unit (Table 3), not 6ND
+    assert laws.gopher_budget == published.CHINCHILLA_GOPHER_BUDGET_FLOPS == 5.76e23
+    assert laws.gopher_optimal_params / 1e9 == pytest.approx(32.2, abs=0.1)
+    assert laws.numbers["ScalingGopherOptimalB"] == "32"
+    # approach 1 (67B there) puts Chinchilla's 70B on its frontier; approach 3 makes it look
+    # 2.2 times oversized
+    assert laws.numbers["ScalingChinchillaOverApproachOne"] == "1.04"
+    chinchilla = next(m for m in laws.models if m.label == "Chinchilla")
+    assert chinchilla.size_ratio == pytest.approx(2.15, abs=0.01)
+    assert "approach 1: 67B, near Chinchilla" in caption("scaling_laws")
     assert f"has {laws.numbers['ScalingGopherOptimalB']}B parameters, not 280B" in caption(
         "scaling_laws")
     gopher = next(m for m in laws.models if m.label == "Gopher")
@@ -117,6 +124,15 @@ def test_compute_requirements_reproduces_gpt3s_compute():
     assert abs(gpt3.flops / gpt3.published_flops - 1) < 0.005
 
 
+def test_compute_requirements_names_whose_utilisation_it_states():
+    # the 30.2 % is Megatron-Turing NLG's MFU as PaLM's Table 3 reports it
+    assert published.STATED_MFU_SOURCE.startswith("Megatron-Turing NLG")
+    assert published.PALM_MFU[published.STATED_MFU_SOURCE] == 30.2
+    text = caption("compute_requirements")
+    assert "30.2\\,\\% model FLOPs utilisation of Megatron-Turing NLG" in text
+    assert "PaLM's Table 3" in text
+
+
 def test_compute_requirements_hours_at_the_stated_utilisation():
     res = result("compute_requirements")
     assert res.peak_tflops == 312 and res.mfu == pytest.approx(0.302)
@@ -165,6 +181,18 @@ def test_data_mixture_caption_claims():
     assert all(s.epochs > 2 for s in curated)
     assert max(s.epochs for s in curated) == 3.4
     assert "up to 3.4 times" in caption("data_mixture")
+    # the caption names the tables by their labels in tables.tex
+    tex = pretraining.FIGURES.extra_files()["tables.tex"]
+    for name in ("data_mixture_llama", "data_mixture_gptthree"):
+        assert f"tab:pretraining:{name.replace('_', chr(92) + '_')}" in caption("data_mixture")
+        assert f"\\label{{tab:pretraining:{name}}}" in tex
+    # sources spelled as the pipeline figure spells them
+    names = [pretraining.mixture_name(s) for s in published.LLAMA_MIXTURE]
+    assert {"GitHub", "arXiv", "Stack Exchange"} <= set(names)
+    assert all(n in "".join(s.detail for s in result("pretraining_pipeline").stages)
+               for n in ("GitHub", "arXiv", "Stack Exchange"))
+    # the share axis ends just past the largest share
+    assert max(s.share_pct for s in published.LLAMA_MIXTURE) == 67.0 < 80
 
 
 def test_data_mixture_tables_are_written_from_the_same_result():
@@ -210,9 +238,32 @@ def test_two_stages_caption_claims():
     assert np.all(stages.finetuning_schedule == hyperparameters.QLORA_LEARNING_RATE)
     assert stages.pretraining_schedule.max() == pytest.approx(3e-4)
     assert stages.pretraining_schedule[-1] == pytest.approx(3e-5)  # cosine to 10 %
-    assert stages.pretraining_schedule[0] == 0  # warm-up from zero
+    assert stages.pretraining_schedule[0] == pytest.approx(3e-4 / 2000)  # warm-up from zero
     text = caption("pretraining_vs_finetuning")
     assert "1,875 steps of 16 sequences of at most 528 tokens" in text
+    assert len(text) <= 400
+    assert "model FLOPs" in text and "training FLOPs" not in text
+    assert "LLaMA-7B" in text and "LLaMA 7B" not in text
+
+
+def test_two_stages_fine_tuning_is_shorter_than_warm_up():
+    stages = result("pretraining_vs_finetuning")
+    # "the whole fine-tuning run is shorter than pre-training's warm-up": on one step axis
+    assert stages.finetuning_steps[-1] == 1875 < 2000
+    assert stages.numbers["StagePreWarmupSteps"] == "2,000"
+    assert stages.numbers["StageFineSteps"] == "1,875"
+    assert stages.pretraining_steps[-1] == pytest.approx(250_000)
+    assert stages.numbers["StagePreSteps"] == "250,000"
+    # the schedule peaks at the end of warm-up, then decays
+    peak = stages.pretraining_steps[np.argmax(stages.pretraining_schedule)]
+    assert 2000 <= peak < 2100
+    # every ratio labelled in (a)
+    q = {s.key: s for s in stages.quantities}
+    assert [stages.numbers["StageRatio" + k] for k in q] == ["63,000", "470", "130", "42",
+                                                             "91,000"]
+    assert stages.numbers["StageRatioLr"] == "1.5"
+    for s in stages.quantities:
+        assert s.pretraining > s.finetuning
 
 
 def test_llama_schedule_warms_up_over_2000_steps_then_decays():
@@ -240,3 +291,10 @@ def test_pipeline_stages_and_llamas_numbers():
     for key in ("PipelineVocabulary", "PipelineContext", "PipelineDatasetTokensT",
                 "PipelineDiskTB", "PipelineBatchTokensM"):
         assert n[key] in text
+
+
+def test_figures_write_llama_with_a_hyphen_as_the_book_does():
+    assert pretraining.book_name("LLaMA 65B") == "LLaMA-65B"
+    assert pretraining.book_name("Llama 2 70B") == "Llama 2 70B"
+    for name in PUBLISHED_FIGURES:
+        assert not any(f"LLaMA {n}B" in caption(name) for n in (7, 13, 33, 65))
