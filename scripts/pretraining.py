@@ -1327,11 +1327,12 @@ def _lm_sweep_labels(ax, comparison: OptimizerComparison, looks: dict, ceiling: 
 
 
 @FIGURES.figure(
-    caption="Four optimizers on a tiny language model: (a) learning-rate sweep, seed 0 (x: "
+    caption="Four optimizers, tiny language model: (a) learning-rate sweep, seed 0 (x: "
             "diverged; ring: chosen); (b-e) held-out loss at the chosen rate, three fresh seeds, "
-            "(e) the runs of the training-dynamics figure. Adam without weight decay and AdamW "
-            "with decay 0.1 end within 0.01 of each other, under the seeds' spread: the decay "
-            "neither helps nor hurts; one SGD seed stalls at the frequency baseline.",
+            "(e) the runs of the training-dynamics figure. Adam without decay and AdamW "
+            "with decay 0.1 end within 0.01 of each other, in the seeds' spread: at the "
+            "chosen rate decay neither helps nor hurts; one SGD seed stalls at the "
+            "frequency baseline.",
     result=optimizer_comparison_result, width=1.0, height=3.7)
 def optimizer_comparison(fig, comparison: OptimizerComparison):
     top, bottom = fig.subfigures(2, 1, height_ratios=(1.25, 1.0))
