@@ -13,11 +13,13 @@ from recorders import grokking
 TINY = modular.GrokConfig(p=7, d=3, hidden=(5,), train_fraction=0.5, seed=3, max_steps=30)
 
 
-def _fd_check(cfg: modular.GrokConfig, eps: float = 1e-6) -> dict[tuple[int, str], float]:
-    """Relative error ||fd - g|| / max(||fd||, ||g||) of every parameter array."""
+def _fd_check(cfg: modular.GrokConfig, eps: float = 1e-6, pairs: slice = slice(None)
+              ) -> dict[tuple[int, str], float]:
+    """Relative error ||fd - g|| / max(||fd||, ||g||) of every parameter array, on the
+    training pairs `pairs` (all of them, or a minibatch)."""
     params = modular.init_params(cfg)
     data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
-    args = (data.a_train, data.b_train, data.y_train)
+    args = (data.a_train[pairs], data.b_train[pairs], data.y_train[pairs])
     _, grads = modular.loss_and_grads(params, *args)
     errors = {}
     for i, layer in enumerate(params):
@@ -40,6 +42,16 @@ def _fd_check(cfg: modular.GrokConfig, eps: float = 1e-6) -> dict[tuple[int, str
 def test_gradients_match_central_finite_differences(hidden):
     errors = _fd_check(modular.GrokConfig(p=7, d=3, hidden=hidden, train_fraction=0.6, seed=1))
     assert (0, "E") in errors and len(errors) == 1 + 2 * (len(hidden) + 1)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_gradients_of_a_minibatch_missing_operand_values():
+    """A minibatch of 3 pairs leaves most operand values (the last ones included) out: their
+    embedding rows get zero gradient, the others the right one."""
+    cfg = modular.GrokConfig(p=7, d=3, hidden=(5,), train_fraction=0.6, seed=1)
+    data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
+    assert data.a_train[:3].max() < cfg.p - 1  # value p - 1 is absent from the batch
+    errors = _fd_check(cfg, pairs=slice(0, 3))
     assert max(errors.values()) < 1e-6, errors
 
 
@@ -72,6 +84,49 @@ def test_split_covers_every_pair_once_with_correct_labels():
     assert np.array_equal(s.y_val, (s.a_val + s.b_val) % 11)
     again = modular.split(11, 0.3, seed=5)
     assert np.array_equal(s.a_train, again.a_train) and np.array_equal(s.b_val, again.b_val)
+
+
+def test_segment_sum_equals_the_one_hot_product():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(40, 3))
+    index = rng.integers(0, 9, size=40)
+    index[index == 4] = 5  # a value that never occurs, and the last value (8) kept rare
+    onehot = np.zeros((40, 10))
+    onehot[np.arange(40), index] = 1.0
+    np.testing.assert_allclose(modular.segment_sum(values, index, 10), onehot.T @ values,
+                               rtol=1e-12, atol=1e-12)
+    assert not modular.segment_sum(values, index, 10)[[4, 9]].any()
+
+
+def test_batches_cycle_through_seeded_shuffles():
+    stream = modular.batches(10, 4, seed=3)
+    first = [next(stream) for _ in range(5)]  # 20 pairs: two whole epochs
+    assert all(len(b) == 4 and np.all(np.diff(b) > 0) for b in first)
+    drawn = np.concatenate(first)
+    assert sorted(drawn[:8].tolist() + drawn[8:10].tolist()) == sorted(drawn[:10].tolist())
+    counts = np.bincount(drawn, minlength=10)
+    assert counts.tolist() == [2] * 10  # every pair once per epoch
+    again = modular.batches(10, 4, seed=3)
+    assert all(np.array_equal(next(again), b) for b in first)
+    other = modular.batches(10, 4, seed=4)
+    assert not all(np.array_equal(next(other), b) for b in first)
+
+
+def test_minibatch_training_logs_metrics_on_every_training_pair():
+    cfg = dataclasses.replace(TINY, batch_size=5, max_steps=12)
+    result = modular.train(cfg, snapshot_every=5)
+    data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
+    last = result.snapshots[12]
+    loss, acc = modular.evaluate(last, data.a_train, data.b_train, data.y_train)
+    assert result.metrics["train_loss"][-1] == loss and result.metrics["train_acc"][-1] == acc
+    assert sorted(result.snapshots) == [0, 5, 10, 12]
+    assert np.array_equal(mlp.flatten(last), mlp.flatten(result.params))
+    assert not np.array_equal(mlp.flatten(result.snapshots[5]), mlp.flatten(last))
+    full = modular.train(dataclasses.replace(cfg, batch_size=None))
+    assert full.snapshots is None
+    assert not np.array_equal(full.metrics["train_loss"], result.metrics["train_loss"])
+    with pytest.raises(ValueError, match="batch_size"):
+        modular.GrokConfig(batch_size=0)
 
 
 def test_tiny_training_run_is_deterministic():
@@ -189,6 +244,8 @@ def test_sweep_runs_follow_the_stop_rule(name):
 
 def test_every_sweep_point_has_every_seed_and_differs_only_in_its_parameter():
     assert len(grokking.SEEDS) >= 3 and grokking.SEEDS[0] == 0
+    assert set(grokking.SWEEPS) == {"train_fraction", "weight_decay", "lr", "batch_size"}
+    full_batch = round(grokking.BASE["train_fraction"] * grokking.BASE["p"] ** 2)
     for parameter, points in grokking.SWEEPS.items():
         assert ["main", "main_s1", "main_s2"] in points
         values = []
@@ -201,10 +258,15 @@ def test_every_sweep_point_has_every_seed_and_differs_only_in_its_parameter():
                       if k not in (parameter, "max_steps", "stop_hold")}
             assert others == {k: v for k, v in grokking.BASE.items()
                               if k not in (parameter, "seed")}
-            values.append(specs[0][parameter])
+            value = specs[0].get(parameter)  # the main run has no batch size: full batch
+            values.append(full_batch if parameter == "batch_size" and value is None else value)
         assert values == sorted(values) and len(set(values)) == len(values) >= 5
+    # the centre point has five seeds (seed_spread), the sweeps use its first three
+    assert [grokking.RUNS[grokking.seeded("main", s)]["seed"] for s in grokking.MAIN_SEEDS] \
+        == list(range(5))
     assert set(grokking.RUNS) == {n for points in grokking.SWEEPS.values()
-                                  for names in points for n in names}
+                                  for names in points for n in names} | {
+        grokking.seeded("main", s) for s in grokking.MAIN_SEEDS}
     # only the main run keeps checkpoints
     assert [n for n in grokking.RUNS if grokking.RUNS[n]["checkpoints"]] == ["main"]
 

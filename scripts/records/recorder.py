@@ -144,14 +144,38 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
     _ACTIVE = experiment
     reuse_freed_memory()
     start = time.perf_counter()
+    # Longest first (by the time each took when last recorded; new runs first): the last runs
+    # to finish are then short ones, and both processes stay busy to the end.
+    todo.sort(key=lambda name: -previous_wall_time(Path(args.data) / name))
     tasks = [(name, args.data) for name in todo]
     jobs = max(1, min(args.jobs, len(tasks)))
+    print(f"{experiment.prog}: recording {len(tasks)} run(s), {jobs} at a time", flush=True)
     if jobs > 1:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for config in pool.imap_unordered(_record, tasks):
-                print(experiment.line(config), flush=True)
+            for done, config in enumerate(pool.imap_unordered(_record, tasks), 1):
+                print(progress_line(done, len(tasks), time.perf_counter() - start,
+                                    experiment.line(config)), flush=True)
     else:
-        for task in tasks:
-            print(experiment.line(_record(task)), flush=True)
+        for done, task in enumerate(tasks, 1):
+            print(progress_line(done, len(tasks), time.perf_counter() - start,
+                                experiment.line(_record(task))), flush=True)
     print(f"recorded {len(todo)} run(s) in {time.perf_counter() - start:.1f} s -> {args.data}")
     return 0
+
+
+def previous_wall_time(folder: Path) -> float:
+    """The wall time a run's last recording took (its config.json's `wall_time_s`); infinity
+    when it has none."""
+    try:
+        return float(records.read_config(folder)["wall_time_s"])
+    except (records.RunError, KeyError, TypeError, ValueError):
+        return float("inf")
+
+
+def progress_line(done: int, total: int, elapsed: float, line: str) -> str:
+    """'[ 3/12] <line>  (41 s, about 124 s left)': the estimate assumes the runs still to come
+    take as long on average as those done."""
+    left = elapsed / done * (total - done)
+    width = len(str(total))
+    estimate = "done" if done == total else f"about {left:.0f} s left"
+    return f"[{done:{width}d}/{total}] {line}  ({elapsed:.0f} s, {estimate})"
