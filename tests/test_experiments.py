@@ -703,7 +703,8 @@ def test_the_weight_decay_sweep_is_compared_at_a_common_step():
 
 def test_steps_to_a_threshold_say_how_many_runs_reached_it():
     """The review's false 'never': weight decay 5 (three seeds) was drawn as never reaching
-    0.95, though one seed did (step 7,580). A threshold comparison now has three states: every
+    0.95, though one seed did (it touches 0.95 and falls back). A threshold comparison now has
+    three states: every
     run reached it (the median, held or not), some did ('k of n', each one's step half-filled),
     none did (the arrow, only then). On the book's sweep, and drawn cleanly."""
     _, compared = experiments.default_runs()
@@ -720,7 +721,8 @@ def test_steps_to_a_threshold_say_how_many_runs_reached_it():
         else:
             assert np.isnan(entry.value)
     assert by_decay[5.0].reached == 1 and by_decay[5.0].n == 3
-    assert 7580 in by_decay[5.0].values
+    reached = [value for value in by_decay[5.0].values if not np.isnan(value)]
+    assert len(reached) == 1 and reached[0] < by_decay[5.0].budget
     assert by_decay[0.0].reached == 0 and by_decay[0.3].reached == 0
     with style.applied():
         registry_ = experiments.build_registry([], [experiments.Compared(
@@ -734,7 +736,7 @@ def test_steps_to_a_threshold_say_how_many_runs_reached_it():
         arrows = [line for line in panel.get_lines() if line.get_marker() == ">"]
         assert len(arrows) == 2  # weight decay 0 and 0.3: no run reached it
         half = [line for line in panel.get_lines() if line.get_fillstyle() == "left"]
-        assert len(half) == 1 and list(half[0].get_xdata()) == [7580]
+        assert len(half) == 1 and list(half[0].get_xdata()) == reached
 
 
 def test_compared_runs_take_the_colours_of_what_they_are():
@@ -1248,7 +1250,7 @@ def test_format_forces_a_reader_on_the_command_line(tmp_path):
 
 
 def test_a_run_that_only_touched_the_threshold_is_not_held(tmp_path):
-    """The review's defect: wd 5 touched 0.95 at 7,580 and ended at 0.943; it must not read as
+    """The review's defect: wd 5 touched 0.95 late and ended below it; it must not read as
     stable: an entry is held only if every one of its runs still meets the threshold at its last
     step, and the panel says 'first'."""
     steps = np.arange(0, 100.0)

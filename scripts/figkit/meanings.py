@@ -219,7 +219,7 @@ def ordered_markers(n: int) -> list[str]:
 #: Dashes mean validation, dots reference lines, squares and grey the baseline, diamonds
 #: published values: unnamed series are told apart by other line styles and markers.
 _UNNAMED = ((INK, "-", "o"), (MUTED, "-.", "^"), (INK, (0, (6, 2, 1, 2, 1, 2)), "P"),
-            (MUTED, (0, (4, 1, 1, 1)), "v"))
+            (MUTED, (0, (4, 1, 1, 1)), "v"), (INK, (0, (3, 1, 3, 1, 1, 1)), "p"))
 
 
 def unnamed(n: int) -> list[dict]:

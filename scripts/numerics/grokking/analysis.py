@@ -206,6 +206,22 @@ def loss_spikes(steps, loss, below: float, factor: float = 100.0, window: int = 
     return spikes
 
 
+def longest_hold(steps, values, threshold: float) -> float:
+    """The most steps `values` stayed at least `threshold` without a logged value below it:
+    last minus first step of the longest stretch of consecutive logged values >= threshold
+    (0 for a single one; -1 when none reaches it). A run holds the threshold for `hold` steps
+    (`first_held_step`) exactly when this is at least `hold`."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    keep = np.isfinite(values)
+    steps, above = steps[keep], values[keep] >= threshold
+    best, start = -1.0, None
+    for step, ok in zip(steps, above, strict=True):
+        start = (step if start is None else start) if ok else None
+        if start is not None:
+            best = max(best, float(step - start))
+    return best
+
+
 def peak_after(steps, values, start: float) -> tuple[float, float]:
     """(step, value) of the largest value logged after step `start` (the first, on ties)."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
