@@ -24,7 +24,9 @@ Each figure shows what no other figure shows:
 - transition_sharpness: the width of the validation rise of every sweep run against its delay;
 - simplicity_bias: a second delayed generalization, a spurious cue learned before the rule;
 - transformer_grokking_curves, attention_evolution, head_specialization: the recorded
-  transformer (its loss spikes from the float32 floor are counted and explained).
+  transformer (its loss spikes from the float32 floor are counted and explained);
+- transformer_progress_measures: the transformer's restricted and excluded loss and the
+  phases located from them (cleanup without a lasting end).
 S1: training accuracy first >= 99 %; S2: validation accuracy >= 95 % from there on for 500
 steps (the sweep recorder's stop rule; a run that touches 95 % once has not generalized).
 Colours come from figkit.meanings: training and validation are roles; the values of a sweep are
@@ -1558,9 +1560,10 @@ def progress_loss_style(column: str, unnamed: int | None) -> dict:
     return {"color": style["color"], "ls": style["linestyle"]}
 
 
-def draw_phase_row(ax, y: float, spans: dict[str, tuple[float, float]], height: float) -> None:
-    """One row of a timeline: each phase a band (none after cleanup), named inside when it is
-    wide enough."""
+def draw_phase_row(ax, y: float, spans: dict[str, tuple[float, float]], height: float,
+                   names: dict[str, str] | None = None) -> None:
+    """One row of a timeline: each phase a band (none after cleanup), named inside (by `names`
+    where given) when it is wide enough."""
     width = ax.get_xlim()[1] - ax.get_xlim()[0]
     for phase, (start, end) in spans.items():
         if phase in PROGRESS_COLOURS:
@@ -1568,8 +1571,9 @@ def draw_phase_row(ax, y: float, spans: dict[str, tuple[float, float]], height: 
                            facecolors=PROGRESS_COLOURS[phase], lw=0)
         colour = PROGRESS_TEXT.get(phase, INK)
         if (end - start) / width > 0.12:
-            ax.text((start + end) / 2, y, phase.replace(" ", "\n") if
-                    (end - start) / width < 0.24 else phase, ha="center", va="center",
+            name = (names or {}).get(phase, phase)
+            ax.text((start + end) / 2, y, name.replace(" ", "\n") if
+                    (end - start) / width < 0.24 else name, ha="center", va="center",
                     fontsize=SMALL, color=colour, linespacing=0.85)
 
 
@@ -1685,6 +1689,143 @@ def transformer_grokking_curves_result() -> RunCurves:
     result=transformer_grokking_curves_result, width=1.0, aspect=0.62)
 def transformer_grokking_curves(fig, curves: RunCurves):
     draw_grokking_curves(fig, curves)
+
+
+# --------------------------------------------------------------------------------------------
+# The progress measures of the transformer (scripts/recorders/grokking_progress.py, run
+# `transformer`: the recorded run trained afresh, measured every 50 steps)
+#: Where each of the transformer's loss curves is labelled: (step, offset in points, alignment).
+#: Training right of its first descent (clear of the first spike), validation over its
+#: plateau, excluded over its rise; restricted in the empty space under its fall
+#: (RESTRICTED_LABEL_AT, data coordinates) with an arrow; ln p (TRANSFORMER_CHANCE_LABEL)
+#: under its line where only the excluded loss passes, above it.
+TRANSFORMER_PROGRESS_LABELS = {"train_loss": (250, (4, 4), "left", "bottom"),
+                               "val_loss": (1150, (0, 3), "center", "bottom"),
+                               "restricted_loss": (2650, None, "center", "center"),
+                               "excluded_loss": (5000, (0, 3), "center", "bottom")}
+RESTRICTED_LABEL_AT = (2150, 0.07)
+TRANSFORMER_CHANCE_LABEL = 4700
+
+
+@dataclass(frozen=True)
+class TransformerProgress:
+    """The transformer's losses and progress measures over its steps, the phases located from
+    the measures (cleanup without an end) and from accuracy, and where the validation loss
+    meets and leaves the restricted loss after circuit formation."""
+    steps: np.ndarray
+    losses: dict[str, np.ndarray]     # train_loss, val_loss, restricted_loss, excluded_loss
+    chance: float                     # ln p
+    measured: dict[str, tuple[float, float]]  # memorization, circuit formation, cleanup (open)
+    accuracy: dict[str, tuple[float, float]]  # {phase: (start, end)} from accuracy
+    meets: np.ndarray                 # steps at which val comes within the factor of restricted
+    leaves: np.ndarray                # steps at which it leaves that band
+    numbers: Numbers
+
+
+@cache
+def transformer_progress_run() -> Run:
+    return load_run(PROGRESS_DATA / "transformer")
+
+
+def transformer_progress_measures_result() -> TransformerProgress:
+    run = transformer_progress_run()
+    columns = {name: run.column(name) for name in run.columns}
+    steps, p = columns["step"], run.config["p"]
+    last = float(steps[-1])
+    phases = progress.detect_phases(columns, p)
+    if phases.circuit_end is None:
+        raise RunError(f"{run.path}: the validation loss never stays under ln p")
+    meets, leaves = progress.meetings(columns, phases.circuit_end, phases.meet_factor)
+    accuracy = transformer_phases()
+    measured = {"memorization": (0.0, phases.memorization_end),
+                "circuit formation": (phases.memorization_end, phases.circuit_end),
+                "cleanup": (phases.circuit_end, last)}
+    numbers = Numbers()
+    numbers.add_list("TransformerProgressKeyFrequencies", run.config["key_frequencies"], "d")
+    numbers.add("TransformerProgressKeyCount", len(run.config["key_frequencies"]), "d")
+    numbers.add("TransformerProgressMemorizationEnd", phases.memorization_end, ",.0f")
+    numbers.add("TransformerProgressCircuitEnd", phases.circuit_end, ",.0f")
+    numbers.add("TransformerProgressSOne", accuracy.s1, ",.0f")
+    numbers.add("TransformerProgressRiseStart", accuracy.rise_start, ",.0f")
+    numbers.add("TransformerProgressSTwo", accuracy.s2, ",.0f")
+    numbers.add("TransformerProgressMeetFactor", phases.meet_factor, ".0f")
+    numbers.add("TransformerProgressChanceLoss", phases.chance_loss, ".2f")
+    numbers.add_list("TransformerProgressMeetSteps", meets, ",.0f")
+    numbers.add("TransformerProgressMeetCount", len(meets), "d")
+    numbers.add("TransformerProgressLeaveCount", len(leaves), "d")
+    numbers.add("TransformerProgressExcludedLossEnd", columns["excluded_loss"][-1], ".0f")
+    return TransformerProgress(
+        steps=steps, losses={name: columns[name] for name, _, _ in PROGRESS_LOSSES},
+        chance=phases.chance_loss, measured=measured, accuracy=accuracy.spans(last),
+        meets=meets, leaves=leaves, numbers=numbers)
+
+
+@FIGURES.figure(
+    caption="Progress measures of the transformer, as for the MLP (key frequencies 2, "
+            "8, 20 of its number embedding): memorization until excluded loss is lowest (step "
+            "500, not $S_1$ = 76), circuit formation until validation loss stays under $\\ln p$ "
+            "(2,750); cleanup has no end: validation loss comes within 10$\\times$ restricted "
+            "loss at 2,950, 4,350 and 5,550 and leaves it twice as restricted loss sinks.",
+    result=transformer_progress_measures_result, width=1.0, aspect=0.62)
+def transformer_progress_measures(fig, result: TransformerProgress):
+    numbers = result.numbers
+    ax_phase, ax_loss = fig.subplots(2, 1, sharex=True, height_ratios=(0.75, 1.8))
+    last = float(result.steps[-1])
+    ax_phase.set_xlim(0, last)
+    # (a) the two timelines: from the measures (top, cleanup open) and from accuracy (bottom)
+    rows = {"measures and losses": (0.0, result.measured), "accuracy": (1.0, result.accuracy)}
+    for y, spans in rows.values():
+        draw_phase_row(ax_phase, y, spans, 0.78,
+                       names={"cleanup": "cleanup (no lasting end)"} if y == 0.0 else None)
+    ax_phase.set_yticks([y for y, _ in rows.values()], list(rows))
+    ax_phase.set_ylim(1.9, -0.9)
+    ax_phase.tick_params(axis="y", length=0)
+    ax_phase.tick_params(axis="x", bottom=False)
+    ax_phase.spines[["left", "bottom"]].set_visible(False)
+    # memorization is too short to be named inside its band: named above it, with its end
+    ax_phase.text(0, -0.42, f"memorization until {numbers['TransformerProgressMemorizationEnd']}",
+                  ha="left", va="bottom", fontsize=SMALL)
+    ax_phase.text(numbers.value("TransformerProgressCircuitEnd"), -0.42,
+                  numbers["TransformerProgressCircuitEnd"], ha="center", va="bottom",
+                  fontsize=SMALL)
+    acc = result.accuracy
+    ax_phase.plot(acc["memorization"][1], 1.0, **s1_marker(), zorder=3)
+    ax_phase.plot(acc["cleanup"][1], 1.0, **s2_marker(), zorder=3)
+    for text, step, ha in ((f"$S_1$ = {numbers['TransformerProgressSOne']}",
+                            acc["memorization"][1], "left"),
+                           (f"rise starts {numbers['TransformerProgressRiseStart']}",
+                            acc["circuit formation"][1], "center"),
+                           (f"$S_2$ = {numbers['TransformerProgressSTwo']}", acc["cleanup"][1],
+                            "center")):
+        ax_phase.text(step, 1.42, text, ha=ha, va="top", fontsize=SMALL)
+    panel_title(ax_phase, "a", "Phases located from the progress measures and from accuracy")
+    # (b) the losses, circuit formation and the open cleanup shaded behind them
+    for phase, (start, end) in result.measured.items():
+        if phase != "memorization":
+            ax_loss.axvspan(start, end, color=tint(PROGRESS_COLOURS[phase], 0.7), lw=0,
+                            zorder=0)
+    for column, label, unnamed in PROGRESS_LOSSES:
+        ax_loss.plot(result.steps, result.losses[column], lw=1.0,
+                     **progress_loss_style(column, unnamed))
+        step, offset, ha, va = TRANSFORMER_PROGRESS_LABELS[column]
+        xy = (step, np.interp(step, result.steps, result.losses[column]))
+        if offset is None:
+            ax_loss.annotate(label, xy=xy, xytext=RESTRICTED_LABEL_AT, ha=ha, va=va,
+                             fontsize=SMALL, arrowprops=arrow_props())
+        else:
+            ax_loss.annotate(label, xy=xy, xytext=offset, textcoords="offset points", ha=ha,
+                             va=va, fontsize=SMALL)
+    ax_loss.axhline(result.chance, **{**meanings.role("reference").line, "lw": 0.7})
+    ax_loss.annotate(f"$\\ln p$ = {numbers['TransformerProgressChanceLoss']} (uniform guess)",
+                     xy=(TRANSFORMER_CHANCE_LABEL, result.chance), xytext=(0, -2),
+                     textcoords="offset points", ha="center", va="top", fontsize=SMALL)
+    ax_loss.set_yscale("log")
+    top = max(values.max() for values in result.losses.values())
+    ax_loss.set_ylim(top=10 * top)  # room for the labels over the validation and excluded loss
+    ax_loss.set_ylabel("cross-entropy loss")
+    ax_loss.set_xlabel("training step")
+    ax_loss.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    panel_title(ax_loss, "b", "Losses")
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 progress_measures figure, checked against the recorded run data/grokking_progress/main."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
 
 import grokking
-from models import mlp, modular
+from models import mlp, modular, transformer
 from numerics.grokking import analysis, progress
 
 TINY = modular.GrokConfig(p=7, d=3, hidden=(5,), train_fraction=0.5, seed=3, max_steps=30)
@@ -275,3 +276,169 @@ def test_caption_cites_the_paper():
     caption = grokking.FIGURES._specs["progress_measures"].caption
     assert re.search(r"Nanda et al\.\\ 2023", caption)
     assert "2301.05217" in progress.__doc__
+
+
+# ---- the transformer --------------------------------------------------------------------------
+TINY_TRANSFORMER = transformer.TransformerConfig(p=7, d=8, n_heads=2, d_mlp=12,
+                                                 train_fraction=0.5, seed=3, max_steps=30)
+
+
+def _every_direction(p: int) -> np.ndarray:
+    """An orthonormal basis of all functions on the grid orthogonal to the constant (every 2-D
+    frequency kept)."""
+    rng = np.random.default_rng(4)
+    centred = rng.normal(size=(p * p, p * p - 1))
+    centred -= centred.mean(axis=0)
+    return np.linalg.qr(centred)[0]
+
+
+def test_transformer_neurons_give_the_models_logits():
+    params = transformer.init_params(TINY_TRANSFORMER)
+    acts, residual, logits = progress.transformer_neurons(params, TINY_TRANSFORMER.n_heads)
+    p = TINY_TRANSFORMER.p
+    assert acts.dtype == residual.dtype == logits.dtype == np.float64
+    assert acts.shape == (p * p, TINY_TRANSFORMER.d_mlp) and np.all(acts >= 0)
+    a, b = progress.pair_grid(p)
+    real, _ = transformer.forward(params, transformer.tokens(p, a, b), TINY_TRANSFORMER.n_heads)
+    np.testing.assert_allclose(logits, real, rtol=1e-5, atol=1e-5)  # float32 model
+    np.testing.assert_allclose(progress.transformer_output(acts, residual, params), logits,
+                               atol=1e-12)
+
+
+def test_transformer_restricted_logits_with_every_direction_kept_are_the_logits():
+    params = transformer.init_params(TINY_TRANSFORMER)
+    acts, residual, logits = progress.transformer_neurons(params, TINY_TRANSFORMER.n_heads)
+    everything = _every_direction(TINY_TRANSFORMER.p)
+    restricted = progress.transformer_restricted_logits(acts, residual, logits, params, everything)
+    assert np.all(np.isfinite(restricted))
+    np.testing.assert_allclose(restricted, logits, atol=1e-10)
+    # with fewer directions the neurons lose their other parts and the logits change
+    some = progress.key_directions(TINY_TRANSFORMER.p, [1])
+    partial = progress.transformer_restricted_logits(acts, residual, logits, params, some)
+    assert np.abs(partial - logits).max() > 1e-3
+    # the authors' bias shift: the mean over the grid is the real logits'
+    np.testing.assert_allclose(partial.mean(axis=0), logits.mean(axis=0), atol=1e-12)
+
+
+def test_transformer_excluded_with_no_key_frequencies_is_the_plain_loss():
+    params = transformer.init_params(TINY_TRANSFORMER)
+    split = modular.split(TINY_TRANSFORMER.p, TINY_TRANSFORMER.train_fraction,
+                          TINY_TRANSFORMER.seed)
+    nothing = progress.key_directions(TINY_TRANSFORMER.p, [])
+    assert nothing.shape == (TINY_TRANSFORMER.p ** 2, 0)
+    row = progress.transformer_measures(params, split, nothing, [], TINY_TRANSFORMER.n_heads)
+    assert row["excluded_loss"] == pytest.approx(row["train_loss"], rel=1e-12)
+    assert row["excluded_acc"] == row["train_acc"]
+    # with a key frequency removed the loss differs
+    one = progress.key_directions(TINY_TRANSFORMER.p, [2])
+    row = progress.transformer_measures(params, split, one, [2], TINY_TRANSFORMER.n_heads)
+    assert row["excluded_loss"] != pytest.approx(row["train_loss"], rel=1e-6)
+
+
+def test_transformer_measures_losses_are_the_models_own():
+    params = transformer.init_params(TINY_TRANSFORMER)
+    split = modular.split(TINY_TRANSFORMER.p, TINY_TRANSFORMER.train_fraction,
+                          TINY_TRANSFORMER.seed)
+    row = progress.transformer_measures(params, split, progress.key_directions(7, [1]), [1],
+                                        TINY_TRANSFORMER.n_heads)
+    wide = mlp.map_params(lambda w: w.astype(np.float64), params)
+    for a, b, y, name in ((split.a_train, split.b_train, split.y_train, "train"),
+                          (split.a_val, split.b_val, split.y_val, "val")):
+        loss, _ = transformer.loss_and_grads(wide, transformer.tokens(7, a, b), y,
+                                             TINY_TRANSFORMER.n_heads)
+        assert row[f"{name}_loss"] == pytest.approx(loss, rel=1e-12)
+    power = analysis.fourier_power(params[0]["W_E"][:7].astype(np.float64))
+    assert row["fourier_gini"] == pytest.approx(progress.gini(power[1:]))
+    assert set(row) == set(progress.COLUMNS[1:])
+
+
+def test_transformer_snapshots_change_nothing_in_the_training():
+    plain = transformer.train(TINY_TRANSFORMER)
+    snapped = transformer.train(TINY_TRANSFORMER, snapshot_every=10)
+    assert plain.snapshots is None
+    assert sorted(snapped.snapshots) == [0, 10, 20, 30]
+    for name, values in plain.metrics.items():
+        np.testing.assert_array_equal(snapped.metrics[name], values, err_msg=name)
+    for snapshot, params in ((snapped.snapshots[0], transformer.init_params(TINY_TRANSFORMER)),
+                             (snapped.snapshots[30], plain.params)):
+        for got, want in zip(mlp.flatten(snapshot), mlp.flatten(params), strict=True):
+            assert got == want
+    # not modified in place: the step-10 parameters are not the final ones
+    assert not np.array_equal(mlp.flatten(snapped.snapshots[10]), mlp.flatten(plain.params))
+    # the last step is kept when it is not a multiple of snapshot_every
+    odd = transformer.train(dataclasses.replace(TINY_TRANSFORMER, max_steps=25),
+                            snapshot_every=10)
+    assert sorted(odd.snapshots) == [0, 10, 20, 25]
+
+
+def test_transformer_key_frequencies_come_from_the_last_snapshot():
+    result = transformer.train(TINY_TRANSFORMER, snapshot_every=10)
+    split = modular.split(TINY_TRANSFORMER.p, TINY_TRANSFORMER.train_fraction,
+                          TINY_TRANSFORMER.seed)
+    key, columns = progress.transformer_measures_over_training(result.snapshots, split, 0.8,
+                                                               TINY_TRANSFORMER.n_heads)
+    last = analysis.fourier_power(result.snapshots[30][0]["W_E"][:7].astype(np.float64))
+    assert np.array_equal(key, analysis.key_frequencies(last, 0.8))
+    assert list(columns) == list(progress.COLUMNS) and list(columns["step"]) == [0, 10, 20, 30]
+    np.testing.assert_allclose(columns["val_loss"], result.metrics["val_loss"][[0, 10, 20, 30]],
+                               rtol=1e-5)
+
+
+# ---- the transformer_progress_measures figure (data/grokking_progress/transformer) ------------
+@pytest.fixture(scope="module")
+def transformer_result():
+    return grokking.transformer_progress_measures_result()
+
+
+def test_transformer_caption_claims_are_the_recorded_ones(transformer_result):
+    run = grokking.transformer_progress_run()
+    caption = grokking.FIGURES._specs["transformer_progress_measures"].caption
+    numbers = transformer_result.numbers
+    steps, excluded = run.column("step"), run.column("excluded_loss")
+    val, restricted = run.column("val_loss"), run.column("restricted_loss")
+    # key frequencies: those of the final number embedding of the recorded transformer run
+    recorded = grokking.transformer_run()
+    final = recorded.load_checkpoint(max(recorded.checkpoints))["W_E"]
+    key = analysis.key_frequencies(analysis.fourier_power(final), progress.KEY_SHARE)
+    assert list(key) == run.config["key_frequencies"] == [2, 8, 20]
+    assert "(key frequencies 2, 8, 20 of its number embedding)" in caption
+    # memorization: until the excluded loss is lowest, not S1
+    end = numbers.value("TransformerProgressMemorizationEnd")
+    assert end == steps[np.argmin(excluded)] == 500
+    assert numbers.value("TransformerProgressSOne") == grokking.transformer_phases().s1 == 76
+    assert "(step 500, not $S_1$ = 76)" in caption
+    before = steps <= end
+    assert np.all(np.diff(excluded[before]) < 0)
+    # circuit formation: until the validation loss stays under ln p
+    circuit_end = numbers.value("TransformerProgressCircuitEnd")
+    chance = np.log(run.config["p"])
+    assert circuit_end == 2750 and "stays under $\\ln p$ (2,750)" in caption
+    assert np.all(val[steps >= circuit_end] < chance) and val[steps < circuit_end][-1] >= chance
+    # cleanup has no lasting end: the validation loss meets the restricted loss three times and
+    # leaves it twice, each time as the restricted loss sinks faster than it
+    factor = numbers.value("TransformerProgressMeetFactor")
+    assert factor == progress.MEET_FACTOR and f"within {factor:.0f}$\\times$ restricted" in caption
+    meets = val <= factor * restricted
+    after = steps > circuit_end
+    entered = [s for i, s in enumerate(steps) if after[i] and meets[i] and not meets[i - 1]]
+    left = [s for i, s in enumerate(steps) if after[i] and not meets[i] and meets[i - 1]]
+    assert entered == list(transformer_result.meets) == [2950, 4350, 5550]
+    assert left == list(transformer_result.leaves) and len(left) == 2
+    assert "at 2,950, 4,350 and 5,550 and leaves it twice as restricted loss sinks" in caption
+    for step in left:
+        i = int(np.flatnonzero(steps == step)[0])
+        assert restricted[i] < restricted[i - 1] and \
+            restricted[i] / restricted[i - 1] < val[i] / val[i - 1]
+    # the run ends inside the band: the rule would call its last entry the end of cleanup
+    assert meets[-1] and progress.detect_phases(
+        {name: run.column(name) for name in run.columns}, run.config["p"]).cleanup_end == 5550
+    assert len(caption) <= 400
+
+
+def test_transformer_measures_end_phases_later_than_accuracy(transformer_result):
+    numbers = transformer_result.numbers
+    assert numbers.value("TransformerProgressMemorizationEnd") > \
+        numbers.value("TransformerProgressSOne")
+    assert numbers.value("TransformerProgressCircuitEnd") > \
+        numbers.value("TransformerProgressRiseStart")
+    assert transformer_result.measured["cleanup"] == (2750.0, 6000.0)

@@ -73,6 +73,9 @@ class TrainResult:
     steps: int
     stopped_reason: str
     wall_time: float = 0.0
+    #: All parameters at the logged steps asked for (`train(snapshot_every=...)`), kept in memory
+    #: (None when none were asked for).
+    snapshots: dict[int, Params] | None = None
 
 
 # ------------------------------------------------------------------------------ model
@@ -263,12 +266,16 @@ def train(
     checkpoint_steps: tuple[int, ...] = (),
     data: modular.Split | None = None,
     top_k: int = 3,
+    snapshot_every: int | None = None,
 ) -> TrainResult:
     """Full-batch AdamW; logs by :func:`models.modular.is_logged`.
 
     Columns: step, train_loss, train_acc, val_loss, val_acc, weight_norm (all parameters),
     embedding_norm (``||W_E[:p]||_F``, the number tokens), measured after ``step`` optimizer
     steps.  Checkpoints (at ``checkpoint_steps`` and the final step) hold :func:`checkpoint`.
+    With ``snapshot_every``, the result's ``snapshots`` hold every parameter at the logged steps
+    that are multiples of it and at the last step (as :func:`models.modular.train`'s); they
+    change nothing in the training.
     """
     start = time.perf_counter()
     data = data or modular.split(cfg.p, cfg.train_fraction, cfg.seed)
@@ -290,6 +297,7 @@ def train(
     )
     rows = []
     checkpoints = {}
+    snapshots: dict[int, Params] = {}
     step = 0
     while True:
         logits, cache = forward(params, tok_tr, cfg.n_heads)
@@ -312,6 +320,8 @@ def train(
         done = step == cfg.max_steps
         if step in checkpoint_steps or (done and checkpoint_steps):
             checkpoints[step] = checkpoint(params, cfg, top_k)
+        if snapshot_every and modular.is_logged(step) and (step % snapshot_every == 0 or done):
+            snapshots[step] = params  # never modified in place: each step makes new arrays
         if done:
             break
         grads = backward(params, cache, dlogits.astype(logits.dtype))
@@ -327,4 +337,5 @@ def train(
         step,
         f"max_steps={cfg.max_steps}",
         time.perf_counter() - start,
+        snapshots if snapshot_every else None,
     )

@@ -22,6 +22,14 @@ constant direction (its mean), and the rest. Following the authors' code:
   k = 1 .. p // 2 (the authors track the Gini coefficient of the norms of the embedding's
   Fourier components); 0 for a flat spectrum, 1 - 1 / (p // 2) for a single frequency.
 
+The same measures for the one-layer transformer of :mod:`models.transformer` (the
+``transformer_*`` functions, after the authors' code): the neurons are the MLP's post-ReLU
+activations at the final position ("="); the restricted and excluded activations go through
+W_out and b_out into the residual stream, whose attention part (the residual after attention)
+is kept unchanged, and through the unembedding W_U; the Fourier sparsity and the key
+frequencies are those of the number tokens' embedding W_E[:p]. Computed in float64 from the
+float32 parameters.
+
 Plain numpy, no drawing. :func:`detect_phases` locates the three phases from these measures.
 """
 from __future__ import annotations
@@ -30,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import mlp, modular
+from models import mlp, modular, transformer
 from models.mlp import Params
 from numerics.grokking import analysis
 
@@ -177,6 +185,98 @@ def measures_with_key(snapshots: dict[int, Params], split: modular.Split, key
     return columns
 
 
+# ---- the one-layer transformer (models.transformer) ------------------------------------------
+def transformer_neurons(params: Params, n_heads: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(neurons (p * p, d_mlp): the MLP's post-ReLU activations at the final position, residual
+    (p * p, d) after attention at that position, logits (p * p, p)) of the
+    :mod:`models.transformer` network on every pair of the grid, in float64."""
+    params = mlp.map_params(lambda w: np.asarray(w, np.float64), params)
+    p = params[3]["W_U"].shape[1]
+    a, b = pair_grid(p)
+    logits, cache = transformer.forward(params, transformer.tokens(p, a, b), n_heads)
+    return cache.h, cache.r, logits
+
+
+def transformer_output(acts: np.ndarray, residual: np.ndarray, params: Params) -> np.ndarray:
+    """Logits of neuron activations, as :func:`models.transformer.forward` computes them after
+    the MLP: (residual + acts @ W_out + b_out) @ W_U, the residual after attention unchanged."""
+    ml, un = mlp.map_params(lambda w: np.asarray(w, np.float64), params[2:])
+    return (residual + acts @ ml["W_out"] + ml["b_out"]) @ un["W_U"]
+
+
+def transformer_restricted_logits(acts: np.ndarray, residual: np.ndarray, logits: np.ndarray,
+                                  params: Params, directions: np.ndarray) -> np.ndarray:
+    """Logits of the restricted activations (the residual after attention kept), shifted so
+    that their mean over the grid equals the real logits' mean (the authors' bias term; zero up
+    to rounding here too, since the restricted activations keep each neuron's mean)."""
+    restricted = transformer_output(restricted_activations(acts, directions), residual, params)
+    return restricted + logits.mean(axis=0) - restricted.mean(axis=0)
+
+
+def transformer_excluded_logits(acts: np.ndarray, residual: np.ndarray, params: Params,
+                                directions: np.ndarray) -> np.ndarray:
+    """Logits of the activations without their key components (the residual kept)."""
+    return transformer_output(excluded_activations(acts, directions), residual, params)
+
+
+def transformer_embedding_power(params: Params) -> np.ndarray:
+    """:func:`numerics.grokking.analysis.fourier_power` of the number tokens' embedding
+    W_E[:p] (the "=" row left out)."""
+    p = params[3]["W_U"].shape[1]
+    return analysis.fourier_power(np.asarray(params[0]["W_E"][:p], np.float64))
+
+
+def transformer_measures(params: Params, split: modular.Split, directions: np.ndarray, key,
+                         n_heads: int) -> dict:
+    """The columns of :data:`COLUMNS` but `step` for one set of transformer parameters, as
+    :func:`measures` computes them for the MLP."""
+    p = params[3]["W_U"].shape[1]
+    acts, residual, logits = transformer_neurons(params, n_heads)
+    train = split.a_train * p + split.b_train
+    val = split.a_val * p + split.b_val
+    restricted = transformer_restricted_logits(acts, residual, logits, params, directions)
+    excluded = transformer_excluded_logits(acts, residual, params, directions)
+    power = transformer_embedding_power(params)
+    return {
+        "train_loss": cross_entropy(logits[train], split.y_train),
+        "val_loss": cross_entropy(logits[val], split.y_val),
+        "restricted_loss": cross_entropy(restricted[val], split.y_val),
+        "excluded_loss": cross_entropy(excluded[train], split.y_train),
+        "fourier_gini": gini(power[1:]),
+        "train_acc": mlp.accuracy(logits[train], split.y_train),
+        "val_acc": mlp.accuracy(logits[val], split.y_val),
+        "restricted_acc": mlp.accuracy(restricted[val], split.y_val),
+        "excluded_acc": mlp.accuracy(excluded[train], split.y_train),
+        "key_share": float(power[np.asarray(key, int)].sum()),
+    }
+
+
+def transformer_measures_over_training(snapshots: dict[int, Params], split: modular.Split,
+                                       share: float, n_heads: int
+                                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(key frequencies, columns): :func:`measures_over_training` for the transformer; the key
+    frequencies from the last snapshot's W_E[:p]."""
+    power = transformer_embedding_power(snapshots[max(snapshots)])
+    key = analysis.key_frequencies(power, share)
+    return key, transformer_measures_with_key(snapshots, split, key, n_heads)
+
+
+def transformer_measures_with_key(snapshots: dict[int, Params], split: modular.Split, key,
+                                  n_heads: int) -> dict[str, np.ndarray]:
+    """The columns of :data:`COLUMNS` over the snapshots' steps, ascending, for given key
+    frequencies."""
+    steps = sorted(snapshots)
+    p = snapshots[steps[0]][3]["W_U"].shape[1]
+    directions = key_directions(p, key)
+    rows = [transformer_measures(snapshots[step], split, directions, key, n_heads)
+            for step in steps]
+    columns = {"step": np.array(steps, float)}
+    columns.update({name: np.array([row[name] for row in rows], float)
+                    for name in COLUMNS[1:]})
+    return columns
+
+
 # ---- the three phases, located from the measures ----------------------------------------------
 #: Cleanup ends once the validation loss is within this factor of the restricted loss (within a
 #: decade of it on a log axis): the whole network's loss on unseen pairs has come down close to
@@ -252,3 +352,18 @@ def detect_phases(columns: dict[str, np.ndarray], p: int,
     if circuit_end is not None:
         cleanup_end = first_step_from_which(steps, val <= meet_factor * restricted, circuit_end)
     return MeasurePhases(memorization_end, circuit_end, cleanup_end, chance, meet_factor)
+
+
+def meetings(columns: dict[str, np.ndarray], after: float, meet_factor: float = MEET_FACTOR
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(steps at which the validation loss comes within `meet_factor` of the restricted loss,
+    steps at which it leaves that band), both later than `after`: where the cleanup rule of
+    :func:`detect_phases` finds no lasting end (the transformer, whose restricted loss sinks
+    with its training loss and jumps with its loss spikes)."""
+    steps = np.asarray(columns["step"], float)
+    meets = (np.asarray(columns["val_loss"], float)
+             <= meet_factor * np.asarray(columns["restricted_loss"], float))
+    later = steps > after
+    change = np.flatnonzero(np.diff(meets.astype(int)) != 0) + 1
+    change = change[later[change]]
+    return steps[change[meets[change]]], steps[change[~meets[change]]]
