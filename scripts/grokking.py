@@ -1719,6 +1719,8 @@ class TransformerProgress:
     accuracy: dict[str, tuple[float, float]]  # {phase: (start, end)} from accuracy
     meets: np.ndarray                 # steps at which val comes within the factor of restricted
     leaves: np.ndarray                # steps at which it leaves that band
+    ratio: np.ndarray                 # validation loss / restricted loss at every measured step
+    meet_factor: float                # the band: ratio at most this
     numbers: Numbers
 
 
@@ -1737,10 +1739,15 @@ def transformer_progress_measures_result() -> TransformerProgress:
         raise RunError(f"{run.path}: the validation loss never stays under ln p")
     meets, leaves = progress.meetings(columns, phases.circuit_end, phases.meet_factor)
     accuracy = transformer_phases()
-    measured = {"memorization": (0.0, phases.memorization_end),
-                "circuit formation": (phases.memorization_end, phases.circuit_end),
-                "cleanup": (phases.circuit_end, last)}
+    if phases.cleanup_end is None:
+        raise RunError(f"{run.path}: the validation loss never stays within the band")
+    measured = phases.spans(last)  # the MLP's rules: cleanup ends at the last entry (5,550)
+    ratio = columns["val_loss"] / columns["restricted_loss"]
     numbers = Numbers()
+    numbers.add("TransformerProgressCleanupEnd", phases.cleanup_end, ",.0f")
+    numbers.add("TransformerProgressRatioEnd", ratio[-1], ".1f")
+    after_last_meet = steps >= phases.cleanup_end
+    numbers.add("TransformerProgressRatioPeakAfter", ratio[after_last_meet].max(), ".1f")
     numbers.add_list("TransformerProgressKeyFrequencies", run.config["key_frequencies"], "d")
     numbers.add("TransformerProgressKeyCount", len(run.config["key_frequencies"]), "d")
     numbers.add("TransformerProgressMemorizationEnd", phases.memorization_end, ",.0f")
@@ -1757,37 +1764,39 @@ def transformer_progress_measures_result() -> TransformerProgress:
     return TransformerProgress(
         steps=steps, losses={name: columns[name] for name, _, _ in PROGRESS_LOSSES},
         chance=phases.chance_loss, measured=measured, accuracy=accuracy.spans(last),
-        meets=meets, leaves=leaves, numbers=numbers)
+        meets=meets, leaves=leaves, ratio=ratio, meet_factor=phases.meet_factor,
+        numbers=numbers)
 
 
 @FIGURES.figure(
-    caption="Progress measures of the transformer, as for the MLP (key frequencies 2, "
-            "8, 20 of its number embedding): memorization until excluded loss is lowest (step "
-            "500, not $S_1$ = 76), circuit formation until validation loss stays under $\\ln p$ "
-            "(2,750); cleanup has no end: validation loss comes within 10$\\times$ restricted "
-            "loss at 2,950, 4,350 and 5,550 and leaves it twice as restricted loss sinks.",
-    result=transformer_progress_measures_result, width=1.0, aspect=0.62)
+    caption="Progress measures of the transformer (key frequencies 2, 8, 20; every 50 "
+            "steps), by the MLP's rules: memorization until excluded loss is lowest "
+            "(step 500, not $S_1$ = 76), circuit formation until validation loss stays under "
+            "$\\ln p$ (2,750), cleanup until it stays within 10$\\times$ restricted loss "
+            "(5,550); it enters that band three times, each after a float32 loss spike, and "
+            "leaves it twice (c).",
+    result=transformer_progress_measures_result, width=1.0, aspect=0.72)
 def transformer_progress_measures(fig, result: TransformerProgress):
     numbers = result.numbers
-    ax_phase, ax_loss = fig.subplots(2, 1, sharex=True, height_ratios=(0.75, 1.8))
+    ax_phase, ax_loss, ax_ratio = fig.subplots(3, 1, sharex=True,
+                                               height_ratios=(0.75, 1.8, 0.9))
     last = float(result.steps[-1])
     ax_phase.set_xlim(0, last)
     # (a) the two timelines: from the measures (top, cleanup open) and from accuracy (bottom)
     rows = {"measures and losses": (0.0, result.measured), "accuracy": (1.0, result.accuracy)}
     for y, spans in rows.values():
-        draw_phase_row(ax_phase, y, spans, 0.78,
-                       names={"cleanup": "cleanup (no lasting end)"} if y == 0.0 else None)
+        draw_phase_row(ax_phase, y, spans, 0.78)
     ax_phase.set_yticks([y for y, _ in rows.values()], list(rows))
     ax_phase.set_ylim(1.9, -0.9)
     ax_phase.tick_params(axis="y", length=0)
     ax_phase.tick_params(axis="x", bottom=False)
     ax_phase.spines[["left", "bottom"]].set_visible(False)
-    # memorization is too short to be named inside its band: named above it, with its end
-    ax_phase.text(0, -0.42, f"memorization until {numbers['TransformerProgressMemorizationEnd']}",
-                  ha="left", va="bottom", fontsize=SMALL)
-    ax_phase.text(numbers.value("TransformerProgressCircuitEnd"), -0.42,
-                  numbers["TransformerProgressCircuitEnd"], ha="center", va="bottom",
-                  fontsize=SMALL)
+    # each boundary's step centred over it; memorization, too short to be named inside its
+    # band, is named left of the row
+    for key in ("MemorizationEnd", "CircuitEnd", "CleanupEnd"):
+        ax_phase.text(numbers.value(f"TransformerProgress{key}"), -0.42,
+                      numbers[f"TransformerProgress{key}"], ha="center", va="bottom",
+                      fontsize=SMALL)
     acc = result.accuracy
     ax_phase.plot(acc["memorization"][1], 1.0, **s1_marker(), zorder=3)
     ax_phase.plot(acc["cleanup"][1], 1.0, **s2_marker(), zorder=3)
@@ -1801,7 +1810,7 @@ def transformer_progress_measures(fig, result: TransformerProgress):
     panel_title(ax_phase, "a", "Phases located from the progress measures and from accuracy")
     # (b) the losses, circuit formation and the open cleanup shaded behind them
     for phase, (start, end) in result.measured.items():
-        if phase != "memorization":
+        if phase in ("circuit formation", "cleanup"):
             ax_loss.axvspan(start, end, color=tint(PROGRESS_COLOURS[phase], 0.7), lw=0,
                             zorder=0)
     for column, label, unnamed in PROGRESS_LOSSES:
@@ -1823,9 +1832,29 @@ def transformer_progress_measures(fig, result: TransformerProgress):
     top = max(values.max() for values in result.losses.values())
     ax_loss.set_ylim(top=10 * top)  # room for the labels over the validation and excluded loss
     ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.set_xlabel("training step")
-    ax_loss.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     panel_title(ax_loss, "b", "Losses")
+    # (c) validation over restricted loss: the band the cleanup rule reads, entries and exits
+    for phase, (start, end) in result.measured.items():
+        if phase in ("circuit formation", "cleanup"):
+            ax_ratio.axvspan(start, end, color=tint(PROGRESS_COLOURS[phase], 0.7), lw=0,
+                             zorder=0)
+    ax_ratio.plot(result.steps, result.ratio, color=INK, lw=1.0)
+    ax_ratio.axhline(result.meet_factor, **{**meanings.role("reference").line, "lw": 0.7})
+    ax_ratio.annotate(f"{numbers['TransformerProgressMeetFactor']}$\\times$",
+                      xy=(0, result.meet_factor), xytext=(2, 2), textcoords="offset points",
+                      ha="left", va="bottom", fontsize=SMALL)
+    at = {float(step): float(value) for step, value in zip(result.steps, result.ratio,
+                                                            strict=True)}
+    ax_ratio.plot(result.meets, [at[float(m)] for m in result.meets], ls="none", marker="v",
+                  ms=3.5, color=INK, label="enters the band")
+    ax_ratio.plot(result.leaves, [at[float(m)] for m in result.leaves], ls="none", marker="^",
+                  ms=3.5, color=INK, mfc="white", label="leaves it")
+    ax_ratio.legend(loc="upper left", fontsize=SMALL, handlelength=1)
+    ax_ratio.set_yscale("log")
+    ax_ratio.set_ylabel("validation /\nrestricted loss")
+    ax_ratio.set_xlabel("training step")
+    ax_ratio.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    panel_title(ax_ratio, "c", "The band of the cleanup rule")
 
 
 # --------------------------------------------------------------------------------------------

@@ -401,7 +401,7 @@ def test_transformer_caption_claims_are_the_recorded_ones(transformer_result):
     final = recorded.load_checkpoint(max(recorded.checkpoints))["W_E"]
     key = analysis.key_frequencies(analysis.fourier_power(final), progress.KEY_SHARE)
     assert list(key) == run.config["key_frequencies"] == [2, 8, 20]
-    assert "(key frequencies 2, 8, 20 of its number embedding)" in caption
+    assert "(key frequencies 2, 8, 20; every 50 steps)" in caption
     # memorization: until the excluded loss is lowest, not S1
     end = numbers.value("TransformerProgressMemorizationEnd")
     assert end == steps[np.argmin(excluded)] == 500
@@ -414,8 +414,9 @@ def test_transformer_caption_claims_are_the_recorded_ones(transformer_result):
     chance = np.log(run.config["p"])
     assert circuit_end == 2750 and "stays under $\\ln p$ (2,750)" in caption
     assert np.all(val[steps >= circuit_end] < chance) and val[steps < circuit_end][-1] >= chance
-    # cleanup has no lasting end: the validation loss meets the restricted loss three times and
-    # leaves it twice, each time as the restricted loss sinks faster than it
+    # "cleanup until it stays within 10x restricted loss (5,550); it enters that band three
+    # times, each after a float32 loss spike, and leaves it twice": each exit as the restricted
+    # loss sinks faster than the validation loss
     factor = numbers.value("TransformerProgressMeetFactor")
     assert factor == progress.MEET_FACTOR and f"within {factor:.0f}$\\times$ restricted" in caption
     meets = val <= factor * restricted
@@ -424,7 +425,12 @@ def test_transformer_caption_claims_are_the_recorded_ones(transformer_result):
     left = [s for i, s in enumerate(steps) if after[i] and not meets[i] and meets[i - 1]]
     assert entered == list(transformer_result.meets) == [2950, 4350, 5550]
     assert left == list(transformer_result.leaves) and len(left) == 2
-    assert "at 2,950, 4,350 and 5,550 and leaves it twice as restricted loss sinks" in caption
+    assert ("(5,550); it enters that band three times, each after a float32 loss spike, and "
+            "leaves it twice (c).") in " ".join(caption.split())
+    train = run.column("train_loss")
+    for step in entered:  # a jump of the training loss by 100x or more within 150 steps before
+        window = np.flatnonzero((steps > step - 150) & (steps <= step))
+        assert any(train[i] >= 100 * train[i - 1] for i in window), step
     for step in left:
         i = int(np.flatnonzero(steps == step)[0])
         assert restricted[i] < restricted[i - 1] and \
@@ -441,4 +447,5 @@ def test_transformer_measures_end_phases_later_than_accuracy(transformer_result)
         numbers.value("TransformerProgressSOne")
     assert numbers.value("TransformerProgressCircuitEnd") > \
         numbers.value("TransformerProgressRiseStart")
-    assert transformer_result.measured["cleanup"] == (2750.0, 6000.0)
+    assert transformer_result.measured["cleanup"] == (2750.0, 5550.0)
+    assert numbers.value("TransformerProgressCleanupEnd") == 5550
