@@ -1577,6 +1577,34 @@ def draw_phase_row(ax, y: float, spans: dict[str, tuple[float, float]], height: 
                     fontsize=SMALL, color=colour, linespacing=0.85)
 
 
+def draw_phase_timelines(ax, measured: dict, accuracy: dict, numbers: Numbers,
+                         prefix: str) -> None:
+    """Panel (a) of both progress-measure figures: the phases from the measures (top row, each
+    boundary's step centred over it) and from accuracy (bottom row, S1, rise start and S2);
+    the numbers are `<prefix>MemorizationEnd`, `<prefix>SOne` and so on."""
+    rows = {"measures and losses": (0.0, measured), "accuracy": (1.0, accuracy)}
+    for y, spans in rows.values():
+        draw_phase_row(ax, y, spans, 0.78)
+    ax.set_yticks([y for y, _ in rows.values()], list(rows))
+    ax.set_ylim(1.9, -0.9)
+    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="x", bottom=False)
+    ax.spines[["left", "bottom"]].set_visible(False)
+    for name in ("Memorization", "Circuit", "Cleanup"):
+        ax.text(numbers.value(f"{prefix}{name}End"), -0.42, numbers[f"{prefix}{name}End"],
+                ha="center", va="bottom", fontsize=SMALL)
+    ax.plot(accuracy["memorization"][1], 1.0, **s1_marker(), zorder=3)
+    ax.plot(accuracy["cleanup"][1], 1.0, **s2_marker(), zorder=3)
+    for text, step, ha in ((f"$S_1$ = {numbers[f'{prefix}SOne']}",
+                            accuracy["memorization"][1], "left"),
+                           (f"rise starts {numbers[f'{prefix}RiseStart']}",
+                            accuracy["circuit formation"][1], "center"),
+                           (f"$S_2$ = {numbers[f'{prefix}STwo']}", accuracy["cleanup"][1],
+                            "center")):
+        ax.text(step, 1.42, text, ha=ha, va="top", fontsize=SMALL)
+    panel_title(ax, "a", "Phases located from the progress measures and from accuracy")
+
+
 @FIGURES.figure(
     caption="Progress measures (Nanda et al.\\ 2023): restricted loss keeps only the neurons' "
             "parts at the key frequencies (the fewest with "
@@ -1591,30 +1619,7 @@ def progress_measures(fig, result: ProgressMeasures):
                                               height_ratios=(0.75, 1.6, 0.85))
     last = float(result.steps[-1])
     ax_phase.set_xlim(0, last)
-    # (a) the two timelines: from the measures (top) and from accuracy (bottom)
-    rows = {"measures and losses": (0.0, result.measured), "accuracy": (1.0, result.accuracy)}
-    for y, spans in rows.values():
-        draw_phase_row(ax_phase, y, spans, 0.78)
-    ax_phase.set_yticks([y for y, _ in rows.values()], list(rows))
-    ax_phase.set_ylim(1.9, -0.9)
-    ax_phase.tick_params(axis="y", length=0)
-    ax_phase.tick_params(axis="x", bottom=False)
-    ax_phase.spines[["left", "bottom"]].set_visible(False)
-    for name in ("Memorization", "Circuit", "Cleanup"):
-        step = result.numbers.value(f"Progress{name}End")
-        ax_phase.text(step, -0.42, numbers[f"Progress{name}End"], ha="center", va="bottom",
-                      fontsize=SMALL)
-    acc = result.accuracy
-    ax_phase.plot(acc["memorization"][1], 1.0, **s1_marker(), zorder=3)
-    ax_phase.plot(acc["cleanup"][1], 1.0, **s2_marker(), zorder=3)
-    for text, step, ha in ((f"$S_1$ = {numbers['ProgressSOne']}", acc["memorization"][1],
-                            "left"),
-                           (f"rise starts {numbers['ProgressRiseStart']}",
-                            acc["circuit formation"][1], "center"),
-                           (f"$S_2$ = {numbers['ProgressSTwo']}", acc["cleanup"][1],
-                            "center")):
-        ax_phase.text(step, 1.42, text, ha=ha, va="top", fontsize=SMALL)
-    panel_title(ax_phase, "a", "Phases located from the progress measures and from accuracy")
+    draw_phase_timelines(ax_phase, result.measured, result.accuracy, numbers, "Progress")
     # (b) the losses, the measures' phases shaded behind them
     for ax in (ax_loss, ax_gini):  # memorization unshaded: its tint is too close to cleanup's
         for phase, (start, end) in result.measured.items():
@@ -1782,32 +1787,8 @@ def transformer_progress_measures(fig, result: TransformerProgress):
                                                height_ratios=(0.75, 1.8, 0.9))
     last = float(result.steps[-1])
     ax_phase.set_xlim(0, last)
-    # (a) the two timelines: from the measures (top, cleanup open) and from accuracy (bottom)
-    rows = {"measures and losses": (0.0, result.measured), "accuracy": (1.0, result.accuracy)}
-    for y, spans in rows.values():
-        draw_phase_row(ax_phase, y, spans, 0.78)
-    ax_phase.set_yticks([y for y, _ in rows.values()], list(rows))
-    ax_phase.set_ylim(1.9, -0.9)
-    ax_phase.tick_params(axis="y", length=0)
-    ax_phase.tick_params(axis="x", bottom=False)
-    ax_phase.spines[["left", "bottom"]].set_visible(False)
-    # each boundary's step centred over it; memorization, too short to be named inside its
-    # band, is named left of the row
-    for key in ("MemorizationEnd", "CircuitEnd", "CleanupEnd"):
-        ax_phase.text(numbers.value(f"TransformerProgress{key}"), -0.42,
-                      numbers[f"TransformerProgress{key}"], ha="center", va="bottom",
-                      fontsize=SMALL)
-    acc = result.accuracy
-    ax_phase.plot(acc["memorization"][1], 1.0, **s1_marker(), zorder=3)
-    ax_phase.plot(acc["cleanup"][1], 1.0, **s2_marker(), zorder=3)
-    for text, step, ha in ((f"$S_1$ = {numbers['TransformerProgressSOne']}",
-                            acc["memorization"][1], "left"),
-                           (f"rise starts {numbers['TransformerProgressRiseStart']}",
-                            acc["circuit formation"][1], "center"),
-                           (f"$S_2$ = {numbers['TransformerProgressSTwo']}", acc["cleanup"][1],
-                            "center")):
-        ax_phase.text(step, 1.42, text, ha=ha, va="top", fontsize=SMALL)
-    panel_title(ax_phase, "a", "Phases located from the progress measures and from accuracy")
+    draw_phase_timelines(ax_phase, result.measured, result.accuracy, numbers,
+                         "TransformerProgress")
     # (b) the losses, circuit formation and the open cleanup shaded behind them
     for phase, (start, end) in result.measured.items():
         if phase in ("circuit formation", "cleanup"):
