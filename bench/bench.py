@@ -14,7 +14,9 @@ Times are the best of a few runs; compare them as ratios within one run.
 6. Logs at scale (issue 14): a 1,000,000-row Lightning CSV log and a TensorBoard event file
    of 1,000,000 scalars, every dashboard of each drawn (process start to files), against
    reading the same file alone with pandas (or TensorBoard's EventAccumulator): wall and CPU
-   time, peak memory, and the share of it that the same dashboards of a 10,000-row log take.
+   time, peak memory, the share of it that the same dashboards of a 10,000-row log take, and
+   for the CSV the floor: a bare pandas + matplotlib script writing three figures of the same
+   sizes (bench/floor_dashboards.py).
 `bench/bench.py --suite` runs only part 4, `--edit` only part 5, `--scale` only part 6,
 `--record` only part 3 with every grokking run recorded afresh.
 """
@@ -184,12 +186,17 @@ def logs_at_scale(rows: int = 1_000_000, repeats: int = 3) -> None:
         print(f"\n{rows:,} logged values: every dashboard as 300-DPI PNG, process start to "
               f"files (--jobs 1), against reading the file alone (best of {repeats}; wall "
               "time, and CPU time in brackets):")
+        floor_out = scratch / "floor"
+        floor_out.mkdir()
         for name, folder, alone in cases:
-            ours_runs, plain_runs, fixed_runs = [], [], []
+            ours_runs, plain_runs, fixed_runs, floor_runs = [], [], [], []
             for _ in range(repeats):
                 ours_runs.append(dashboards(folder))
                 plain_runs.append(measured(alone))
                 fixed_runs.append(dashboards(small.parent))
+                if name == "Lightning CSV":
+                    floor_runs.append(measured([sys.executable, "bench/floor_dashboards.py",
+                                                str(csv), str(floor_out)]))
             ours, plain, fixed = best(ours_runs), best(plain_runs), best(fixed_runs)
             size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
             print(f"  {name} ({size:.0f} MB): dashboards {ours.wall:6.2f} s ({ours.cpu:.2f} s),"
@@ -201,6 +208,13 @@ def logs_at_scale(rows: int = 1_000_000, repeats: int = 3) -> None:
                   f"({fixed.cpu / plain.cpu:.2f}) x reading alone); beyond it "
                   f"{(ours.wall - fixed.wall) / plain.wall:.2f} "
                   f"({(ours.cpu - fixed.cpu) / plain.cpu:.2f}) x reading alone")
+            if floor_runs:
+                floor = best(floor_runs)
+                print(f"    the floor: reading it with pandas and writing three bare matplotlib "
+                      f"figures of the same sizes and panels (bench/floor_dashboards.py) "
+                      f"{floor.wall:.2f} s ({floor.cpu:.2f} s) = {floor.wall / plain.wall:.2f} "
+                      f"({floor.cpu / plain.cpu:.2f}) x reading alone; ours/floor = "
+                      f"{ours.wall / floor.wall:.2f} ({ours.cpu / floor.cpu:.2f})")
 
 
 def edit_one_figure() -> None:

@@ -35,8 +35,13 @@ def freeze_layout(fig) -> None:
     """Run the layout engine once and keep its result, snapped to SNAP_PT: every format then gets
     the very same positions (whatever the order they are saved in), on every CPU, and none pays
     for the layout again."""
-    if fig.get_layout_engine() is not None:
-        fig.draw_without_rendering()
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        # What Figure.draw does before drawing: place the axes that have a locator and apply
+        # the axes' aspect, then run the engine. The artists are not drawn: the file's own draw
+        # does that once.
+        fig._get_draw_artists(fig.canvas.get_renderer())
+        engine.execute(fig)
         fig.set_layout_engine("none")
         snap_axes(fig)
 

@@ -37,13 +37,18 @@ def _reduce(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x = m 2^e with m in [sqrt(1/2), sqrt(2)): (ln m, e), for finite x > 0."""
     m, e = np.frexp(x)
     small = m < _SQRT_HALF
-    m = np.where(small, m * 2.0, m)
-    s = (m - 1.0) / (m + 1.0)
+    m[small] *= 2.0
+    s = m - 1.0
+    m += 1.0
+    s /= m
     z = s * s
     series = np.full_like(z, 1.0 / (2 * _ATANH_TERMS - 1))
-    for k in range(_ATANH_TERMS - 2, -1, -1):
-        series = series * z + 1.0 / (2 * k + 1)
-    return 2.0 * s * series, (e - small).astype(np.float64)
+    for k in range(_ATANH_TERMS - 2, -1, -1):  # in place: the same operations, no new arrays
+        series *= z
+        series += 1.0 / (2 * k + 1)
+    s *= 2.0
+    s *= series
+    return s, (e - small).astype(np.float64)
 
 
 def _ln(x: np.ndarray) -> np.ndarray:
