@@ -42,8 +42,9 @@ method's; random selection: ink, dash-dot); runs compared in one figure take the
 colours of the setting they vary, each with its own marker (a method's run its method's colour,
 a baseline the baseline's grey); series of no meaning the neutral unnamed styles. Metrics are
 named in a reader's words (val_acc: validation accuracy), accuracies and shares in per cent.
-Curves get TensorBoard's smoothing (`--smoothing`, default 0.6) over the faint logged values;
-sparse evaluation metrics, schedules and series of fewer than 50 logged points are drawn as
+Curves get TensorBoard's smoothing (`--smoothing`, default 0.6; on a log of more than the
+1,000 points TensorBoard draws, the weight per value that amounts to) over the faint logged
+values; sparse evaluation metrics, schedules and series of fewer than 50 logged points are drawn as
 logged, and so is every curve of a comparison (single runs like group medians). `--x wall_time`
 draws against wall time where the logs recorded it. Long logs are downsampled for drawing only.
 
@@ -1364,6 +1365,10 @@ def _optimization_dynamics(run: Run, smoothing: float) -> OptimizationDynamics:
                                            run_stats.loss_trend(rate.values))
         fall = run_stats.fall_done_by(*run.series(per_step), FALL_SHARE)
         numbers.add(f"FallStep{spell(run_label(run))}", fall, ",.0f")
+    if log_steps(run):  # each decade its share of the drawn points
+        gap, rate, rate_trend = (curve and run_stats.on_log_axis(curve)
+                                 for curve in (gap, rate, rate_trend))
+        norm_rates = [run_stats.on_log_axis(curve) for curve in norm_rates]
     return OptimizationDynamics(
         train=train, validation=validation, gap=gap, rate=rate, norm_rates=norm_rates,
         norms=norms, pull=pull, changes=changes, x_label=run.x_label, log_steps=log_steps(run),
@@ -2287,10 +2292,16 @@ def _tex(text: str) -> str:
     return text.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&").replace("#", "\\#")
 
 
-def _smoothing_clause(smoothing: float) -> str:
-    if smoothing <= 0:
-        return "as logged"
-    return f"TensorBoard's smoothing (weight {smoothing:g}) over the faint logged values"
+def _weight_clause(weight: float, counts) -> str:
+    """'weight 0.6', and on a series longer than TensorBoard draws, the weight per logged value
+    that amounts to (run_stats.per_value_weight) for the longest of the smoothed series, whose
+    logged values number `counts`."""
+    longest = max(counts, default=0)
+    if longest <= run_stats.TENSORBOARD_POINTS:
+        return f"weight {weight:g}"
+    return (f"weight {weight:g} over the {run_stats.TENSORBOARD_POINTS:,} points it draws of a "
+            f"series: {run_stats.per_value_weight(weight, longest):.5g} per value of the "
+            f"{longest:,} logged")
 
 
 def _run_clause(run: Run, smoothing: float, names=None) -> str:
@@ -2298,10 +2309,13 @@ def _run_clause(run: Run, smoothing: float, names=None) -> str:
     metrics (`names`, default all) are drawn (a short or full-batch log as logged throughout;
     sparse evaluations always as logged, which their markers show)."""
     names = run_stats.drawn_metrics(run) if names is None else names
-    if smoothing <= 0 or not any(run_stats.smoothed_metric(run, name) for name in names):
+    smoothed = [name for name in names if run_stats.smoothed_metric(run, name)]
+    if smoothing <= 0 or not smoothed:
         return ("curves as logged (too short or noiseless to smooth)" if smoothing > 0
                 else "curves as logged")
-    return _smoothing_clause(smoothing)
+    counts = [len(run.series(name)[1]) for name in smoothed]
+    return (f"TensorBoard's smoothing ({_weight_clause(smoothing, counts)}) over the faint "
+            "logged values")
 
 
 def _listing(items: list[str], most: int | None = None) -> str:
@@ -2486,7 +2500,9 @@ def dynamics_caption(run: Run, dynamics: OptimizationDynamics, label: str,
                      "over its size")
     noisy = [name for name in (dynamics.rate_of, *dynamics.norms) if name and
              run_stats.rate_weight(run.series(name)[1], 1.0) > 0]
-    smoothed = (f"; rates of smoothed values (weight {max(smoothing, RATE_SMOOTHING):g})"
+    counts = [len(run.series(name)[1]) for name in noisy]
+    smoothed = (f"; rates of smoothed values "
+                f"({_weight_clause(max(smoothing, RATE_SMOOTHING), counts)})"
                 if noisy and (dynamics.rate is not None or dynamics.norm_rates)
                 and dynamics.rate_trend is None else "")
     return f"Optimization dynamics of the run {label}: {'; '.join(shown)}{smoothed}."

@@ -1085,6 +1085,30 @@ def test_a_huge_run_is_downsampled_for_drawing_only(tmp_path):
     assert metric.best == 0.5 and metric.best_step == 77_777 and metric.rows == len(run)
 
 
+def test_a_long_noisy_log_is_smoothed_as_tensorboard_draws_it(tmp_path):
+    """200,000 logged gradient norms, white noise in [1, 2]: TensorBoard smooths the 1,000 it
+    samples, so its line at weight 0.6 is nearly flat; smoothed at 0.6 per logged value (a
+    handful of values) the drawn line would span most of the noise, a solid band in print.
+    The caption states the weight per logged value."""
+    n = 200_000
+    rng = np.random.default_rng(3)
+    steps = np.arange(n)
+    run = load_run(write_run(tmp_path / "long", {}, {
+        "step": steps, "train_loss": 2 * np.exp(-steps / 50_000) + 1 + rng.normal(0, 0.02, n),
+        "grad_norm": 1 + rng.random(n)}))
+    registry_ = experiments.build_registry([run])
+    board = registry_.result("dashboard_long")
+    norm = next(curve for panel in board.panels for curve in panel.curves
+                if curve.name == "grad_norm")
+    late = norm.smoothed.steps > n / 100                  # past the average's first values
+    spread = np.ptp(norm.smoothed.values[late])
+    assert np.ptp(norm.values) > 0.99 and spread < 0.1    # flat at 1.5, the noise faint
+    as_logged = run_stats.downsample(steps, run_stats.ema_with_gaps(steps, norm.values, 0.4))[1]
+    assert np.ptp(as_logged[as_logged.size // 100:]) > 0.6  # what per-value 0.6 would draw
+    weight = run_stats.per_value_weight(0.6, n)
+    assert f"{weight:.5g} per value of the 200,000 logged" in registry_["dashboard_long"].caption
+
+
 def test_compared_runs_must_share_a_loss(tmp_path):
     a = load_run(write_run(tmp_path / "a", {}, {"step": [0, 1], "train_loss": [2.0, 1.0]}))
     b = load_run(write_run(tmp_path / "b", {}, {"step": [0, 1], "val_loss": [2.0, 1.0]}))

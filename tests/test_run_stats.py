@@ -47,6 +47,46 @@ def test_downsample_keeps_extremes_and_short_series():
     assert np.array_equal(sx, x[:10])
 
 
+def test_log_downsampling_gives_each_decade_its_share_and_keeps_extremes():
+    """On a log axis equal-count buckets would draw the first three decades of a million steps
+    with two points; buckets of equal width in log x give each decade its share, and each
+    bucket keeps its first minimum and maximum (brute force over the same buckets)."""
+    x = np.arange(0, 1_000_001, dtype=float)
+    y = np.random.default_rng(5).normal(size=x.size)
+    y[123] = 50.0
+    lx, ly = run_stats.downsample(x, y, 2000, log=True)
+    assert len(lx) <= 2000 and 50.0 in ly and np.all(np.diff(lx) > 0)
+    for decade in range(6):  # [1, 10), [10, 100), ...: 999 buckets over six decades
+        inside = (lx >= 10.0 ** decade) & (lx < 10.0 ** (decade + 1))
+        assert inside.sum() >= min(9 * 10 ** decade, 300)
+    _, plain_y = run_stats.downsample(x, y, 2000)
+    assert 50.0 in plain_y and np.sum(run_stats.downsample(x, y, 2000)[0] < 1000) <= 4
+    # brute force: the same buckets, each one's extremes
+    decades = np.log10(x[1:])
+    bucket = np.minimum((decades / decades[-1] * 999).astype(int), 998) + 1
+    bucket = np.concatenate([[0], bucket])
+    expected = set()
+    for b in np.unique(bucket):
+        members = np.flatnonzero(bucket == b)
+        expected |= {members[np.argmin(y[members])], members[np.argmax(y[members])]}
+    assert np.array_equal(lx, x[sorted(expected)])
+
+
+def test_per_value_weight_is_tensorboards_weight_over_its_sample():
+    import warnings
+
+    with warnings.catch_warnings():  # its vendored html5lib warns of its own deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from tensorboard.plugins.scalar import scalars_plugin
+
+    assert run_stats.TENSORBOARD_POINTS == scalars_plugin._DEFAULT_DOWNSAMPLING
+    assert run_stats.per_value_weight(0.6, 1000) == 0.6      # short series: as it is
+    assert run_stats.per_value_weight(0.0, 10**6) == 0.0
+    for count in (2000, 7919, 10**6):  # over count/1000 values the memory decays by 0.6
+        weight = run_stats.per_value_weight(0.6, count)
+        assert weight ** (count / 1000) == pytest.approx(0.6, rel=1e-12)
+
+
 def test_epoch_groups_by_epoch_or_by_tenths():
     steps = np.arange(20.0)
     values = np.arange(20.0)

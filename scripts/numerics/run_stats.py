@@ -13,7 +13,7 @@ Nothing here imports matplotlib.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -258,16 +258,50 @@ def tensorboard_smoothing(values, weight: float = TENSORBOARD_WEIGHT) -> np.ndar
     return out
 
 
-def downsample(x, y, max_points: int = MAX_DRAWN_POINTS) -> tuple[np.ndarray, np.ndarray]:
+#: Points of a series TensorBoard's scalar dashboard draws and smooths: at most this many, sampled
+#: uniformly at random with the last kept (tensorboard/plugins/scalar/scalars_plugin.py,
+#: _DEFAULT_DOWNSAMPLING; tensorboard/backend/event_processing/data_provider.py, _downsample).
+TENSORBOARD_POINTS = 1000
+
+
+def per_value_weight(weight: float, count: int) -> float:
+    """The smoothing weight per logged value that does what TensorBoard's `weight` does to a
+    series of `count` logged values. TensorBoard smooths the TENSORBOARD_POINTS values it samples,
+    so on a longer series each of its smoothing steps spans count / TENSORBOARD_POINTS logged
+    values, over which the average's memory decays by `weight`: weight ** (TENSORBOARD_POINTS /
+    count). Unchanged up to TENSORBOARD_POINTS values. (Smoothing every logged value at the
+    weight itself would average a million-step log over a handful of steps: the line would be
+    as noisy as the values and, drawn at print size, a solid band.)"""
+    if count <= TENSORBOARD_POINTS or not 0 < weight < 1:
+        return weight
+    exponent = TENSORBOARD_POINTS / count * portable.log(np.array(weight), 2).item()
+    return float(portable.power(2, exponent))
+
+
+def downsample(x, y, max_points: int = MAX_DRAWN_POINTS, log: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
     """At most max_points points for drawing a line: in each of max_points/2 consecutive
-    buckets keep the minimum and the maximum (in x order), so spikes survive. NaN values are
-    dropped first; short series are returned as they are."""
+    buckets keep the minimum and the maximum (in x order), so spikes survive. The buckets hold
+    equally many values, or with `log` (a line drawn on a logarithmic x axis) span equal widths
+    of log x, so that each decade gets its share of the points (x <= 0, which such an axis
+    cannot place, in a bucket of its own). NaN values are dropped first; short series are
+    returned as they are."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = ~np.isnan(y)
     x, y = x[keep], y[keep]
     if len(x) <= max_points:
         return x, y
     n_buckets = max_points // 2
+    positive = x > 0
+    if log and positive.sum() > 1 and x[positive].min() < x[positive].max():
+        decades = np.zeros(len(x))
+        decades[positive] = portable.log(x[positive], 10)
+        low, high = decades[positive].min(), decades[positive].max()
+        bucket = np.where(positive, np.minimum(
+            ((decades - low) / (high - low) * (n_buckets - 1)).astype(np.int64), n_buckets - 2)
+            + 1, 0)
+        starts = np.flatnonzero(np.diff(bucket, prepend=-1))
+        return _bucket_extremes(x, y, starts)
     size = -(-len(x) // n_buckets)  # ceiling
     whole = len(y) // size          # buckets of `size` values, then a shorter last one
     grid = y[:whole * size].reshape(whole, size)
@@ -278,6 +312,19 @@ def downsample(x, y, max_points: int = MAX_DRAWN_POINTS) -> tuple[np.ndarray, np
         lo = np.append(lo, whole * size + np.argmin(tail))
         hi = np.append(hi, whole * size + np.argmax(tail))
     index = np.unique(np.concatenate([lo, hi]))
+    return x[index], y[index]
+
+
+def _bucket_extremes(x: np.ndarray, y: np.ndarray, starts: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The first minimum and the first maximum of y in each bucket (the buckets begin at
+    `starts`), in x order."""
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(y))))
+    ends = []
+    for reduce in (np.minimum, np.maximum):
+        hits = np.flatnonzero(y == reduce.reduceat(y, starts)[segment])
+        ends.append(hits[np.searchsorted(hits, starts)])
+    index = np.unique(np.concatenate(ends))
     return x[index], y[index]
 
 
@@ -322,6 +369,11 @@ def plain_curve(name: str, steps, values) -> Curve:
     return Curve(name=name, steps=steps, values=values, drawn=Line(*downsample(steps, values)))
 
 
+def on_log_axis(curve: Curve) -> Curve:
+    """A derived series (`plain_curve`) with its line thinned for a logarithmic x axis."""
+    return replace(curve, drawn=Line(*downsample(curve.steps, curve.values, log=True)))
+
+
 def densest(run) -> int:
     """Points of the run's most often logged metric (clocks aside)."""
     def compute():
@@ -358,6 +410,7 @@ def _metric_curve(run, name: str, weight: float) -> Curve:
     steps, values = run.series(name)
     smoothed = None
     if smoothed_metric(run, name) and weight > 0:
+        weight = per_value_weight(weight, int(np.sum(~np.isnan(values))))
         average = ema_with_gaps(steps, values, alpha=1 - weight)
         smoothed = Line(*downsample(steps, average))
     nonfinite = getattr(run, "nonfinite", {}).get(name)
@@ -500,9 +553,11 @@ def generalization_gap(run, train: str, validation: str) -> tuple[Curve, str]:
 
 def log_slope(steps, values, weight: float) -> tuple[np.ndarray, np.ndarray] | None:
     """d ln(value) / d step of a series smoothed with TensorBoard's average of weight `weight`
-    (0: as logged), at the midpoints between logged steps: (midpoints, slopes). None when there
-    are too few values, a smoothed value is not positive or the steps do not increase."""
+    (0: as logged; per_value_weight on a long series), at the midpoints between logged steps:
+    (midpoints, slopes). None when there are too few values, a smoothed value is not positive or
+    the steps do not increase."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
+    weight = per_value_weight(weight, int(np.sum(~np.isnan(values))))
     smoothed = ema_with_gaps(steps, values, alpha=1 - weight) if weight > 0 else values
     if len(steps) <= 2 or not np.all(smoothed > 0) or np.any(np.diff(steps) <= 0):
         return None
