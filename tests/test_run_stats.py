@@ -61,10 +61,10 @@ def test_log_downsampling_gives_each_decade_its_share_and_keeps_extremes():
         assert inside.sum() >= min(9 * 10 ** decade, 300)
     _, plain_y = run_stats.downsample(x, y, 2000)
     assert 50.0 in plain_y and np.sum(run_stats.downsample(x, y, 2000)[0] < 1000) <= 4
-    # brute force: the same buckets, each one's extremes
-    decades = np.log10(x[1:])
-    bucket = np.minimum((decades / decades[-1] * 999).astype(int), 998) + 1
-    bucket = np.concatenate([[0], bucket])
+    # brute force: the same buckets (x = 0 one of its own), each one's extremes
+    edges = run_stats.log_bucket_edges(0.0, 6.0, 999)
+    assert np.allclose(np.log10(edges), np.arange(1, 999) * 6 / 999, rtol=0, atol=1e-12)
+    bucket = np.concatenate([[0], np.digitize(x[1:], edges) + 1])
     expected = set()
     for b in np.unique(bucket):
         members = np.flatnonzero(bucket == b)

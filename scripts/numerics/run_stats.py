@@ -294,12 +294,9 @@ def downsample(x, y, max_points: int = MAX_DRAWN_POINTS, log: bool = False
     n_buckets = max_points // 2
     positive = x > 0
     if log and positive.sum() > 1 and x[positive].min() < x[positive].max():
-        decades = np.zeros(len(x))
-        decades[positive] = portable.log(x[positive], 10)
-        low, high = decades[positive].min(), decades[positive].max()
-        bucket = np.where(positive, np.minimum(
-            ((decades - low) / (high - low) * (n_buckets - 1)).astype(np.int64), n_buckets - 2)
-            + 1, 0)
+        low, high = portable.log(np.array([x[positive].min(), x[positive].max()]), 10)
+        edges = log_bucket_edges(low, high, n_buckets - 1)
+        bucket = np.where(positive, np.searchsorted(edges, x, side="right") + 1, 0)
         starts = np.flatnonzero(np.diff(bucket, prepend=-1))
         return _bucket_extremes(x, y, starts)
     size = -(-len(x) // n_buckets)  # ceiling
@@ -313,6 +310,11 @@ def downsample(x, y, max_points: int = MAX_DRAWN_POINTS, log: bool = False
         hi = np.append(hi, whole * size + np.argmax(tail))
     index = np.unique(np.concatenate([lo, hi]))
     return x[index], y[index]
+
+
+def log_bucket_edges(low: float, high: float, buckets: int) -> np.ndarray:
+    """The inner edges of `buckets` buckets of equal width in log10 x from 10^low to 10^high."""
+    return portable.power(10, low + (high - low) * np.arange(1, buckets) / buckets)
 
 
 def _bucket_extremes(x: np.ndarray, y: np.ndarray, starts: np.ndarray
