@@ -1536,6 +1536,39 @@ def test_the_gated_dashboard_says_where_its_losses_coincide():
             if (line.get_alpha() or 1) == 1} == {":"}  # the faint logged values aside
 
 
+def test_a_noisy_loss_that_never_falls_gets_its_dynamics_without_a_fall_step(tmp_path):
+    """A training loss that starts below where it ends (a flat, noisy loss): no step by which
+    it fell, so no dotted line and no number, and the figure is drawn (it raised before)."""
+    n = 400
+    loss = 2 + np.random.default_rng(6).normal(0, 0.05, n)
+    loss[0] = 1.5
+    run = load_run(write_run(tmp_path / "flat", {}, {"step": np.arange(1, n + 1),
+                                                     "train_loss": loss}))
+    registry_ = experiments.build_registry([run])
+    dynamics = registry_.result("optimization_dynamics_flat")
+    assert dynamics.rate_trend is not None and np.isnan(dynamics.fall_step)
+    assert not any("FallStep" in key for key, _ in dynamics.numbers.tex_items())
+    assert "fall by step" not in registry_["optimization_dynamics_flat"].caption
+    with style.applied():
+        build_strict(registry_, "optimization_dynamics_flat", 6.0)
+
+
+def test_large_whole_numbers_on_a_value_axis_get_separators_too(tmp_path):
+    """Tokens per second around 40,000 print as '40,000' on the y axis, as steps do on x."""
+    n = 400
+    rng = np.random.default_rng(4)
+    run = load_run(write_run(tmp_path / "fast", {}, {
+        "step": np.arange(n), "train_loss": 2 + rng.normal(0, 0.05, n),
+        "tokens_per_second": 4e4 + rng.normal(0, 800, n)}))
+    registry_ = experiments.build_registry([run])
+    with style.applied():
+        fig = build_strict(registry_, "dashboard_fast", 6.0)
+        fig.canvas.draw()
+    ax = next(ax for ax in fig.axes if "Throughput" in ax.get_title(loc="left"))
+    labels = [label.get_text() for label in ax.get_yticklabels() if label.get_text()]
+    assert labels and all(re.fullmatch(r"\d{1,2},\d{3}", label) for label in labels)
+
+
 def test_the_grokking_dynamics_name_theta_and_steps_read_as_the_chapters():
     """Panel (c) says what theta is (the embedding); linear step axes and settings print
     thousands with separators ('7,000'), as the chapters do."""
