@@ -474,8 +474,11 @@ def legend_over(fig, ax, handles=None, labels=None, ncols: int | None = None) ->
 def thousands(fig) -> None:
     """Tick labels of every linear axis of `fig` with thousands separators ('7,000', as the
     chapters print steps; '41,000' tokens per second), where its ticks are whole numbers
-    reaching 1,000."""
-    from matplotlib.ticker import StrMethodFormatter
+    from 1,000 to 10,000,000 (beyond, matplotlib's offset: '1e8')."""
+    from matplotlib.ticker import FuncFormatter, StrMethodFormatter
+
+    def signed(x, _):  # cmr10 has no minus sign: mathtext sets it, as for every other tick
+        return "$\\mathdefault{" + f"{x:,.0f}".replace(",", "{,}").replace("-", "\u2212") + "}$"
 
     for ax in fig.axes:
         if not ax.axison:
@@ -483,9 +486,13 @@ def thousands(fig) -> None:
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() != "linear":
                 continue
+            low, high = sorted(axis.get_view_interval())
             ticks = axis.get_ticklocs()
-            if len(ticks) and np.max(np.abs(ticks)) >= 1000 and np.all(ticks == np.round(ticks)):
-                axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+            ticks = ticks[(ticks >= low) & (ticks <= high)]  # the labelled ones
+            if len(ticks) and 1000 <= np.max(np.abs(ticks)) <= 1e7 \
+                    and np.all(ticks == np.round(ticks)):
+                axis.set_major_formatter(FuncFormatter(signed) if np.min(ticks) < 0
+                                         else StrMethodFormatter("{x:,.0f}"))
 
 
 def with_thousands(draw):

@@ -1553,6 +1553,27 @@ def test_a_noisy_loss_that_never_falls_gets_its_dynamics_without_a_fall_step(tmp
         build_strict(registry_, "optimization_dynamics_flat", 6.0)
 
 
+@pytest.mark.parametrize("shape", ["zero_trend", "diverges", "huge"])
+def test_odd_losses_draw_without_warnings(tmp_path, shape):
+    """A loss logged as 0 for its first half (its trend 0 there), one that diverges to inf
+    (logged as such), one of 1e12 whose gap to its validation loss goes negative by 1e11:
+    every figure is computed and drawn with no numpy warning on the user's terminal and no
+    missing glyph (a minus sign in a tick label of thousands; pytest makes warnings errors)."""
+    n = 500
+    rng = np.random.default_rng(7)
+    steps = np.arange(1, n + 1, dtype=float)
+    loss = {"zero_trend": np.where(steps < n / 2, 0.0, 1 + rng.random(n)),
+            "diverges": np.where(steps > 0.8 * n, np.inf, 1 + rng.random(n)),
+            "huge": 1e12 * (1 + rng.random(n))}[shape]
+    run = load_run(write_run(tmp_path / shape, {}, {
+        "step": steps, "train_loss": loss,
+        "val_loss": np.where(np.arange(n) % 10 == 9, loss + 0.1, np.nan)}))
+    registry_ = experiments.build_registry([run])
+    with style.applied():
+        for name in registry_.names:
+            build_strict(registry_, name, 6.0).canvas.draw()
+
+
 def test_large_whole_numbers_on_a_value_axis_get_separators_too(tmp_path):
     """Tokens per second around 40,000 print as '40,000' on the y axis, as steps do on x."""
     n = 400

@@ -824,9 +824,13 @@ def window_medians(values, window: int) -> np.ndarray:
 def relative_spread(values) -> np.ndarray:
     """Each logged training loss divided by its trend (loss_trend): 1 on the trend, 1.2 a step
     20 % above it. What a box per epoch of it shows is the step-to-step spread, not the fall of
-    the loss over the epoch."""
+    the loss over the epoch. NaN where the trend is 0 or infinite (no ratio to it)."""
     values = np.asarray(values, float)
-    return values / loss_trend(values)
+    trend = loss_trend(values)
+    spread = np.full(len(values), np.nan)
+    usable = np.isfinite(trend) & (trend != 0)
+    spread[usable] = values[usable] / trend[usable]
+    return spread
 
 
 #: Largest deviation from the trend (as a fraction) below which a loss has no step noise.
@@ -838,9 +842,9 @@ REVERSALS = 0.1
 
 def reversal_share(values) -> float:
     """The share of consecutive changes of the logged `values` that reverse the direction of
-    the one before (changes of zero left out)."""
+    the one before (changes of zero left out), over its finite values."""
     values = np.asarray(values, float)
-    changes = np.diff(values[~np.isnan(values)])
+    changes = np.diff(values[np.isfinite(values)])
     signs = np.sign(changes[changes != 0])
     return float(np.mean(signs[1:] != signs[:-1])) if len(signs) > 1 else 0.0
 
