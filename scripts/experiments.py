@@ -1753,6 +1753,13 @@ def comparison_dashboard_result(runs: list[Run], metric: str | None = None,
     extended = [carried_forward(*pair, budget)
                 for pair, budget in zip(series, early, strict=True)]
     step = run_stats.common_step(extended)
+    if threshold is None:  # every run needs a value logged at or before the common step
+        first = max(range(len(runs)), key=lambda i: extended[i][0][0])
+        if extended[first][0][0] > step:
+            ended = min(range(len(runs)), key=lambda i: extended[i][0][-1])
+            raise RunError(f"the runs share no {x or 'step'} at which all logged {metric!r}: "
+                           f"{runs[ended].path} logged it last at {step:,g}, "
+                           f"{runs[first].path} first at {extended[first][0][0]:,g}")
     varying = run_stats.varying_setting([run.config for run in runs])
     entries = []
     for members, label, short, value, meaning in entries_of(runs, varying, names, baseline):

@@ -1109,6 +1109,21 @@ def test_a_long_noisy_log_is_smoothed_as_tensorboard_draws_it(tmp_path):
     assert f"{weight:.5g} per value of the 200,000 logged" in registry_["dashboard_long"].caption
 
 
+def test_compared_runs_must_share_a_step_of_their_metric(tmp_path, capsys):
+    """A run that crashed after 3 steps beside one that logs from step 10: no step holds a
+    value of both (the comparison drew NaN before and failed in matplotlib): exit 2, the one
+    line naming both, nothing written."""
+    a = write_run(tmp_path / "crashed", {}, {"step": [1, 2, 3], "train_loss": [3.0, 2.9, 2.8]})
+    b = write_run(tmp_path / "long", {}, {"step": np.arange(10, 1001, 10.0),
+                                          "train_loss": np.linspace(3, 1, 100)})
+    out = tmp_path / "out"
+    assert experiments.main([str(a), str(b), "--outdir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "share no step at which all logged 'train_loss'" in error
+    assert "crashed logged it last at 3" in error and "long first at 10" in error
+    assert not out.exists()
+
+
 def test_compared_runs_must_share_a_loss(tmp_path):
     a = load_run(write_run(tmp_path / "a", {}, {"step": [0, 1], "train_loss": [2.0, 1.0]}))
     b = load_run(write_run(tmp_path / "b", {}, {"step": [0, 1], "val_loss": [2.0, 1.0]}))
