@@ -1292,6 +1292,8 @@ class OptimizationDynamics:
     fall_step: float = float("nan")   # the step by which the training loss's trend had done
                                       # FALL_SHARE of its fall in log over the run (noisy only)
     label: str = ""                   # the run's label (run_label)
+    rate_span: int = 1                # values the rate's moving average spans; the rate is
+                                      # drawn from the span-th logged value (run_stats.log_slope)
     norm_share_of_pull: float = float("nan")  # median |d ln||w||/d step| of the first norm over
                                               # the second half of the run, over |pull|
 
@@ -1381,7 +1383,13 @@ def _optimization_dynamics(run: Run, smoothing: float) -> OptimizationDynamics:
         gap, rate, rate_trend = (curve and run_stats.on_log_axis(curve)
                                  for curve in (gap, rate, rate_trend))
         norm_rates = [run_stats.on_log_axis(curve) for curve in norm_rates]
+    span = 1
+    if rate is not None:
+        weight = _rate_weight(run, per_step, smoothing)
+        span = run_stats.average_span(
+            run_stats.per_value_weight(weight, len(run.series(per_step)[1])))
     return OptimizationDynamics(
+        rate_span=span,
         train=train, validation=validation, gap=gap, rate=rate, norm_rates=norm_rates,
         norms=norms, pull=pull, changes=changes, x_label=run.x_label, log_steps=log_steps(run),
         numbers=numbers, rate_of=per_step, gap_how=how if gap is not None else "",
@@ -1508,6 +1516,9 @@ def optimization_dynamics(fig, dynamics: OptimizationDynamics):
         ax.set_xlabel(dynamics.x_label)
         if dynamics.log_steps:
             ax.set_xscale("log")
+            low, high = ax.dataLim.intervalx
+            if low > 0 and portable.log(np.array(high / low), 10) < 2:  # one label or two
+                labelled_log_ticks(ax, "x")
 
 
 # ---- comparison_dashboard (several runs) -------------------------------------------------------
@@ -2313,14 +2324,16 @@ def _tex(text: str) -> str:
 
 def _weight_clause(weight: float, counts) -> str:
     """'weight 0.6', and on a series longer than TensorBoard draws, the weight per logged value
-    that amounts to (run_stats.per_value_weight) for the longest of the smoothed series, whose
-    logged values number `counts`."""
+    with the same memory (run_stats.per_value_weight) for the longest of the smoothed series,
+    whose logged values number `counts`, and the values it spans. (The same memory, not the
+    same look: TensorBoard's line averages a few of its sampled points and stays noisier.)"""
     longest = max(counts, default=0)
     if longest <= run_stats.TENSORBOARD_POINTS:
         return f"weight {weight:g}"
+    per_value = run_stats.per_value_weight(weight, longest)
     return (f"weight {weight:g} over the {run_stats.TENSORBOARD_POINTS:,} points it draws of a "
-            f"series: {run_stats.per_value_weight(weight, longest):.5g} per value of the "
-            f"{longest:,} logged")
+            f"series; here {per_value:.5g} per value, the same memory: "
+            f"{run_stats.average_span(per_value):,} of the {longest:,} logged values")
 
 
 def _run_clause(run: Run, smoothing: float, names=None) -> str:
@@ -2502,6 +2515,8 @@ def dynamics_caption(run: Run, dynamics: OptimizationDynamics, label: str,
             "it falls" if dynamics.gap is not None and readable(dynamics.rate_of or "")
             == readable(dynamics.train or "") else
             f"the {readable(dynamics.rate_of or '')} falls")
+        if dynamics.rate_span > 1:
+            text += f" from value {dynamics.rate_span:,} on"  # where its average spans that many
         if dynamics.rate_trend is not None:
             text += ", faint under its running median"
         if not math.isnan(dynamics.fall_step):

@@ -1106,7 +1106,9 @@ def test_a_long_noisy_log_is_smoothed_as_tensorboard_draws_it(tmp_path):
     as_logged = run_stats.downsample(steps, run_stats.ema_with_gaps(steps, norm.values, 0.4))[1]
     assert np.ptp(as_logged[as_logged.size // 100:]) > 0.6  # what per-value 0.6 would draw
     weight = run_stats.per_value_weight(0.6, n)
-    assert f"{weight:.5g} per value of the 200,000 logged" in registry_["dashboard_long"].caption
+    assert (f"here {weight:.5g} per value, the same memory: "
+            f"{run_stats.average_span(weight):,} of the 200,000 logged values"
+            in registry_["dashboard_long"].caption)
 
 
 def test_compared_runs_must_share_a_step_of_their_metric(tmp_path, capsys):
@@ -1507,8 +1509,8 @@ def test_the_sparse_runs_dynamics_draw_their_message():
         "FallStepSparseTrainingGatedZeroPointOne"]
     assert fall == f"{dynamics.fall_step:,.0f}"
     caption = FIGURES["optimization_dynamics_sparse_training_gated_0_1"].caption
-    assert f"(b) how fast it falls, faint under its running median: 90\\,\\% of its log " \
-        f"fall by step {fall} (dotted)" in caption
+    assert (f"(b) how fast it falls from value 10 on, faint under its running median: "
+            f"90\\,\\% of its log fall by step {fall} (dotted)" in caption)
     with style.applied():
         fig = build_strict(FIGURES, "optimization_dynamics_sparse_training_gated_0_1", 6.0)
     gap_ax, rate_ax = fig.axes[:2]

@@ -166,10 +166,32 @@ def test_curves_gap_and_improvement_rate(tmp_path):
     # 1.0 at 20), not averaged over the steps before it
     assert how == "value"
     assert np.array_equal(gap.steps, [10, 20]) and np.allclose(gap.values, [0.5, 1.0])
-    rate = run_stats.improvement_rate(run, "train_loss", weight=0.8)
-    assert np.array_equal(rate.steps, [5, 15, 25]) and np.all(rate.values > 0)  # loss falls
-    smoothed = run_stats.ema_with_gaps(curve.steps, curve.values, alpha=0.2)
-    assert np.sum(rate.values * 10) == pytest.approx(np.log(smoothed[0] / smoothed[-1]))
+    rate = run_stats.improvement_rate(run, "train_loss", weight=0.5)
+    # from the average's span on (2 values at weight 0.5): the slopes ending at values 2, 3
+    assert np.array_equal(rate.steps, [15, 25]) and np.all(rate.values > 0)  # loss falls
+    smoothed = run_stats.ema_with_gaps(curve.steps, curve.values, alpha=0.5)
+    assert np.sum(rate.values * 10) == pytest.approx(np.log(smoothed[1] / smoothed[-1]))
+    assert run_stats.improvement_rate(run, "train_loss", weight=0.8) is None  # span 5 > 4
+
+
+def test_the_rate_starts_where_its_average_spans_its_memory():
+    """While a debiased average fills, it is about the mean of the values so far and its slope
+    is their noise over their count: on 200,000 noisy values (an average spanning 1,899 of
+    them) the first slopes are a thousand times the loss's own rate. From the span on, the
+    rate's values stay within a few times its trend's."""
+    n = 200_000
+    steps = np.arange(1, n + 1, dtype=float)
+    loss = 3 * np.exp(-steps / 40_000) + 1 + np.random.default_rng(9).normal(0, 0.02, n)
+    weight = run_stats.per_value_weight(0.9, n)
+    assert run_stats.average_span(weight) == 1899 and run_stats.average_span(0.9) == 10
+    assert run_stats.average_span(0.0) == 1
+    midpoints, slopes = run_stats.log_slope(steps, loss, 0.9)
+    assert midpoints[0] == (steps[1898] + steps[1899]) / 2 and len(slopes) == n - 1899
+    trend = run_stats.loss_trend(-slopes)
+    assert np.max(np.abs(slopes)) < 10 * np.nanmax(np.abs(trend))
+    smoothed = run_stats.ema_with_gaps(steps, loss, alpha=1 - weight)
+    filling = np.abs(np.diff(np.log(smoothed[:1899])))  # what was drawn before
+    assert np.max(filling) > 100 * np.nanmax(np.abs(trend))
 
 
 def test_no_improvement_rate_from_too_few_values(tmp_path):

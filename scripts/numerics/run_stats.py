@@ -12,6 +12,7 @@ Nothing here imports matplotlib.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 
@@ -553,17 +554,28 @@ def generalization_gap(run, train: str, validation: str) -> tuple[Curve, str]:
     return plain_curve(f"{validation} - {train}", steps, gap), how
 
 
+def average_span(weight: float) -> int:
+    """The values a moving average of weight `weight` (per value) spans: 1 / (1 - weight),
+    rounded up. Until it has seen that many, the debiased average is close to the mean of all
+    values so far, and its changes are the noise of those few values divided by their count."""
+    return math.ceil(1 / (1 - weight) - 1e-9) if weight > 0 else 1
+
+
 def log_slope(steps, values, weight: float) -> tuple[np.ndarray, np.ndarray] | None:
     """d ln(value) / d step of a series smoothed with TensorBoard's average of weight `weight`
-    (0: as logged; per_value_weight on a long series), at the midpoints between logged steps:
-    (midpoints, slopes). None when there are too few values, a smoothed value is not positive or
-    the steps do not increase."""
+    (0: as logged; per_value_weight on a long series), at the midpoints between logged steps
+    from the average_span-th value on (before, the slope of a filling average is noise over the
+    count: at a million values it rang for the first thousand steps): (midpoints, slopes). None
+    when fewer than two slopes remain, a smoothed value is not positive or the steps do not
+    increase."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
     weight = per_value_weight(weight, int(np.sum(~np.isnan(values))))
     smoothed = ema_with_gaps(steps, values, alpha=1 - weight) if weight > 0 else values
-    if len(steps) <= 2 or not np.all(smoothed > 0) or np.any(np.diff(steps) <= 0):
+    first = average_span(weight) - 1   # the first slope kept ends at value number span
+    if len(steps) - first <= 2 or not np.all(smoothed > 0) or np.any(np.diff(steps) <= 0):
         return None
-    return (steps[1:] + steps[:-1]) / 2, np.diff(portable.log(smoothed)) / np.diff(steps)
+    slopes = np.diff(portable.log(smoothed)) / np.diff(steps)
+    return (steps[1:] + steps[:-1])[first:] / 2, slopes[first:]
 
 
 def rate_weight(values, weight: float) -> float:
