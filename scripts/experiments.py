@@ -1294,6 +1294,7 @@ class OptimizationDynamics:
     label: str = ""                   # the run's label (run_label)
     rate_span: int = 1                # values the rate's moving average spans; the rate is
                                       # drawn from the span-th logged value (run_stats.log_slope)
+    rate_from: float = float("nan")   # ...which was logged at this step
     norm_share_of_pull: float = float("nan")  # median |d ln||w||/d step| of the first norm over
                                               # the second half of the run, over |pull|
 
@@ -1383,13 +1384,14 @@ def _optimization_dynamics(run: Run, smoothing: float) -> OptimizationDynamics:
         gap, rate, rate_trend = (curve and run_stats.on_log_axis(curve)
                                  for curve in (gap, rate, rate_trend))
         norm_rates = [run_stats.on_log_axis(curve) for curve in norm_rates]
-    span = 1
+    span, rate_from = 1, float("nan")
     if rate is not None:
         weight = _rate_weight(run, per_step, smoothing)
-        span = run_stats.average_span(
-            run_stats.per_value_weight(weight, len(run.series(per_step)[1])))
+        steps = run.series(per_step)[0]
+        span = run_stats.average_span(run_stats.per_value_weight(weight, len(steps)))
+        rate_from = float(steps[span - 1])
     return OptimizationDynamics(
-        rate_span=span,
+        rate_span=span, rate_from=rate_from,
         train=train, validation=validation, gap=gap, rate=rate, norm_rates=norm_rates,
         norms=norms, pull=pull, changes=changes, x_label=run.x_label, log_steps=log_steps(run),
         numbers=numbers, rate_of=per_step, gap_how=how if gap is not None else "",
@@ -1516,9 +1518,9 @@ def optimization_dynamics(fig, dynamics: OptimizationDynamics):
         ax.set_xlabel(dynamics.x_label)
         if dynamics.log_steps:
             ax.set_xscale("log")
-            low, high = ax.dataLim.intervalx
-            if low > 0 and portable.log(np.array(high / low), 10) < 2:  # one label or two
-                labelled_log_ticks(ax, "x")
+            low, high = portable.log(np.array(ax.get_xlim()), 10)
+            if np.floor(high + 1e-9) - np.ceil(low - 1e-9) < 2:  # fewer than three decades
+                labelled_log_ticks(ax, "x")                       # labelled: 1, 2 and 5 too
 
 
 # ---- comparison_dashboard (several runs) -------------------------------------------------------
@@ -2516,7 +2518,7 @@ def dynamics_caption(run: Run, dynamics: OptimizationDynamics, label: str,
             == readable(dynamics.train or "") else
             f"the {readable(dynamics.rate_of or '')} falls")
         if dynamics.rate_span > 1:
-            text += f" from value {dynamics.rate_span:,} on"  # where its average spans that many
+            text += f" from step {dynamics.rate_from:,.0f} on"  # its average spans its memory
         if dynamics.rate_trend is not None:
             text += ", faint under its running median"
         if not math.isnan(dynamics.fall_step):

@@ -1509,7 +1509,9 @@ def test_the_sparse_runs_dynamics_draw_their_message():
         "FallStepSparseTrainingGatedZeroPointOne"]
     assert fall == f"{dynamics.fall_step:,.0f}"
     caption = FIGURES["optimization_dynamics_sparse_training_gated_0_1"].caption
-    assert (f"(b) how fast it falls from value 10 on, faint under its running median: "
+    assert dynamics.rate_span == 10 and dynamics.rate_from < dynamics.rate.steps[0]
+    assert (f"(b) how fast it falls from step {dynamics.rate_from:,.0f} on, faint under its "
+            "running median: "
             f"90\\,\\% of its log fall by step {fall} (dotted)" in caption)
     with style.applied():
         fig = build_strict(FIGURES, "optimization_dynamics_sparse_training_gated_0_1", 6.0)

@@ -168,6 +168,29 @@ def test_saved_files_carry_no_timestamps_or_versions():
     assert b"Software" not in png and b"pHYs" in png
 
 
+def test_the_pdf_prints_the_ticks_the_png_printed():
+    """The first render pins every axis's ticks where its locator put them at the PNG's
+    resolution: an automatic locator counts the room it has at each draw, and the PDF's draw
+    at 72 DPI rounded it the other way on a user's run (6, 4, 2 x 1e-5 in the PNG, 7.5, 5.0,
+    2.5 in the PDF). Works on a figure without an Agg canvas too."""
+    from matplotlib.ticker import FixedLocator
+
+    with style.applied():
+        fig = Figure(figsize=(3, 2), dpi=save.DPI)  # no canvas attached: matplotlib's base one
+        ax = fig.add_subplot()
+        ax.plot([1, 10, 100], [0.0, 3.3e-5, -7.1e-5])
+        ax.set_xscale("log")
+        save.render(fig, "png")
+        pinned = {name: (axis.get_majorticklocs().copy(), axis.get_minorticklocs().copy())
+                  for name, axis in (("x", ax.xaxis), ("y", ax.yaxis))}
+        save.render(fig, "pdf")
+    for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+        assert isinstance(axis.get_major_locator(), FixedLocator)
+        assert isinstance(axis.get_minor_locator(), FixedLocator)
+        assert np.array_equal(axis.get_majorticklocs(), pinned[name][0])
+        assert np.array_equal(axis.get_minorticklocs(), pinned[name][1])
+
+
 # ---- style -----------------------------------------------------------------------------------
 def test_importing_topics_changes_no_rcparams():
     code = ("import matplotlib as mpl, copy; before = copy.deepcopy(dict(mpl.rcParams)); "

@@ -8,7 +8,7 @@ import logging
 
 from records.atomic import write_atomic
 
-__all__ = ["DPI", "FORMATS", "SNAP_PT", "freeze_layout", "render", "snap_axes",
+__all__ = ["DPI", "FORMATS", "SNAP_PT", "freeze_layout", "pin_ticks", "render", "snap_axes",
            "write_atomic"]
 
 DPI = 300
@@ -40,10 +40,31 @@ def freeze_layout(fig) -> None:
         # What Figure.draw does before drawing: place the axes that have a locator and apply
         # the axes' aspect, then run the engine. The artists are not drawn: the file's own draw
         # does that once.
-        fig._get_draw_artists(fig.canvas.get_renderer())
+        fig._get_draw_artists(fig._get_renderer())  # (as the engine itself gets it)
         engine.execute(fig)
         fig.set_layout_engine("none")
         snap_axes(fig)
+    pin_ticks(fig)
+
+
+def pin_ticks(fig) -> None:
+    """Fix every axis's ticks where its locator puts them now, at the PNG's resolution: a
+    locator that fits as many ticks as the axis has room for counts that room anew at each
+    draw, and the PDF's draw (at 72 DPI) can round it the other way and print other ticks."""
+    from matplotlib.axes import Axes
+    from matplotlib.ticker import FixedLocator
+
+    for ax in fig.findobj(Axes):
+        for axis in (ax.xaxis, ax.yaxis, getattr(ax, "zaxis", None)):
+            if axis is None:
+                continue
+            for major in (True, False):
+                locator = axis.get_major_locator() if major else axis.get_minor_locator()
+                if isinstance(locator, FixedLocator):
+                    continue
+                locs = axis.get_majorticklocs() if major else axis.get_minorticklocs()
+                (axis.set_major_locator if major else axis.set_minor_locator)(
+                    FixedLocator(locs))
 
 
 def snap_axes(fig) -> None:
