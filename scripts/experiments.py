@@ -2252,10 +2252,15 @@ def training_curves_comparison(fig, comparison: CurvesComparison):
                 markersize=handle.get_markersize()))
     labels = [label for label in comparison.labels if label in handles]
     if one is None:
+        # the held-out data under the runs' own word (eval_: 'evaluation'), as the dashboard
+        words = {evaluation_word(metric.name) for metric in comparison.metrics
+                 if run_stats.role(metric.name) == "evaluation"}
+        held_out = words.pop() if len(words) == 1 else "validation"
         for role in ("training", "validation"):
             look = meanings.role(role)
-            handles[role] = Line2D([], [], color=INK, ls=look.linestyle, lw=1.1)
-            labels.append(role)
+            label = held_out if role == "validation" else role
+            handles[label] = Line2D([], [], color=INK, ls=look.linestyle, lw=1.1)
+            labels.append(label)
     if spare is not None:  # the last row's empty slot holds the legend
         ax = fig.add_subplot(spare)
         ax.set_axis_off()

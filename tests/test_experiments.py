@@ -1593,6 +1593,27 @@ def test_odd_losses_draw_without_warnings(tmp_path, shape):
             build_strict(registry_, name, 6.0).canvas.draw()
 
 
+def test_the_comparison_legend_names_held_out_data_as_the_runs_do(tmp_path):
+    """Runs that log eval_ metrics (a Trainer's) get 'evaluation' in the comparison's key of
+    line styles, as in their dashboards, not 'validation'."""
+    runs = []
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        steps = np.arange(1, 201, dtype=float)
+        loss = 2 * np.exp(-steps / 50) + 1 + rng.normal(0, 0.02, 200)
+        runs.append(load_run(write_run(tmp_path / f"lr_{seed + 1}", {"learning_rate": seed + 1}, {
+            "step": steps, "train_loss": loss, "grad_norm": 1 + rng.random(200),
+            "eval_loss": np.where(steps % 20 == 0, loss + 0.1, np.nan),
+            "eval_accuracy": np.where(steps % 20 == 0, 1 - loss / 4, np.nan)})))
+    registry_ = experiments.build_registry(runs, runs)
+    with style.applied():
+        fig = build_strict(registry_, "training_curves_comparison", 6.0)
+    texts = [text.get_text() for legend in fig.legends + [ax.get_legend() for ax in fig.axes
+                                                           if ax.get_legend()]
+             for text in legend.get_texts()]
+    assert "evaluation" in texts and "validation" not in texts and "training" in texts
+
+
 def test_large_whole_numbers_on_a_value_axis_get_separators_too(tmp_path):
     """Tokens per second around 40,000 print as '40,000' on the y axis, as steps do on x."""
     n = 400
