@@ -68,6 +68,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, NullLocator, StrMethodFormatter
 
 from figkit import Registry, latex, meanings
 from figkit.annotate import NARROW_IN, panel_title
@@ -448,6 +449,11 @@ def bind(result_function, *runs, **options):
     return update_wrapper(result, result_function)
 
 
+#: A loss panel whose values span this much (ln 5: perplexity over a factor of five) labels its
+#: perplexity axis at 1, 2 and 5 of each decade; a narrower one evenly.
+PERPLEXITY_FACTORS = math.log(5)
+
+
 def log_scale(ax, values, axis: str = "y") -> bool:
     """A log scale when the positive `values` span two decades or more (so that at least two
     decades are labelled), a linear one otherwise."""
@@ -781,6 +787,12 @@ def dashboard(fig, board: Dashboard):
         if panel.kind == "loss" and board.perplexity and np.all(values > 0):
             # exp and log that give the same bits on every CPU (numerics.portable)
             right = ax.secondary_yaxis("right", functions=(portable.exp, portable.log))
+            if np.ptp(values[np.isfinite(values)]) >= PERPLEXITY_FACTORS:
+                # along a linear loss axis perplexity grows by factors: ticks at 1, 2 and 5 of
+                # each decade (evenly spaced ones crowd where the loss is high)
+                right.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                right.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+                right.yaxis.set_minor_locator(NullLocator())
             right.set_ylabel("perplexity", fontsize=SMALL)
         ax.set_xlabel(board.x_label)
         ax.set_ylabel(panel_ylabel(panel))
@@ -1251,9 +1263,11 @@ def loss_distribution(fig, distribution: LossDistribution):
            flierprops=dict(marker="o", markersize=1.8, markeredgecolor=MUTED,
                            markerfacecolor="none", markeredgewidth=0.5))
     labels = [str(label) for label in distribution.labels]
-    if len(labels) > 12:  # every fifth (and the first) labelled: they fit a narrow figure
-        labels = [text if int(text) % 5 == 0 or i == 0 else ""
-                  for i, text in enumerate(labels)]
+    if len(labels) > 12:  # every fifth (and the first, unless a fifth is next to it) labelled:
+        # they fit a narrow figure
+        fifths = [i for i, text in enumerate(labels) if int(text) % 5 == 0]
+        keep = set(fifths) | ({0} if not fifths or fifths[0] >= 3 else set())
+        labels = [text if i in keep else "" for i, text in enumerate(labels)]
     if distribution.partial_last:
         labels[-1] = f"{distribution.labels[-1]}\n(part)"
     ax.set_xticks(positions, labels)

@@ -1614,6 +1614,50 @@ def test_the_comparison_legend_names_held_out_data_as_the_runs_do(tmp_path):
     assert "evaluation" in texts and "validation" not in texts and "training" in texts
 
 
+@pytest.mark.parametrize(("top", "spaced"), [(5.7, True), (2.3, False)])
+def test_perplexity_ticks_follow_its_factors(tmp_path, top, spaced):
+    """A language model's loss falling from 5.7 to 2.2 spans perplexities 9 to 300: ticks at
+    1, 2 and 5 of each decade (evenly spaced ones crowded 100-400 at the top and left the
+    curves' 10-20 bare); a loss within 2.0-2.3 keeps evenly spaced ticks."""
+    n = 300
+    steps = np.arange(1, n + 1, dtype=float)
+    loss = 2.0 + (top - 2.0) * np.exp(-steps / 60)
+    run = load_run(write_run(tmp_path / "lm", {"model": "gpt2"}, {"step": steps,
+                                                                  "train_loss": loss}))
+    registry_ = experiments.build_registry([run])
+    with style.applied():
+        fig = build_strict(registry_, "dashboard_lm", 6.0)
+        fig.canvas.draw()
+    right = next(child for child in fig.axes[0].child_axes)
+    low, high = sorted(right.get_ylim())
+    ticks = [t for t in right.yaxis.get_majorticklocs() if low <= t <= high]
+    assert len(ticks) >= 2
+    mantissas = {round(t / 10 ** np.floor(np.log10(t)), 6) for t in ticks}
+    assert (mantissas <= {1.0, 2.0, 5.0}) == spaced
+
+
+def test_many_epochs_label_every_fifth_and_the_first_only_where_it_has_room(tmp_path):
+    """Forty epochs of 20 steps from epoch 3 (the first box epoch 4: the centred trend has no
+    value in the first half window): '5', '10', ... and no '4' crowding the '5' beside it;
+    from epoch 0 the first box (epoch 2, counting from 1) is labelled too, three boxes before
+    the '5'."""
+    def labels(first):
+        epochs = np.repeat(np.arange(first, first + 40.0), 20)
+        n = len(epochs)
+        loss = 2 + np.random.default_rng(first).normal(0, 0.05, n)
+        run = load_run(write_run(tmp_path / f"from_{first}", {}, {
+            "step": np.arange(n, dtype=float), "epoch": epochs, "train_loss": loss}))
+        registry_ = experiments.build_registry([run])
+        with style.applied():
+            fig = build_strict(registry_, f"loss_distribution_from_{first}", 6.0)
+            fig.canvas.draw()
+        return [label.get_text() for label in fig.axes[0].get_xticklabels() if label.get_text()]
+
+    from_three, from_zero = labels(3), labels(0)
+    assert from_three[0] == "5" and all(int(text) % 5 == 0 for text in from_three)
+    assert from_zero[:2] == ["2", "5"]
+
+
 def test_large_whole_numbers_on_a_value_axis_get_separators_too(tmp_path):
     """Tokens per second around 40,000 print as '40,000' on the y axis, as steps do on x."""
     n = 400
