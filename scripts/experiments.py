@@ -45,7 +45,8 @@ named in a reader's words (val_acc: validation accuracy), accuracies and shares 
 Curves get TensorBoard's smoothing (`--smoothing`, default 0.6; on a log of more than the
 1,000 points TensorBoard draws, the weight per value that amounts to) over the faint logged
 values; sparse evaluation metrics, schedules and series of fewer than 50 logged points are drawn as
-logged, and so is every curve of a comparison (single runs like group medians). `--x wall_time`
+logged, and so is every curve of a comparison (single runs like group medians) but a noisy
+metric every run's dashboard smooths, each run smoothed first. `--x wall_time`
 draws against wall time where the logs recorded it. Long logs are downsampled for drawing only.
 
 Each figure is a result computed from its run(s) (`<kind>_result(run)`, statistics from
@@ -2057,6 +2058,9 @@ class SharedMetric:
     title: str = ""                  # the panel's title (default: the name)
     percent: bool = False            # drawn in per cent
     reference: Reference | None = None  # a value from the settings the metric is read against
+    smoothed: bool = False           # every run's values smoothed as its dashboard draws them
+                                     # (a noisy metric every run's dashboard smooths), else as
+                                     # logged
 
 
 @dataclass(frozen=True)
@@ -2074,6 +2078,8 @@ class CurvesComparison:
     x: str | None = None             # the counter the curves are drawn along (None: step), as
                                      # in the comparison dashboard of the same runs
     common_step: float = float("nan")  # step axis: the last step every run reached
+    smoothing: float = 0.0           # TensorBoard's weight of the metrics drawn smoothed
+    smoothed_counts: tuple = ()      # the logged values of each series drawn smoothed
 
 
 def _shared(runs: list[Run], left_out: str | None, elsewhere) -> list[str]:
@@ -2168,21 +2174,28 @@ def training_curves_comparison_result(runs: list[Run], smoothing: float = SMOOTH
     varying = run_stats.varying_setting([run.config for run in runs])
     groups = entries_of(runs, varying, names, baseline)
     total = baseline_total(runs, x, baseline) if x is not None else None
-    metrics = []
-    labels = []
+    metrics, labels, counts = [], [], []
     for name in shared_metrics(runs, left_out, elsewhere or {}):
         columns = [compared_column(run, name) for run in runs]  # each like for like
-        series = [run.series(column) for run, column in zip(runs, columns, strict=True)]
+        # a noisy metric every run's dashboard smooths: each run's smoothed values, so that a
+        # seed group's band is the spread between its runs, not the step noise within them
+        smoothed = x is None and smoothing > 0 and all(
+            run_stats.smoothed_metric(run, column) for run, column in zip(runs, columns,
+                                                                          strict=True))
+        series = [run_stats.smoothed_series(run, column, smoothing) if smoothed
+                  else run.series(column) for run, column in zip(runs, columns, strict=True)]
         entries = []
         for members, label, short, value, meaning in groups:
             single = len(members) == 1
             first = runs[members[0]]
             entries.append(Entry(
                 label=label, n=len(members),
-                curve=(run_stats.metric_curve(first, columns[members[0]], 0) if x is None
+                curve=(run_stats.plain_curve(columns[members[0]], *series[members[0]])
+                       if smoothed else
+                       run_stats.metric_curve(first, columns[members[0]], 0) if x is None
                        else run_stats.plain_curve(columns[members[0]], *counter_series(
                            first, columns[members[0]], x, total)))
-                if single else None,  # as logged, like a group's median
+                if single else None,  # drawn as a group's median is
                 band=None if single else along_counter(
                     run_stats.band([series[i] for i in members]),
                     [runs[i] for i in members], x, total),
@@ -2193,7 +2206,8 @@ def training_curves_comparison_result(runs: list[Run], smoothing: float = SMOOTH
         metrics.append(SharedMetric(
             name=name, entries=entries, title=compared_title(runs, name),
             percent=all(in_percent(name, values) for _, values in series),
-            reference=shared_reference(runs, name)))
+            reference=shared_reference(runs, name), smoothed=smoothed))
+        counts += [len(values) for _, values in series] if smoothed else []
     unlike = {}
     for name, lacking in unlike_metrics(runs, left_out, elsewhere or {}).items():
         unlike[name] = [short for members, _, short, _, _ in groups
@@ -2207,7 +2221,8 @@ def training_curves_comparison_result(runs: list[Run], smoothing: float = SMOOTH
                             x_label=x_label or runs[0].x_label if x is not None
                             else runs[0].x_label,
                             numbers=numbers, left_out=left_out, elsewhere=dict(elsewhere or {}),
-                            unlike=unlike, x=x, common_step=common)
+                            unlike=unlike, x=x, common_step=common, smoothing=smoothing,
+                            smoothed_counts=tuple(counts))
 
 
 def grid_with_room(fig, n: int, cols: int = 3):
@@ -2644,8 +2659,15 @@ def curves_comparison_caption(compared: Compared, comparison: CurvesComparison) 
     elif not math.isnan(comparison.common_step):
         dotted = (f"; dotted: step {_number(comparison.numbers, 'CurvesCommonStep')}, the last "
                   "all runs reached")
+    smoothed = [letters[i] for i, metric in enumerate(comparison.metrics) if metric.smoothed]
+    how = "as logged"
+    if smoothed:
+        panels = "all" if len(smoothed) == len(comparison.metrics) else \
+            _listing([f"({letter})" for letter in smoothed])
+        how += (f" ({panels} smoothed as each run's dashboard: TensorBoard's "
+                f"{_weight_clause(comparison.smoothing, comparison.smoothed_counts)})")
     return (f"The other metrics the runs share ({readable(comparison.left_out or '')}: "
-            f"comparison dashboard{elsewhere}), as logged{along}, a seed group's median and "
+            f"comparison dashboard{elsewhere}), {how}{along}, a seed group's median and "
             f"min-max band{dotted}{_selected_clause(comparison)}{references}.")
 
 

@@ -1422,7 +1422,9 @@ def test_compared_training_losses_are_whole_batch_losses(tmp_path):
     first = compared.metrics[0]
     assert first.name == "train_loss" and first.title == experiments.WHOLE_BATCH_TITLE
     gated_entry = next(e for e in first.entries if e.short == "gated")
-    assert np.array_equal(gated_entry.curve.values, gated.series("batch_loss_mean")[1])
+    assert first.smoothed  # noisy: each run's values smoothed as its dashboard draws them
+    assert np.array_equal(gated_entry.curve.values,
+                          run_stats.smoothed_series(gated, "batch_loss_mean")[1])
     assert compared.unlike == {}
     random = run("random", "random", False, 0.1)
     assert run_stats.trains_on_a_selection(random) and run_stats.whole_batch_loss(random) is None
@@ -1656,6 +1658,33 @@ def test_many_epochs_label_every_fifth_and_the_first_only_where_it_has_room(tmp_
     from_three, from_zero = labels(3), labels(0)
     assert from_three[0] == "5" and all(int(text) % 5 == 0 for text in from_three)
     assert from_zero[:2] == ["2", "5"]
+
+
+def test_seeds_of_a_noisy_metric_are_compared_smoothed(tmp_path):
+    """Three seeds of 5,000 noisy steps: the band of a metric each run's dashboard smooths is
+    the spread between the runs' smoothed values, not the step noise within them (its min-max
+    over the seeds spans most of [1, 2] at every step); the sparse evaluation metric stays
+    as logged; the caption says which panels are smoothed and how."""
+    n = 5000
+    runs = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        steps = np.arange(1, n + 1, dtype=float)
+        runs.append(load_run(write_run(tmp_path / f"run_s{seed}", {"seed": seed}, {
+            "step": steps, "train_loss": 2 * np.exp(-steps / 1000) + 1 + rng.normal(0, .05, n),
+            "grad_norm": 1 + rng.random(n),
+            "val_loss": np.where(steps % 500 == 0, 1.2 + np.exp(-steps / 1000), np.nan)})))
+    registry_ = experiments.build_registry(runs, runs)
+    comparison = registry_.result("training_curves_comparison")
+    by_name = {metric.name: metric for metric in comparison.metrics}
+    norm = by_name["grad_norm"]
+    band = norm.entries[0].band
+    raw = run_stats.band([run.series("grad_norm") for run in runs])
+    assert norm.smoothed and np.mean(band.high - band.low) < 0.25 * np.mean(raw.high - raw.low)
+    assert all(not metric.smoothed for name, metric in by_name.items() if name != "grad_norm"
+               and run_stats.role(name) == "evaluation")
+    caption = registry_["training_curves_comparison"].caption
+    assert "smoothed as each run's dashboard: TensorBoard's weight 0.6 over the 1,000" in caption
 
 
 def test_large_whole_numbers_on_a_value_axis_get_separators_too(tmp_path):

@@ -409,13 +409,23 @@ def metric_curve(run, name: str, weight: float = TENSORBOARD_WEIGHT) -> Curve:
     return memo(run, ("curve", name, weight), lambda: _metric_curve(run, name, weight))
 
 
+def smoothed_series(run, name: str, weight: float = TENSORBOARD_WEIGHT
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of `name` where logged, smoothed as its dashboard draws it: TensorBoard's
+    average of weight `weight` (per_value_weight on a long series, restarted at gaps) where
+    smoothed_metric allows one, else as logged."""
+    steps, values = run.series(name)
+    if weight > 0 and smoothed_metric(run, name):
+        weight = per_value_weight(weight, len(values))
+        values = ema_with_gaps(steps, values, alpha=1 - weight)
+    return steps, values
+
+
 def _metric_curve(run, name: str, weight: float) -> Curve:
     steps, values = run.series(name)
     smoothed = None
     if smoothed_metric(run, name) and weight > 0:
-        weight = per_value_weight(weight, int(np.sum(~np.isnan(values))))
-        average = ema_with_gaps(steps, values, alpha=1 - weight)
-        smoothed = Line(*downsample(steps, average))
+        smoothed = Line(*downsample(*smoothed_series(run, name, weight)))
     nonfinite = getattr(run, "nonfinite", {}).get(name)
     return Curve(name=name, steps=steps, values=values, drawn=Line(*downsample(steps, values)),
                  smoothed=smoothed, nonfinite=nonfinite)
