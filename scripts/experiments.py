@@ -216,6 +216,10 @@ def readable(name: str) -> str:
     'training loss' (the book's runs: METRIC_NAMES)."""
     if name in METRIC_NAMES:
         return METRIC_NAMES[name]
+    monitor = re.fullmatch(r"lr-(\w+?)(?:/pg(\d+))?", name)  # Lightning's LearningRateMonitor
+    if monitor:
+        group = f", parameter group {monitor.group(2)}" if monitor.group(2) else ""
+        return f"learning rate ({monitor.group(1)}{group})"
     words = [WORDS.get(word.lower(), word) for word in re.split(r"[/_\s]+", name) if word]
     return " ".join(words) or name
 
@@ -763,8 +767,9 @@ def coinciding_title(fig, title: str, board: Dashboard, columns: int) -> str:
     dashed line hides in the solid one, so the panel says so (between the lines, or in a
     corner, a note would cover some run's curves)."""
     word = evaluation_word(board.validation or "")
-    text = f"{title}: {word} (dashed) lies on training, within {board.coincide:.2g} %"
-    return "\n".join(textwrap.wrap(text, title_width(fig, columns)))
+    text = f"{title}: {word} (dashed) lies on training, within {board.coincide:.2g}\0%"
+    # (the number and its unit are wrapped as one word)
+    return "\n".join(textwrap.wrap(text, title_width(fig, columns))).replace("\0", " ")
 
 
 @with_thousands
@@ -788,10 +793,13 @@ def dashboard(fig, board: Dashboard):
         if panel.kind == "loss" and board.perplexity and np.all(values > 0):
             # exp and log that give the same bits on every CPU (numerics.portable)
             right = ax.secondary_yaxis("right", functions=(portable.exp, portable.log))
-            if np.ptp(values[np.isfinite(values)]) >= PERPLEXITY_FACTORS:
+            span = np.ptp(values[np.isfinite(values)])
+            if span >= PERPLEXITY_FACTORS:
                 # along a linear loss axis perplexity grows by factors: ticks at 1, 2 and 5 of
-                # each decade (evenly spaced ones crowd where the loss is high)
-                right.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                # each decade, or the decades alone beyond two (evenly spaced ticks crowd where
+                # the loss is high)
+                subs = (1.0, 2.0, 5.0) if span <= 2 * math.log(10) else (1.0,)
+                right.yaxis.set_major_locator(LogLocator(subs=subs))
                 right.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
                 right.yaxis.set_minor_locator(NullLocator())
             right.set_ylabel("perplexity", fontsize=SMALL)
@@ -2662,10 +2670,13 @@ def curves_comparison_caption(compared: Compared, comparison: CurvesComparison) 
     smoothed = [letters[i] for i, metric in enumerate(comparison.metrics) if metric.smoothed]
     how = "as logged"
     if smoothed:
-        panels = "all" if len(smoothed) == len(comparison.metrics) else \
-            _listing([f"({letter})" for letter in smoothed])
-        how += (f" ({panels} smoothed as each run's dashboard: TensorBoard's "
-                f"{_weight_clause(comparison.smoothing, comparison.smoothed_counts)})")
+        logged = [letters[i] for i, metric in enumerate(comparison.metrics)
+                  if not metric.smoothed]
+        how = (f"{_listing([f'({letter})' for letter in logged])} as logged; " if logged
+               else "") + (
+            f"{_listing([f'({letter})' for letter in smoothed]) if logged else 'all'} "
+            f"smoothed as each run's dashboard (TensorBoard's "
+            f"{_weight_clause(comparison.smoothing, comparison.smoothed_counts)})")
     return (f"The other metrics the runs share ({readable(comparison.left_out or '')}: "
             f"comparison dashboard{elsewhere}), {how}{along}, a seed group's median and "
             f"min-max band{dotted}{_selected_clause(comparison)}{references}.")

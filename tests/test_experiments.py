@@ -1616,11 +1616,13 @@ def test_the_comparison_legend_names_held_out_data_as_the_runs_do(tmp_path):
     assert "evaluation" in texts and "validation" not in texts and "training" in texts
 
 
-@pytest.mark.parametrize(("top", "spaced"), [(5.7, True), (2.3, False)])
+@pytest.mark.parametrize(("top", "spaced"), [(5.7, "125"), (2.3, "even"), (10.8, "decades")])
 def test_perplexity_ticks_follow_its_factors(tmp_path, top, spaced):
-    """A language model's loss falling from 5.7 to 2.2 spans perplexities 9 to 300: ticks at
+    """A language model's loss falling from 5.7 to 2.0 spans perplexities 7 to 300: ticks at
     1, 2 and 5 of each decade (evenly spaced ones crowded 100-400 at the top and left the
-    curves' 10-20 bare); a loss within 2.0-2.3 keeps evenly spaced ticks."""
+    curves' 10-20 bare); from 10.8 (a model trained from scratch; 7 to 49,000) the decades
+    alone (1, 2 and 5 printed 11 labels, '10,000' on '5,000'); a loss within 2.0-2.3 keeps
+    evenly spaced ticks."""
     n = 300
     steps = np.arange(1, n + 1, dtype=float)
     loss = 2.0 + (top - 2.0) * np.exp(-steps / 60)
@@ -1635,7 +1637,8 @@ def test_perplexity_ticks_follow_its_factors(tmp_path, top, spaced):
     ticks = [t for t in right.yaxis.get_majorticklocs() if low <= t <= high]
     assert len(ticks) >= 2
     mantissas = {round(t / 10 ** np.floor(np.log10(t)), 6) for t in ticks}
-    assert (mantissas <= {1.0, 2.0, 5.0}) == spaced
+    expected = {"125": {1.0, 2.0, 5.0}, "decades": {1.0}}.get(spaced)
+    assert mantissas == expected if expected else not mantissas <= {1.0, 2.0, 5.0}
 
 
 def test_many_epochs_label_every_fifth_and_the_first_only_where_it_has_room(tmp_path):
@@ -1684,7 +1687,25 @@ def test_seeds_of_a_noisy_metric_are_compared_smoothed(tmp_path):
     assert all(not metric.smoothed for name, metric in by_name.items() if name != "grad_norm"
                and run_stats.role(name) == "evaluation")
     caption = registry_["training_curves_comparison"].caption
-    assert "smoothed as each run's dashboard: TensorBoard's weight 0.6 over the 1,000" in caption
+    assert ("), all smoothed as each run's dashboard (TensorBoard's weight 0.6 over the 1,000"
+            in caption)
+
+
+def test_a_wrapped_title_keeps_a_number_with_its_unit():
+    """'within 2.1 %' wraps as one word at every panel width (a '%' alone on a third line)."""
+    from types import SimpleNamespace
+
+    from matplotlib.figure import Figure
+
+    board = SimpleNamespace(validation="eval_loss", coincide=2.1)
+    for width in np.linspace(3, 8, 60):
+        text = experiments.coinciding_title(Figure(figsize=(width, 2)), "Loss", board, 3)
+        assert "2.1 %" in text and not any(line.startswith("%") for line in text.splitlines())
+
+
+def test_lightnings_learning_rate_monitor_reads_as_a_learning_rate():
+    assert experiments.readable("lr-AdamW") == "learning rate (AdamW)"
+    assert experiments.readable("lr-SGD/pg1") == "learning rate (SGD, parameter group 1)"
 
 
 def test_large_whole_numbers_on_a_value_axis_get_separators_too(tmp_path):
