@@ -123,18 +123,8 @@ def record(name: str, params: dict, data: Path = DATA) -> dict:
                               "(numerics.grokking.analysis.key_frequencies)",
         "neurons": "post-ReLU activations of the last hidden layer (the output layer's input)",
         "measures": MEASURES,
-        "n_train": int(len(split.y_train)),
-        "n_val": int(len(split.y_val)),
-        "steps": result.steps,
-        "stopped_reason": result.stopped_reason,
-        "measured_steps": "every logged step that is a multiple of snapshot_every, and the last",
-        "wall_time_s": round(time.perf_counter() - start, 2),
-        "machine": {"numpy": np.__version__, "python": platform.python_version(),
-                    "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
-        "code_hash": EXPERIMENT.current_hash(params),
     }
-    records.write_run(Path(data) / name, config, columns)
-    return config
+    return _write(name, params, data, config, split, result, columns, start)
 
 
 def record_transformer(name: str, params: dict, data: Path = DATA) -> dict:
@@ -165,6 +155,16 @@ def record_transformer(name: str, params: dict, data: Path = DATA) -> dict:
                      "embedding W_E[:p]'s Fourier power over k = 1 .. p // 2",
                      "key_share": "share of W_E[:p]'s non-constant Fourier power in the key "
                                   "frequencies"},
+    }
+    return _write(name, params, data, config, split, result, columns, start)
+
+
+def _write(name: str, params: dict, data: Path, config: dict, split, result, columns,
+           start: float) -> dict:
+    """`config` with what every run of this recorder records last (sizes, steps, wall time,
+    machine, code hash), written with the measured `columns`; returns the config."""
+    config = {
+        **config,
         "n_train": int(len(split.y_train)),
         "n_val": int(len(split.y_val)),
         "steps": result.steps,

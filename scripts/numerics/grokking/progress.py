@@ -147,6 +147,12 @@ def measures(params: Params, split: modular.Split, directions: np.ndarray, key) 
     restricted = restricted_logits(acts, logits, params, directions)
     excluded = excluded_logits(acts, params, directions)
     power = analysis.fourier_power(params[0]["E"])
+    return _columns(logits, restricted, excluded, power, split, train, val, key)
+
+
+def _columns(logits, restricted, excluded, power, split, train, val, key) -> dict:
+    """The measures of one snapshot from its real, restricted and excluded logits over all
+    pairs (rows `train` and `val` of them) and its embedding's Fourier power."""
     return {
         "train_loss": cross_entropy(logits[train], split.y_train),
         "val_loss": cross_entropy(logits[val], split.y_val),
@@ -157,7 +163,7 @@ def measures(params: Params, split: modular.Split, directions: np.ndarray, key) 
         "val_acc": mlp.accuracy(logits[val], split.y_val),
         "restricted_acc": mlp.accuracy(restricted[val], split.y_val),
         "excluded_acc": mlp.accuracy(excluded[train], split.y_train),
-        "key_share": float(power[np.asarray(key)].sum()),
+        "key_share": float(power[np.asarray(key, int)].sum()),
     }
 
 
@@ -238,18 +244,7 @@ def transformer_measures(params: Params, split: modular.Split, directions: np.nd
     restricted = transformer_restricted_logits(acts, residual, logits, params, directions)
     excluded = transformer_excluded_logits(acts, residual, params, directions)
     power = transformer_embedding_power(params)
-    return {
-        "train_loss": cross_entropy(logits[train], split.y_train),
-        "val_loss": cross_entropy(logits[val], split.y_val),
-        "restricted_loss": cross_entropy(restricted[val], split.y_val),
-        "excluded_loss": cross_entropy(excluded[train], split.y_train),
-        "fourier_gini": gini(power[1:]),
-        "train_acc": mlp.accuracy(logits[train], split.y_train),
-        "val_acc": mlp.accuracy(logits[val], split.y_val),
-        "restricted_acc": mlp.accuracy(restricted[val], split.y_val),
-        "excluded_acc": mlp.accuracy(excluded[train], split.y_train),
-        "key_share": float(power[np.asarray(key, int)].sum()),
-    }
+    return _columns(logits, restricted, excluded, power, split, train, val, key)
 
 
 def transformer_measures_over_training(snapshots: dict[int, Params], split: modular.Split,
