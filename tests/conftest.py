@@ -95,6 +95,42 @@ def run_process(script: Path, *args, **kwargs) -> subprocess.CompletedProcess:
                           text=True, **kwargs)
 
 
+def central_differences(loss, params, eps: float = 1e-6) -> list[dict]:
+    """Central finite differences of `loss(params)` (a float) in every entry of every array of
+    `params` (a list of dicts of float64 arrays, as the models hold them): arrays of the same
+    structure, to hold against a hand-written gradient."""
+    import numpy as np
+
+    from models import mlp
+
+    fd = mlp.map_params(np.zeros_like, params)
+    for i, layer in enumerate(params):
+        for key, array in layer.items():
+            for idx in np.ndindex(array.shape):
+                values = []
+                for sign in (1.0, -1.0):
+                    shifted = mlp.map_params(np.copy, params)
+                    shifted[i][key][idx] += sign * eps
+                    values.append(loss(shifted))
+                fd[i][key][idx] = (values[0] - values[1]) / (2 * eps)
+    return fd
+
+
+def relative_errors(fd: list[dict], grads: list[dict]) -> dict[tuple[int, str], float]:
+    """||fd - g|| / max(||fd||, ||g||) of every parameter array (layer index, name)."""
+    import numpy as np
+
+    errors = {}
+    for i, layer in enumerate(fd):
+        for key, numeric in layer.items():
+            g = grads[i][key]
+            assert g.shape == numeric.shape and g.dtype == np.float64, (i, key)
+            scale = max(np.linalg.norm(numeric), np.linalg.norm(g))
+            assert scale > 0, (i, key)
+            errors[(i, key)] = float(np.linalg.norm(numeric - g) / scale)
+    return errors
+
+
 def build_strict(registry, name, textwidth_in):
     """Build a figure with every warning an error (missing glyphs, layout failures...)."""
     with warnings.catch_warnings():

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from conftest import central_differences, relative_errors
 from models import cued_modular, mlp, modular
 
 TINY = cued_modular.CuedConfig(p=7, d=3, hidden=(5,), train_fraction=0.5, rho=0.8, seed=3,
@@ -26,24 +27,10 @@ def _relative_errors(cfg: cued_modular.CuedConfig, pairs: slice = slice(None), e
     params = cued_modular.init_params(cfg)
     args = _inputs(cfg, pairs)
     _, grads = cued_modular.loss_and_grads(params, *args)
-    errors = {}
-    for i, layer in enumerate(params):
-        for key, array in layer.items():
-            assert array.dtype == np.float64
-            fd = np.zeros_like(array)
-            for idx in np.ndindex(array.shape):
-                losses = []
-                for sign in (1.0, -1.0):
-                    shifted = mlp.map_params(np.copy, params)
-                    shifted[i][key][idx] += sign * eps
-                    losses.append(cued_modular.loss_and_grads(shifted, *args)[0])
-                fd[idx] = (losses[0] - losses[1]) / (2 * eps)
-            g = grads[i][key]
-            assert g.shape == array.shape
-            scale = max(np.linalg.norm(fd), np.linalg.norm(g))
-            assert scale > 0, (i, key)
-            errors[(i, key)] = float(np.linalg.norm(fd - g) / scale)
-    return errors
+    assert all(array.dtype == np.float64 for layer in params for array in layer.values())
+    fd = central_differences(lambda shifted: cued_modular.loss_and_grads(shifted, *args)[0],
+                             params, eps)
+    return relative_errors(fd, grads)
 
 
 @pytest.mark.parametrize("hidden", [(5,), (6, 4)])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import records
+from conftest import central_differences, relative_errors
 from models import mlp, modular
 from recorders import grokking
 
@@ -21,21 +22,9 @@ def _fd_check(cfg: modular.GrokConfig, eps: float = 1e-6, pairs: slice = slice(N
     data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
     args = (data.a_train[pairs], data.b_train[pairs], data.y_train[pairs])
     _, grads = modular.loss_and_grads(params, *args)
-    errors = {}
-    for i, layer in enumerate(params):
-        for key, array in layer.items():
-            fd = np.zeros_like(array)
-            for idx in np.ndindex(array.shape):
-                losses = []
-                for sign in (1.0, -1.0):
-                    shifted = mlp.map_params(np.copy, params)
-                    shifted[i][key][idx] += sign * eps
-                    losses.append(modular.loss_and_grads(shifted, *args)[0])
-                fd[idx] = (losses[0] - losses[1]) / (2 * eps)
-            g = grads[i][key]
-            scale = max(np.linalg.norm(fd), np.linalg.norm(g))
-            errors[(i, key)] = float(np.linalg.norm(fd - g) / scale)
-    return errors
+    fd = central_differences(lambda shifted: modular.loss_and_grads(shifted, *args)[0], params,
+                             eps)
+    return relative_errors(fd, grads)
 
 
 @pytest.mark.parametrize("hidden", [(5,), (6, 4)])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import records
+from conftest import central_differences, relative_errors
 from models import mlp, modular, transformer
 from numerics.grokking import analysis
 from recorders import grokking_transformer as gt
@@ -22,23 +23,10 @@ def _fd_errors(cfg: transformer.TransformerConfig,
     data = modular.split(cfg.p, cfg.train_fraction, cfg.seed)
     tok = transformer.tokens(cfg.p, data.a_train, data.b_train)
     _, grads = transformer.loss_and_grads(params, tok, data.y_train, cfg.n_heads)
-    errors = {}
-    for i, layer in enumerate(params):
-        for key, array in layer.items():
-            fd = np.zeros_like(array)
-            for idx in np.ndindex(array.shape):
-                losses = []
-                for sign in (1.0, -1.0):
-                    shifted = mlp.map_params(np.copy, params)
-                    shifted[i][key][idx] += sign * eps
-                    loss, _ = transformer.loss_and_grads(shifted, tok, data.y_train, cfg.n_heads)
-                    losses.append(loss)
-                fd[idx] = (losses[0] - losses[1]) / (2 * eps)
-            g = grads[i][key]
-            assert g.shape == array.shape and g.dtype == np.float64
-            scale = max(np.linalg.norm(fd), np.linalg.norm(g))
-            errors[(i, key)] = float(np.linalg.norm(fd - g) / scale)
-    return errors
+    fd = central_differences(
+        lambda shifted: transformer.loss_and_grads(shifted, tok, data.y_train, cfg.n_heads)[0],
+        params, eps)
+    return relative_errors(fd, grads)
 
 
 @pytest.mark.parametrize("n_heads,init_scale", [(2, 1.0), (4, 2.0)])
